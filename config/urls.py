@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from config.health import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("campaigns.account_urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("campaigns/", include("campaigns.dashboard.urls")),
+    path("t/", include("sessions.urls")),
+    path("api/", include("sessions.api_urls")),
+    path("api/", include("campaigns.dashboard.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

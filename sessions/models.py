@@ -1,0 +1,102 @@
+"""A tester is pseudonymous: a random id, linked to an invitation only while they take part."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Tester(models.Model):
+    class Camera(models.TextChoices):
+        UNKNOWN = "unknown", _("Not asked yet")
+        GRANTED = "granted", _("Camera on")
+        DENIED = "denied", _("Camera denied: survey only")
+        UNAVAILABLE = "unavailable", _("No camera: survey only")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="testers")
+    invitation = models.OneToOneField(
+        "campaigns.Invitation", on_delete=models.SET_NULL, null=True, blank=True, related_name="tester"
+    )
+    # Open-link testers get a token of their own; invited testers use their invitation's token.
+    token_hash = models.CharField(max_length=64, unique=True)
+    consent_version = models.ForeignKey(
+        "campaigns.ConsentVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    consented_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    camera = models.CharField(max_length=12, choices=Camera.choices, default=Camera.UNKNOWN)
+    # Variant ids in the order this tester sees them, and the row of the Latin square it came from.
+    variant_order = models.JSONField(default=list)
+    order_slot = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "order_slot"])]
+
+    def __str__(self) -> str:
+        return f"tester {str(self.id)[:8]}"
+
+
+class Frame(models.Model):
+    """One accepted snapshot. It always ends in exactly one outcome; the image itself is not kept
+    unless the campaign opted in (then `kept_image` is set until `retain_until`)."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("Waiting for analysis")
+        PREDICTION = "prediction", _("Emotion predicted")
+        NO_FACE = "no_face", _("No face")
+        MULTIPLE_FACES = "multiple_faces", _("Several faces")
+        FACE_TOO_SMALL = "face_too_small", _("Face too small")
+        TOO_DARK = "too_dark", _("Too dark")
+        OVEREXPOSED = "overexposed", _("Overexposed")
+        BLURRED = "blurred", _("Blurred")
+        UNDECODABLE = "undecodable", _("Not a readable image")
+        EXPIRED = "expired", _("Waited too long in the queue")
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="frames")
+    tester = models.ForeignKey(Tester, on_delete=models.CASCADE, related_name="frames")
+    variant = models.ForeignKey("campaigns.Variant", on_delete=models.CASCADE, related_name="frames")
+    sequence = models.PositiveIntegerField()
+    media_time_ms = models.PositiveIntegerField()
+    captured_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    byte_size = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    # Quality figures measured on the face (luminance, sharpness, face size, detector score).
+    quality = models.JSONField(default=dict, blank=True)
+    kept_image = models.FileField(upload_to="frames/%Y/%m/%d/", null=True, blank=True)
+    retain_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tester", "variant", "sequence"], name="frame_once_per_sequence")
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "outcome"]),
+            models.Index(fields=["outcome", "received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"frame {self.pk} ({self.outcome})"
+
+
+class SurveyAnswer(models.Model):
+    tester = models.ForeignKey(Tester, on_delete=models.CASCADE, related_name="answers")
+    variant = models.ForeignKey("campaigns.Variant", on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey("campaigns.SurveyQuestion", on_delete=models.CASCADE, related_name="answers")
+    rating = models.SmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tester", "variant", "question"], name="answer_once_per_question")
+        ]
+
+    def __str__(self) -> str:
+        return f"answer to {self.question_id} by {self.tester_id}"
