@@ -1,0 +1,1 @@
+"""The training study as a reproducible pipeline: prepare, train, evaluate, register."""
