@@ -1,0 +1,86 @@
+"""Load an emotion model (TFLite or Keras) once and answer batches of preprocessed faces.
+
+Serving, evaluation (ml.evaluate) and calibration all call this, so they see the same numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ml.preprocessing import preprocess_faces
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about a model: enough to load it and feed it correctly."""
+
+    file_path: Path
+    framework: str  # "tflite" | "keras"
+    class_names: tuple[str, ...]
+    input_size: int
+    color_mode: str  # "grayscale" | "rgb"
+    scaling: str  # "minus_one_to_one" | "zero_to_one" | "none"
+    outputs_logits: bool = False
+
+
+class EmotionClassifier:
+    """Not thread-safe per instance for TFLite; a lock serialises calls (a worker uses one thread)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._batch_size = 0
+        if spec.framework == "tflite":
+            from ai_edge_litert.interpreter import Interpreter
+
+            self._interpreter = Interpreter(model_path=str(spec.file_path), num_threads=1)
+            self._input_index = self._interpreter.get_input_details()[0]["index"]
+            self._output_index = self._interpreter.get_output_details()[0]["index"]
+        elif spec.framework == "keras":
+            import keras
+
+            self._keras_model = keras.models.load_model(str(spec.file_path), compile=False)
+        else:
+            raise ValueError(f"Unknown model framework {spec.framework!r}; expected 'tflite' or 'keras'.")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+    def preprocess(self, faces: list[np.ndarray]) -> np.ndarray:
+        return preprocess_faces(
+            faces, input_size=self.spec.input_size, color_mode=self.spec.color_mode, scaling=self.spec.scaling
+        )
+
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Preprocessed float32 batch (N, size, size, C) -> probabilities (N, classes)."""
+        if len(batch) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        if self.spec.framework == "tflite":
+            with self._lock:
+                if self._batch_size != len(batch):
+                    self._interpreter.resize_tensor_input(self._input_index, list(batch.shape))
+                    self._interpreter.allocate_tensors()
+                    self._batch_size = len(batch)
+                self._interpreter.set_tensor(self._input_index, batch.astype(np.float32))
+                self._interpreter.invoke()
+                output = self._interpreter.get_tensor(self._output_index).copy()
+        else:
+            output = np.asarray(self._keras_model(batch, training=False))
+        if self.spec.outputs_logits:
+            output = softmax(output)
+        return output.astype(np.float32)
+
+    def predict_faces(self, faces: list[np.ndarray]) -> np.ndarray:
+        """Raw face crops (uint8) -> probabilities (N, classes)."""
+        return self.predict_batch(self.preprocess(faces))
