@@ -1,26 +1,32 @@
 """Writes for inference: queueing frames for analysis, registering models.
 
-(Contract used by sessions/ and ml/; the inference owner fills in and may extend the bodies.)
+Contract used by sessions/ and ml/ (the inference owner implements the bodies):
+- frame_submit_for_analysis: called by the upload service AFTER the frame row is committed.
+  Raises QueueUnavailable when the broker cannot take the message; the caller then deletes the
+  frame row and answers 503 with Retry-After, so the tester page retries and nothing is lost.
+- frame_quality_verdict: synchronous face + quality check for the tester's camera check page;
+  nothing is stored.
+- model_version_register: put a model file into the registry after checking that it loads and
+  answers on a known face.
 """
 
 from __future__ import annotations
 
-import base64
-
-from django.db import transaction
-
 from inference.models import ModelVersion
 
 
+class QueueUnavailable(Exception):
+    """The broker did not accept the message (Redis down or restarting)."""
+
+
 def frame_submit_for_analysis(*, frame_id: int, image_bytes: bytes) -> None:
-    """Queue one accepted frame for the inference workers, after the frame row is committed.
+    raise NotImplementedError
 
-    The image travels only inside the broker message; it is never written to disk here.
-    """
-    from inference.tasks import analyse_frame
 
-    payload = base64.b64encode(image_bytes).decode("ascii")
-    transaction.on_commit(lambda: analyse_frame.delay(frame_id, payload))
+def frame_quality_verdict(*, image_bytes: bytes) -> str:
+    """'ok', or the outcome that would be recorded: 'no_face', 'multiple_faces', 'face_too_small',
+    'too_dark', 'overexposed', 'blurred', 'undecodable'."""
+    raise NotImplementedError
 
 
 def model_version_register(
@@ -39,4 +45,4 @@ def model_version_register(
     notes: str = "",
     activate: bool = False,
 ) -> ModelVersion:
-    raise NotImplementedError("inference owner implements: register, load, answer on a known face")
+    raise NotImplementedError
