@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from campaigns.dashboard import views
 
 app_name = "dashboard"
-urlpatterns: list = []
+urlpatterns = [
+    path("<uuid:campaign_id>/dashboard/", views.campaign_dashboard, name="campaign"),
+]
