@@ -1,0 +1,236 @@
+"""Estimated share of each emotion in a set of frames (quantification), with tester-bootstrap intervals.
+
+Counting frames whose top emotion passes a threshold answers "how many frames is the model sure
+about", not "how much of the time did testers look sad". For the latter we estimate class shares
+(priors) directly. Estimators (Forman 2008; Bella et al. 2010; Saerens et al. 2002):
+
+- `classify_and_count` (CC): share of frames whose top class is each emotion. Biased whenever the
+  model confuses classes, and the bias depends on the campaign's own mix.
+- `adjusted_classify_and_count` (ACC): CC corrected by the confusion matrix measured on the
+  calibration faces: observed = M @ true shares, solved for true shares.
+- `probabilistic_adjusted_classify_and_count` (PACC, the one Mimik uses): the same with mean
+  calibrated probabilities instead of hard counts, which is less noisy.
+- `expectation_maximisation` (EM, Saerens et al.): re-weights calibrated posteriors to new priors.
+- `mean_probability`: the plain mean of calibrated probabilities, kept as the biased baseline.
+
+M[:, true class] is the mean prediction vector over calibration faces of that class, so for a
+campaign whose emotions have shares s, the expected mean prediction is M @ s. That holds under
+label shift (faces of one emotion look alike in both sets, only the mix changes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.optimize import lsq_linear
+
+ESTIMATORS = (
+    "probabilistic_adjusted_classify_and_count",
+    "adjusted_classify_and_count",
+    "expectation_maximisation",
+    "classify_and_count",
+    "mean_probability",
+)
+DEFAULT_ESTIMATOR = "probabilistic_adjusted_classify_and_count"
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SEED = 0
+
+
+def one_hot_predictions(probabilities: np.ndarray) -> np.ndarray:
+    probabilities = np.asarray(probabilities)
+    hard = np.zeros_like(probabilities, dtype=np.float64)
+    hard[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = 1.0
+    return hard
+
+
+def misclassification_matrix(probabilities: np.ndarray, labels: np.ndarray, *, soft: bool) -> np.ndarray:
+    """M[predicted, true]: mean (soft) or share (hard) of predictions per true class.
+
+    A class with no calibration faces gets the identity column, i.e. no correction for it."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    predictions = probabilities if soft else one_hot_predictions(probabilities)
+    class_count = probabilities.shape[1]
+    matrix = np.eye(class_count)
+    for class_index in range(class_count):
+        of_class = labels == class_index
+        if of_class.any():
+            matrix[:, class_index] = predictions[of_class].mean(axis=0)
+    return matrix
+
+
+def solve_shares(observed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Shares s >= 0 with sum 1 that best explain observed = M @ s (least squares).
+
+    Sum-to-one enters as a heavily weighted extra equation; bounds keep every share in [0, 1]."""
+    class_count = matrix.shape[1]
+    weight = 100.0
+    system = np.vstack([matrix, weight * np.ones((1, class_count))])
+    target = np.r_[observed, weight]
+    shares = lsq_linear(system, target, bounds=(0.0, 1.0)).x
+    return shares / shares.sum()
+
+
+def fit_quantifier(calibrated_probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict:
+    """What the estimators need from the calibration faces; JSON-able, stored with the calibration."""
+    labels = np.asarray(labels)
+    class_count = len(class_names)
+    return {
+        "class_names": list(class_names),
+        "faces": len(labels),
+        "training_prior": (np.bincount(labels, minlength=class_count) / len(labels)).round(6).tolist(),
+        "soft_matrix": misclassification_matrix(calibrated_probabilities, labels, soft=True).round(6).tolist(),
+        "hard_matrix": misclassification_matrix(calibrated_probabilities, labels, soft=False).round(6).tolist(),
+    }
+
+
+def classify_and_count(probabilities: np.ndarray, quantifier: dict | None = None) -> np.ndarray:
+    return one_hot_predictions(probabilities).mean(axis=0)
+
+
+def mean_probability(probabilities: np.ndarray, quantifier: dict | None = None) -> np.ndarray:
+    return np.asarray(probabilities, dtype=np.float64).mean(axis=0)
+
+
+def adjusted_classify_and_count(probabilities: np.ndarray, quantifier: dict) -> np.ndarray:
+    return solve_shares(classify_and_count(probabilities), np.asarray(quantifier["hard_matrix"]))
+
+
+def probabilistic_adjusted_classify_and_count(probabilities: np.ndarray, quantifier: dict) -> np.ndarray:
+    return solve_shares(mean_probability(probabilities), np.asarray(quantifier["soft_matrix"]))
+
+
+def expectation_maximisation(
+    probabilities: np.ndarray, quantifier: dict, max_iterations: int = 1000, tolerance: float = 1e-8
+) -> np.ndarray:
+    """Saerens, Latinne and Decaestecker (2002): alternate re-weighting posteriors by new/old priors
+    and re-estimating the priors as their mean. Needs calibrated posteriors."""
+    posteriors = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, None)
+    training_prior = np.clip(np.asarray(quantifier["training_prior"], dtype=np.float64), 1e-12, None)
+    prior = training_prior.copy()
+    for _iteration in range(max_iterations):
+        adjusted = posteriors * (prior / training_prior)
+        adjusted /= adjusted.sum(axis=1, keepdims=True)
+        new_prior = adjusted.mean(axis=0)
+        if np.abs(new_prior - prior).max() < tolerance:
+            return new_prior
+        prior = new_prior
+    return prior
+
+
+ESTIMATOR_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "probabilistic_adjusted_classify_and_count": probabilistic_adjusted_classify_and_count,
+    "adjusted_classify_and_count": adjusted_classify_and_count,
+    "expectation_maximisation": expectation_maximisation,
+    "classify_and_count": classify_and_count,
+    "mean_probability": mean_probability,
+}
+
+
+def estimate_shares(probabilities: np.ndarray, quantifier: dict, estimator: str = DEFAULT_ESTIMATOR) -> np.ndarray:
+    if estimator not in ESTIMATOR_FUNCTIONS:
+        raise ValueError(f"Unknown estimator {estimator!r}; expected one of {ESTIMATORS}.")
+    if len(probabilities) == 0:
+        return np.full(len(quantifier["class_names"]), np.nan)
+    return ESTIMATOR_FUNCTIONS[estimator](probabilities, quantifier)
+
+
+def threshold_ratio(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """The dashboard's headline: share of frames whose top emotion is each class with P >= threshold."""
+    probabilities = np.asarray(probabilities)
+    counted = one_hot_predictions(probabilities) * (probabilities.max(axis=1, keepdims=True) >= threshold)
+    return counted.mean(axis=0)
+
+
+def _frames_by_tester(tester_ids: Sequence) -> list[np.ndarray]:
+    tester_ids = np.asarray(tester_ids)
+    return [np.flatnonzero(tester_ids == tester) for tester in dict.fromkeys(tester_ids.tolist())]
+
+
+def bootstrap_shares(
+    probabilities: np.ndarray,
+    tester_ids: Sequence,
+    quantifier: dict,
+    *,
+    estimator: str = DEFAULT_ESTIMATOR,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Estimate and percentile interval, resampling testers (not frames): a tester's frames are not
+    independent of each other, so frames would give intervals that are too narrow."""
+    probabilities = np.asarray(probabilities)
+    groups = _frames_by_tester(tester_ids)
+    random = np.random.default_rng(seed)
+    draws = np.empty((samples, probabilities.shape[1]))
+    for sample in range(samples):
+        chosen = random.integers(0, len(groups), len(groups))
+        draws[sample] = estimate_shares(
+            probabilities[np.concatenate([groups[index] for index in chosen])], quantifier, estimator
+        )
+    tail = (1 - confidence) / 2
+    return {
+        "estimator": estimator,
+        "estimate": estimate_shares(probabilities, quantifier, estimator),
+        "lower": np.quantile(draws, tail, axis=0),
+        "upper": np.quantile(draws, 1 - tail, axis=0),
+        "testers": len(groups),
+        "frames": len(probabilities),
+    }
+
+
+def paired_comparison(
+    probabilities_a: np.ndarray,
+    tester_ids_a: Sequence,
+    probabilities_b: np.ndarray,
+    tester_ids_b: Sequence,
+    quantifier: dict,
+    *,
+    estimator: str = DEFAULT_ESTIMATOR,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Difference of estimated shares (B - A) per emotion for testers who saw both variants.
+
+    Resampling a tester takes both of their sessions, so what a tester brings to both variants
+    (their face, their camera, how expressive they are) cancels in the difference. `verdict` per
+    emotion: "B" or "A" when the interval excludes zero (that variant shows more of it), else "tie"."""
+    probabilities_a = np.asarray(probabilities_a)
+    probabilities_b = np.asarray(probabilities_b)
+    tester_ids_a = np.asarray(tester_ids_a)
+    tester_ids_b = np.asarray(tester_ids_b)
+    paired_testers = [tester for tester in dict.fromkeys(tester_ids_a.tolist()) if tester in set(tester_ids_b.tolist())]
+    frames_a = [np.flatnonzero(tester_ids_a == tester) for tester in paired_testers]
+    frames_b = [np.flatnonzero(tester_ids_b == tester) for tester in paired_testers]
+    all_a = np.concatenate(frames_a) if frames_a else np.array([], dtype=int)
+    all_b = np.concatenate(frames_b) if frames_b else np.array([], dtype=int)
+    difference = estimate_shares(probabilities_b[all_b], quantifier, estimator) - estimate_shares(
+        probabilities_a[all_a], quantifier, estimator
+    )
+    random = np.random.default_rng(seed)
+    draws = np.empty((samples, probabilities_a.shape[1]))
+    for sample in range(samples):
+        chosen = random.integers(0, len(paired_testers), len(paired_testers))
+        draws[sample] = estimate_shares(
+            probabilities_b[np.concatenate([frames_b[index] for index in chosen])], quantifier, estimator
+        ) - estimate_shares(
+            probabilities_a[np.concatenate([frames_a[index] for index in chosen])], quantifier, estimator
+        )
+    tail = (1 - confidence) / 2
+    lower = np.quantile(draws, tail, axis=0)
+    upper = np.quantile(draws, 1 - tail, axis=0)
+    # Two-sided bootstrap p-value: how often the resampled difference falls on the other side of zero.
+    p_values = np.minimum(1.0, 2 * np.minimum((draws <= 0).mean(axis=0), (draws >= 0).mean(axis=0)))
+    verdicts = np.where(lower > 0, "B", np.where(upper < 0, "A", "tie"))
+    return {
+        "estimator": estimator,
+        "testers": len(paired_testers),
+        "difference_b_minus_a": difference,
+        "lower": lower,
+        "upper": upper,
+        "p_value": p_values,
+        "verdict": verdicts.tolist(),
+    }
