@@ -1,0 +1,297 @@
+"""Train an emotion classifier on your own labelled images (keras-io style, top to bottom).
+
+    python -m ml.train DATA [--model small_cnn|mobilenet_v2] [--batch-size 16 [32 64]]
+        [--input-size 128] [--color-mode rgb] [--epochs 40] [--imagenet-weights FILE.h5]
+
+DATA is the output of `python -m ml.prepare` (its `train/` is used) or any folder of class folders.
+Each run writes one folder under `ml/runs/` (see ml/README.md for every file in it).
+
+Defaults are the study's: the small CNN, batch size 16, Adam (learning rate 0.001), at most 40
+epochs, 20% of the training images held out for validation with seed 123, EarlyStopping and
+ReduceLROnPlateau on val_loss with patience 5. Several batch sizes (`--batch-size 16 32 64`)
+train one model each and write `sweep.json` ranking them by validation loss.
+
+Preprocessing lives inside the saved model: it takes raw 0-255 pixels at `input_size` and
+rescales itself (small CNN: x/255; MobileNetV2: x/127.5 - 1), so its registry entry says
+scaling "none" and serving cannot rescale differently. The small CNN outputs logits; the
+MobileNetV2 head outputs probabilities (softmax). `preprocessing.json` records which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from ml.plots import plot_training_curves
+from ml.preprocessing import COLOR_MODES
+
+RUNS_DIR = Path(__file__).resolve().parent / "runs"
+ARCHITECTURES = ("small_cnn", "mobilenet_v2")
+
+
+# --- Configuration ----------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    data_dir: Path
+    run_dir: Path
+    architecture: str = "small_cnn"
+    input_size: int = 128  # the study's photos were ~400 px; 128 keeps a face's expression and trains fast
+    color_mode: str = "rgb"
+    batch_sizes: list[int] = field(default_factory=lambda: [16])
+    epochs: int = 40
+    validation_split: float = 0.2
+    seed: int = 123
+    learning_rate: float = 0.001
+    augment: bool = True
+    patience: int = 5
+    imagenet_weights: Path | None = None
+    fine_tune_epochs: int = 0
+    fine_tune_layers: int = 30
+    verbose: int = 1  # 1: a progress bar per epoch
+
+
+# --- Dataset ----------------------------------------------------------------------------------
+def training_folder(data_dir: Path) -> Path:
+    return data_dir / "train" if (data_dir / "train").is_dir() else data_dir
+
+
+def make_datasets(config: TrainConfig, batch_size: int) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
+    """Training and validation batches of raw 0-255 pixels; the same seed gives the same split."""
+    train_dataset, validation_dataset = keras.utils.image_dataset_from_directory(
+        training_folder(config.data_dir),
+        labels="inferred",
+        label_mode="int",
+        color_mode=config.color_mode,
+        image_size=(config.input_size, config.input_size),
+        interpolation="bilinear",
+        batch_size=batch_size,
+        validation_split=config.validation_split,
+        subset="both",
+        seed=config.seed,
+        shuffle=True,
+    )
+    class_names = list(train_dataset.class_names)
+    train_dataset = train_dataset.cache()
+    if config.augment:
+        augmentation = make_augmentation(config.seed)
+        train_dataset = train_dataset.map(
+            lambda images, labels: (augmentation(images, training=True), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return train_dataset.prefetch(tf.data.AUTOTUNE), validation_dataset.cache().prefetch(tf.data.AUTOTUNE), class_names
+
+
+def make_augmentation(seed: int) -> keras.Sequential:
+    """Applied to training batches only, so the saved model contains no random layers."""
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(0.1, seed=seed),
+            layers.RandomZoom(0.1, seed=seed),
+        ],
+        name="augmentation",
+    )
+
+
+# --- Models -----------------------------------------------------------------------------------
+def make_small_cnn(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The study's CNN. Input: raw 0-255 pixels. Output: logits."""
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    for filters in (16, 32, 64):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def make_mobilenet_v2(
+    input_shape: tuple[int, int, int], num_classes: int, imagenet_weights: Path | None
+) -> keras.Model:
+    """MobileNetV2 backbone, pooling and a softmax head. Input: raw 0-255 pixels. Output: probabilities.
+
+    With `imagenet_weights` (the local `..._no_top.h5` file) the backbone starts frozen; without,
+    nothing is downloaded and the whole network trains from scratch."""
+    inputs = keras.Input(shape=input_shape)
+    x = inputs if input_shape[2] == 3 else layers.Concatenate(name="gray_to_rgb")([inputs, inputs, inputs])
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(x)
+    backbone = keras.applications.MobileNetV2(
+        input_shape=(input_shape[0], input_shape[1], 3), include_top=False, weights=None
+    )
+    if imagenet_weights is not None:
+        backbone.load_weights(str(imagenet_weights))
+        backbone.trainable = False
+    else:
+        print("No --imagenet-weights file given: MobileNetV2 trains from scratch (nothing is downloaded).")
+    x = backbone(x, training=False)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="mobilenet_v2_transfer")
+
+
+def make_model(
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    architecture: str = "small_cnn",
+    imagenet_weights: Path | None = None,
+) -> keras.Model:
+    if architecture == "small_cnn":
+        return make_small_cnn(input_shape, num_classes)
+    if architecture == "mobilenet_v2":
+        return make_mobilenet_v2(input_shape, num_classes, imagenet_weights)
+    raise ValueError(f"Unknown architecture {architecture!r}; expected one of {ARCHITECTURES}.")
+
+
+def compile_model(model: keras.Model, learning_rate: float, outputs_logits: bool) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits),
+        metrics=["accuracy"],
+    )
+
+
+# --- Fit with callbacks -----------------------------------------------------------------------
+def make_callbacks(model_path: Path, patience: int, best_val_loss: float | None = None) -> list:
+    return [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=patience),
+        keras.callbacks.ModelCheckpoint(
+            model_path, monitor="val_loss", save_best_only=True, initial_value_threshold=best_val_loss
+        ),
+    ]
+
+
+def train_one(config: TrainConfig, batch_size: int, run_dir: Path) -> dict:
+    """Train one model into `run_dir`; return its summary (also written to training.json)."""
+    keras.utils.set_random_seed(config.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_dataset, validation_dataset, class_names = make_datasets(config, batch_size)
+    channels = 1 if config.color_mode == "grayscale" else 3
+    outputs_logits = config.architecture == "small_cnn"
+    model = make_model(
+        (config.input_size, config.input_size, channels), len(class_names), config.architecture, config.imagenet_weights
+    )
+    compile_model(model, config.learning_rate, outputs_logits)
+    model_path = run_dir / "model.keras"
+    started = time.monotonic()
+    history = model.fit(
+        train_dataset,
+        validation_data=validation_dataset,
+        epochs=config.epochs,
+        callbacks=make_callbacks(model_path, config.patience),
+        verbose=config.verbose,
+    ).history
+    if config.fine_tune_epochs and config.architecture == "mobilenet_v2" and config.imagenet_weights:
+        backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+        backbone.trainable = True
+        for layer in backbone.layers[: -config.fine_tune_layers]:
+            layer.trainable = False
+        compile_model(model, config.learning_rate / 10, outputs_logits)
+        fine_tune_history = model.fit(
+            train_dataset,
+            validation_data=validation_dataset,
+            epochs=len(history["loss"]) + config.fine_tune_epochs,
+            initial_epoch=len(history["loss"]),
+            callbacks=make_callbacks(model_path, config.patience, best_val_loss=min(history["val_loss"])),
+            verbose=config.verbose,
+        ).history
+        history = {key: values + fine_tune_history.get(key, []) for key, values in history.items()}
+    seconds = time.monotonic() - started
+
+    # --- Evaluation: the best checkpoint on the validation images -----------------------------
+    best_model = keras.models.load_model(model_path)
+    validation_loss, validation_accuracy = best_model.evaluate(validation_dataset, verbose=0)
+    history = {key: [float(value) for value in values] for key, values in history.items()}
+    spec = {
+        "framework": "keras",
+        "file": model_path.name,
+        "class_names": class_names,
+        "input_size": config.input_size,
+        "color_mode": config.color_mode,
+        "scaling": "none",  # the model rescales itself
+        "outputs_logits": outputs_logits,
+    }
+    summary = {
+        "architecture": config.architecture,
+        "batch_size": batch_size,
+        "epochs_run": len(history["loss"]),
+        "best_epoch": int(min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)) + 1,
+        "validation_loss": float(validation_loss),
+        "validation_accuracy": float(validation_accuracy),
+        "training_seconds": round(seconds, 1),
+        "imagenet_weights": str(config.imagenet_weights) if config.imagenet_weights else None,
+        "config": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
+    manifest_path = config.data_dir / "manifest.json"
+    if manifest_path.is_file():
+        summary["dataset_manifest"] = str(manifest_path.resolve())
+    (run_dir / "class_names.json").write_text(json.dumps(class_names, indent=2))
+    (run_dir / "preprocessing.json").write_text(json.dumps(spec, indent=2))
+    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+    (run_dir / "training.json").write_text(json.dumps(summary, indent=2))
+    plot_training_curves(history, run_dir / "training_curves.png", run_dir / "training_curves.html")
+    print(f"{run_dir}: validation accuracy {validation_accuracy:.3f}, loss {validation_loss:.3f}")
+    return summary
+
+
+def train(config: TrainConfig) -> list[dict]:
+    """One run per batch size; with several, each goes to `run_dir/batch-N` and sweep.json ranks them."""
+    if len(config.batch_sizes) == 1:
+        return [train_one(config, config.batch_sizes[0], config.run_dir)]
+    summaries = [train_one(config, size, config.run_dir / f"batch-{size}") for size in config.batch_sizes]
+    ranking = sorted(summaries, key=lambda summary: summary["validation_loss"])
+    sweep = [
+        {key: summary[key] for key in ("batch_size", "validation_loss", "validation_accuracy", "epochs_run")}
+        for summary in ranking
+    ]
+    (config.run_dir / "sweep.json").write_text(json.dumps(sweep, indent=2))
+    print("Batch sizes by validation loss:", ", ".join(str(row["batch_size"]) for row in sweep))
+    return summaries
+
+
+def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", type=Path, help="output of ml.prepare, or a folder of class folders")
+    parser.add_argument("--run-dir", type=Path, help="default: ml/runs/<time>-<model>")
+    parser.add_argument("--model", dest="architecture", choices=ARCHITECTURES, default="small_cnn")
+    parser.add_argument("--input-size", type=int, help="pixels per side; default 128 (small CNN), 224 (MobileNetV2)")
+    parser.add_argument("--color-mode", choices=COLOR_MODES, default="rgb")
+    parser.add_argument("--batch-size", dest="batch_sizes", type=int, nargs="+", default=[16])
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--validation-split", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=123)
+    parser.add_argument("--learning-rate", type=float, default=0.001)
+    parser.add_argument("--no-augmentation", dest="augment", action="store_false")
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--imagenet-weights", type=Path, help="local MobileNetV2 ..._no_top.h5 weights file")
+    parser.add_argument("--fine-tune-epochs", type=int, default=0, help="MobileNetV2: epochs with the top unfrozen")
+    parser.add_argument("--fine-tune-layers", type=int, default=30, help="MobileNetV2: backbone layers unfrozen")
+    parser.add_argument("--quiet", dest="verbose", action="store_const", const=2, default=1)
+    arguments = vars(parser.parse_args(argv))
+    if arguments["input_size"] is None:
+        arguments["input_size"] = 224 if arguments["architecture"] == "mobilenet_v2" else 128
+    if arguments["run_dir"] is None:
+        arguments["run_dir"] = RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arguments['architecture']}"
+    if arguments["imagenet_weights"] is not None and not arguments["imagenet_weights"].is_file():
+        parser.error(f"--imagenet-weights {arguments['imagenet_weights']} is not a file")
+    return TrainConfig(**arguments)
+
+
+def main(argv: list[str] | None = None) -> None:
+    train(parse_arguments(argv))
+
+
+if __name__ == "__main__":
+    main()
