@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from sessions import api
 
 app_name = "tester-api"
-urlpatterns: list = []
+urlpatterns = [
+    path("t/frames/", api.FrameUploadApi.as_view(), name="frames-by-header"),
+    path("t/<str:token>/frames/", api.FrameUploadApi.as_view(), name="frames"),
+    path("t/<str:token>/camera-check/", api.CameraCheckApi.as_view(), name="camera-check"),
+]

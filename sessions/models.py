@@ -31,6 +31,10 @@ class Tester(models.Model):
     # Variant ids in the order this tester sees them, and the row of the Latin square it came from.
     variant_order = models.JSONField(default=list)
     order_slot = models.PositiveIntegerField(default=0)
+    # Progress through variant_order: watching variant i while viewed_count == answered_count == i,
+    # answering its survey while viewed_count == i + 1. Two counters make a reload land on the same step.
+    viewed_count = models.PositiveSmallIntegerField(default=0)
+    answered_count = models.PositiveSmallIntegerField(default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

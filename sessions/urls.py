@@ -1,4 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from sessions import views
 
 app_name = "tester"
-urlpatterns: list = []
+urlpatterns = [
+    path("open/<str:token>/", views.open_link, name="open"),
+    path("<str:token>/", views.start, name="start"),
+    path("<str:token>/camera/", views.camera, name="camera"),
+    path("<str:token>/watch/", views.watch, name="watch"),
+    path("<str:token>/survey/", views.survey, name="survey"),
+    path("<str:token>/done/", views.finish, name="finish"),
+    path("<str:token>/withdraw/", views.withdraw, name="withdraw"),
+    path("<str:token>/media/<uuid:variant_id>/", views.variant_media, name="media"),
+]

@@ -1,0 +1,147 @@
+"""The tester's API: one snapshot per request, and the camera check. The link token is the
+credential (in the URL or the X-Tester-Token header), so there is no session or CSRF here."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.uploadhandler import MemoryFileUploadHandler
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import ApplicationError
+from inference.services import frame_quality_verdict
+from sessions import services
+from sessions.access import frame_rate_limit, get_tester_for_token
+from sessions.models import Tester
+from sessions.serializers import (
+    CameraCheckResultSerializer,
+    CameraCheckSerializer,
+    ErrorSerializer,
+    FrameUploadSerializer,
+)
+
+TOKEN_HEADER = "X-Tester-Token"  # noqa: S105 - a header name, not a secret
+# Room for the multipart boundaries and the small form fields around the image itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+VERDICT_MESSAGES = {
+    "ok": gettext_lazy("Your face is clearly visible. You can start."),
+    "no_face": gettext_lazy("We cannot see a face. Please look into the camera."),
+    "multiple_faces": gettext_lazy("We see more than one face. Please make sure you are alone in the picture."),
+    "face_too_small": gettext_lazy("Your face is too far away. Please move closer to the camera."),
+    "too_dark": gettext_lazy("The picture is too dark. Please turn on a light or face a window."),
+    "overexposed": gettext_lazy("The picture is too bright. Please move away from direct light."),
+    "blurred": gettext_lazy("The picture is blurred. Please hold still or clean the camera lens."),
+    "undecodable": gettext_lazy("The snapshot could not be read. Please try again."),
+}
+
+
+class AlwaysInMemoryUploadHandler(MemoryFileUploadHandler):
+    """Snapshots must never touch the disk: keep the file in memory whatever its size (the
+    Content-Length check has already capped it)."""
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None) -> None:
+        self.activated = True
+
+
+class TesterApiView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+    parser_classes = [MultiPartParser]
+
+    def tester(self, request: Request, token: str | None) -> Tester:
+        return get_tester_for_token(request._request, token or request.headers.get(TOKEN_HEADER, ""))
+
+    def read_image(self, request: Request, serializer_class: type) -> dict:
+        """Refuse an oversized body before reading it, then parse the form in memory."""
+        limit = settings.MIMIK["FRAME_MAX_BYTES"]
+        content_length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if content_length > limit + MULTIPART_OVERHEAD_BYTES:
+            raise ApplicationError(
+                _("The snapshot is too large."),
+                extra={"max_bytes": limit},
+                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        request._request.upload_handlers = [AlwaysInMemoryUploadHandler(request._request)]
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        image = serializer.validated_data["image"]
+        if image.size > limit:
+            raise ApplicationError(
+                _("The snapshot is too large."),
+                extra={"max_bytes": limit},
+                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        return {**serializer.validated_data, "image_bytes": image.read()}
+
+
+TOKEN_HEADER_PARAMETER = OpenApiParameter(
+    TOKEN_HEADER, str, OpenApiParameter.HEADER, required=False, description="The link token, if not in the URL."
+)
+ERRORS = {
+    code: OpenApiResponse(ErrorSerializer, description=description)
+    for code, description in {
+        400: "Invalid field, or a variant outside the tester's campaign.",
+        403: "The tester has not consented.",
+        404: "Unknown, expired, revoked or withdrawn link.",
+        409: "The campaign is not running.",
+        413: "Body over FRAME_MAX_BYTES.",
+        415: "Not a JPEG or PNG by content.",
+        429: "Too many requests; see Retry-After.",
+        503: "The analysis queue is unavailable; retry after Retry-After.",
+    }.items()
+}
+
+
+class FrameUploadApi(TesterApiView):
+    @extend_schema(
+        operation_id="tester_frame_upload",
+        summary="Upload one snapshot",
+        description=(
+            "Stores the snapshot's metadata and queues the image for analysis; answers 204 without any "
+            "result. A repeated (variant, sequence) answers 204 again and is not queued twice."
+        ),
+        request={"multipart/form-data": FrameUploadSerializer},
+        parameters=[TOKEN_HEADER_PARAMETER],
+        responses={204: OpenApiResponse(description="Accepted (or already accepted)."), **ERRORS},
+    )
+    def post(self, request: Request, token: str | None = None) -> Response:
+        tester = self.tester(request, token)
+        frame_rate_limit(tester=tester)
+        services.tester_capture_check(tester=tester)
+        data = self.read_image(request, FrameUploadSerializer)
+        services.frame_accept(
+            tester=tester,
+            variant_id=str(data["variant"]),
+            sequence=data["sequence"],
+            media_time_ms=data["media_time_ms"],
+            captured_at=data.get("captured_at"),
+            image_bytes=data["image_bytes"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CameraCheckApi(TesterApiView):
+    @extend_schema(
+        operation_id="tester_camera_check",
+        summary="Check one test snapshot's face and lighting",
+        description="Nothing is stored; the answer says whether the snapshot would be usable.",
+        request={"multipart/form-data": CameraCheckSerializer},
+        parameters=[TOKEN_HEADER_PARAMETER],
+        responses={200: CameraCheckResultSerializer, **ERRORS},
+    )
+    def post(self, request: Request, token: str | None = None) -> Response:
+        tester = self.tester(request, token)
+        frame_rate_limit(tester=tester, kind="camera-check")
+        services.tester_capture_check(tester=tester)
+        data = self.read_image(request, CameraCheckSerializer)
+        services.snapshot_check(image_bytes=data["image_bytes"])
+        verdict = frame_quality_verdict(image_bytes=data["image_bytes"])
+        message = VERDICT_MESSAGES.get(verdict, VERDICT_MESSAGES["undecodable"])
+        return Response({"verdict": verdict, "message": str(message)})

@@ -1,0 +1,53 @@
+"""The survey asked after each variant, built from the campaign's questions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import SurveyQuestion
+
+
+class SurveyForm(forms.Form):
+    comment = forms.CharField(
+        label=_("Anything else you would like to tell us? (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, questions: Iterable[SurveyQuestion], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        comment = self.fields.pop("comment")
+        self.questions = list(questions)
+        for question in self.questions:
+            self.fields[self.field_name(question)] = self._field_for(question)
+        self.fields["comment"] = comment
+
+    @staticmethod
+    def field_name(question: SurveyQuestion) -> str:
+        return f"question_{question.pk}"
+
+    @staticmethod
+    def _field_for(question: SurveyQuestion) -> forms.Field:
+        if question.kind == SurveyQuestion.Kind.TEXT:
+            return forms.CharField(
+                label=question.text, required=question.required, max_length=2000, widget=forms.Textarea({"rows": 3})
+            )
+        # Radio buttons from min to max; the range check is the choice list itself.
+        choices = [(value, str(value)) for value in range(question.scale_min, question.scale_max + 1)]
+        field = forms.TypedChoiceField(
+            label=question.text,
+            required=question.required,
+            choices=choices,
+            coerce=int,
+            empty_value=None,
+            widget=forms.RadioSelect(attrs={"class": "scale"}),
+        )
+        field.min_label, field.max_label = question.min_label, question.max_label
+        return field
+
+    def answers(self) -> dict[int, int | str | None]:
+        return {question.pk: self.cleaned_data.get(self.field_name(question)) for question in self.questions}

@@ -1,0 +1,232 @@
+"""Writes for the tester's journey: joining, consent, viewing order, snapshots, answers, withdrawal."""
+
+from __future__ import annotations
+
+import io
+import random
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from PIL import Image
+from rest_framework import status
+
+from campaigns.models import Campaign, ConsentVersion, Invitation, SurveyQuestion, Variant
+from campaigns.tokens import new_token
+from config.errors import ApplicationError
+from inference.services import QueueUnavailable, frame_submit_for_analysis
+from sessions.models import Frame, SurveyAnswer, Tester
+from sessions.selectors import variant_for_tester
+
+QUEUE_RETRY_AFTER_SECONDS = 5
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def williams_rows(count: int) -> list[list[int]]:
+    """A balanced Latin square (Williams design) over `count` items: every item appears once in
+    each position and follows every other item equally often. Odd counts need the mirrored rows too."""
+    if count <= 0:
+        return [[]]
+    first, low, high = [0], 1, count - 1
+    while len(first) < count:
+        first.append(low)
+        low += 1
+        if len(first) < count:
+            first.append(high)
+            high -= 1
+    rows = [[(item + shift) % count for item in first] for shift in range(count)]
+    if count % 2:
+        rows += [list(reversed(row)) for row in rows]
+    return rows
+
+
+def tester_create_for_invitation(*, invitation: Invitation) -> Tester:
+    """First visit of an invitation link: a pseudonymous tester sharing the invitation's token hash."""
+    try:
+        with transaction.atomic():
+            tester = Tester.objects.create(
+                campaign=invitation.campaign, invitation=invitation, token_hash=invitation.token_hash
+            )
+            Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(opened_at=timezone.now())
+    except IntegrityError:  # two tabs opened the link at once; the other one created the tester
+        tester = Tester.objects.get(token_hash=invitation.token_hash)
+    return Tester.objects.select_related("campaign", "invitation").get(pk=tester.pk)
+
+
+@transaction.atomic
+def tester_create_for_open_link(*, campaign: Campaign) -> tuple[Tester, str]:
+    """A new tester from the campaign's open link, while the quota lasts. Returns (tester, token)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if Tester.objects.filter(campaign=campaign, invitation__isnull=True).count() >= campaign.open_link_quota:
+        raise ApplicationError(_("This study has all the participants it needs."), status_code=status.HTTP_410_GONE)
+    token, token_hash = new_token()
+    return Tester.objects.create(campaign=campaign, token_hash=token_hash), token
+
+
+@transaction.atomic
+def tester_consent(*, tester: Tester) -> Tester:
+    """Record consent to the campaign's current consent text and fix this tester's viewing order."""
+    campaign = Campaign.objects.select_for_update().get(pk=tester.campaign_id)
+    tester = Tester.objects.select_for_update().get(pk=tester.pk)
+    if tester.consented_at is not None or tester.declined_at is not None:
+        return tester
+    tester.consent_version = ConsentVersion.objects.filter(campaign=campaign).order_by("-version").first()
+    tester.consented_at = timezone.now()
+    variant_ids = [str(pk) for pk in Variant.objects.filter(campaign=campaign).values_list("pk", flat=True)]
+    # The campaign row lock serialises consents, so slots are handed out 0, 1, 2, ... without gaps.
+    tester.order_slot = Tester.objects.filter(campaign=campaign, consented_at__isnull=False).count()
+    if campaign.order_mode == Campaign.OrderMode.RANDOM:
+        tester.variant_order = random.sample(variant_ids, len(variant_ids))
+    else:
+        rows = williams_rows(len(variant_ids))
+        tester.variant_order = [variant_ids[index] for index in rows[tester.order_slot % len(rows)]]
+    tester.save(update_fields=["consent_version", "consented_at", "order_slot", "variant_order"])
+    return tester
+
+
+@transaction.atomic
+def tester_decline(*, tester: Tester) -> None:
+    """Declining records the moment only: no order, no camera state, nothing else."""
+    Tester.objects.filter(pk=tester.pk, consented_at__isnull=True).update(declined_at=timezone.now())
+
+
+@transaction.atomic
+def tester_camera_set(*, tester: Tester, camera: str) -> None:
+    if camera not in {Tester.Camera.GRANTED, Tester.Camera.DENIED, Tester.Camera.UNAVAILABLE}:
+        raise ApplicationError(_("Unknown camera state."))
+    Tester.objects.filter(pk=tester.pk, consented_at__isnull=False).update(camera=camera)
+
+
+@transaction.atomic
+def tester_variant_viewed(*, tester: Tester, variant_id: str) -> None:
+    """Move on from watching to the survey, once: a conditional update, so a double submit is harmless."""
+    index = tester.viewed_count
+    if index >= len(tester.variant_order) or tester.variant_order[index] != str(variant_id):
+        return
+    Tester.objects.filter(pk=tester.pk, viewed_count=index, answered_count=index).update(viewed_count=index + 1)
+
+
+@transaction.atomic
+def survey_answers_submit(
+    *, tester: Tester, variant_id: str, answers: dict[int, int | str | None], comment: str = ""
+) -> None:
+    """Store the answers about one variant (already validated by the form) and advance the tester."""
+    index = tester.answered_count
+    if index >= len(tester.variant_order) or tester.variant_order[index] != str(variant_id):
+        return
+    claimed = Tester.objects.filter(pk=tester.pk, viewed_count=index + 1, answered_count=index).update(
+        answered_count=F("answered_count") + 1
+    )
+    if not claimed:
+        return
+    questions = SurveyQuestion.objects.filter(campaign_id=tester.campaign_id, pk__in=answers.keys())
+    rows = []
+    for question in questions.order_by("position", "id"):
+        value = answers[question.pk]
+        is_scale = question.kind == SurveyQuestion.Kind.SCALE
+        if is_scale and value is not None and not question.scale_min <= int(value) <= question.scale_max:
+            raise ApplicationError(_("An answer is outside its scale."), extra={"question": question.pk})
+        rows.append(
+            SurveyAnswer(
+                tester=tester,
+                variant_id=variant_id,
+                question=question,
+                rating=int(value) if is_scale and value is not None else None,
+                comment="" if is_scale or value is None else str(value),
+            )
+        )
+    # The free comment belongs to the variant, not to one question: keep it with the first answer.
+    if comment and rows:
+        rows[0].comment = "\n\n".join(part for part in (rows[0].comment, comment) if part)
+    SurveyAnswer.objects.bulk_create([row for row in rows if row.rating is not None or row.comment])
+    if index + 1 == len(tester.variant_order):
+        Tester.objects.filter(pk=tester.pk).update(completed_at=timezone.now())
+
+
+def snapshot_check(*, image_bytes: bytes) -> None:
+    """415 unless the bytes really are a JPEG or PNG (by content, not by the name or header sent)."""
+    if not image_bytes.startswith((JPEG_MAGIC, PNG_MAGIC)):
+        raise ApplicationError(
+            _("Snapshots must be JPEG or PNG images."), status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+        )
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            image_format = image.format
+            image.verify()  # parses the structure without decoding pixels (no decompression bomb)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ApplicationError(
+            _("The snapshot is not a readable image."), status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+        ) from error
+    if image_format not in {"JPEG", "PNG"}:
+        raise ApplicationError(
+            _("Snapshots must be JPEG or PNG images."), status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+        )
+
+
+def tester_capture_check(*, tester: Tester) -> None:
+    """Snapshots only from consenting testers of a running campaign."""
+    if tester.campaign.status != Campaign.Status.RUNNING:
+        raise ApplicationError(_("This study is not running."), status_code=status.HTTP_409_CONFLICT)
+    if tester.consented_at is None or tester.declined_at is not None:
+        raise ApplicationError(_("No consent to record snapshots."), status_code=status.HTTP_403_FORBIDDEN)
+
+
+def frame_accept(
+    *,
+    tester: Tester,
+    variant_id: str,
+    sequence: int,
+    media_time_ms: int,
+    captured_at: datetime | None,
+    image_bytes: bytes,
+) -> Frame | None:
+    """Store one snapshot's row and hand the image to the inference queue. None for a repeat.
+
+    Every refusal happens before anything is stored. The row commits in its own transaction
+    BEFORE the image is queued, so a worker never looks for a missing row; if the broker refuses,
+    the row goes again and the page retries on 503. The image is never written to disk here.
+    """
+    tester_capture_check(tester=tester)
+    variant = variant_for_tester(tester=tester, variant_id=variant_id)
+    if variant is None:
+        raise ApplicationError(_("This variant is not part of your test."), extra={"field": "variant"})
+    snapshot_check(image_bytes=image_bytes)
+    try:
+        with transaction.atomic():
+            frame = Frame.objects.create(
+                campaign_id=tester.campaign_id,
+                tester=tester,
+                variant=variant,
+                sequence=sequence,
+                media_time_ms=media_time_ms,
+                captured_at=captured_at,
+                byte_size=len(image_bytes),
+            )
+    except IntegrityError:  # the same (tester, variant, sequence) arrived before: a client retry
+        return None
+    try:
+        frame_submit_for_analysis(frame_id=frame.pk, image_bytes=image_bytes)
+    except QueueUnavailable as error:
+        Frame.objects.filter(pk=frame.pk).delete()
+        raise ApplicationError(
+            _("The analysis queue is busy; please retry."),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(QUEUE_RETRY_AFTER_SECONDS)},
+        ) from error
+    return frame
+
+
+@transaction.atomic
+def tester_withdraw(*, tester: Tester) -> None:
+    """Delete everything about the tester (frames, predictions, answers cascade) and mark the invitation."""
+    invitation_id = tester.invitation_id
+    kept = [frame.kept_image for frame in Frame.objects.filter(tester=tester).exclude(kept_image="")]
+    Tester.objects.filter(pk=tester.pk).delete()
+    # Kept snapshots (campaigns that opted in) are files: remove them once the rows are surely gone.
+    for image in kept:
+        transaction.on_commit(lambda image=image: image.storage.delete(image.name))
+    if invitation_id is not None:
+        Invitation.objects.filter(pk=invitation_id).update(withdrawn_at=timezone.now())

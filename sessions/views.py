@@ -1,0 +1,177 @@
+"""The tester's pages: start (consent), camera check, watching, survey, finish, withdrawal.
+
+Every page takes the link token, resolves it through sessions.access and sends the tester to the
+step sessions.selectors.tester_step names, so a reload never repeats or skips a step.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from campaigns.models import Campaign
+from campaigns.tokens import hash_token
+from config.errors import ApplicationError
+from sessions import selectors, services
+from sessions.access import LinkUnavailable, get_campaign_for_open_link, get_tester_for_token
+from sessions.forms import SurveyForm
+from sessions.models import Tester
+
+SESSION_KEY = "tester_tokens"  # open-link campaign id -> the token of the tester this browser became
+STEP_PAGES = {"start", "camera", "watch", "survey", "finish"}
+
+
+def _unavailable(request: HttpRequest, message: str, status: int, reason: str = "") -> HttpResponse:
+    return render(request, "sessions/unavailable.html", {"message": message, "reason": reason}, status=status)
+
+
+def tester_page(step: str | None, *, for_withdrawal: bool = False) -> Callable:
+    """Resolve the token, speak the campaign's language, and keep the tester on their current step."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @never_cache
+        def wrapper(request: HttpRequest, token: str, **kwargs) -> HttpResponse:
+            try:
+                tester = get_tester_for_token(request, token, for_withdrawal=for_withdrawal)
+            except LinkUnavailable as error:
+                return _unavailable(request, error.message, error.status_code, error.reason)
+            if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+                translation.activate(tester.campaign.language)
+                request.LANGUAGE_CODE = tester.campaign.language
+            current = selectors.tester_step(tester=tester)
+            if step is not None and current.name != step:
+                if current.name in STEP_PAGES:
+                    return redirect(f"tester:{current.name}", token=token)
+                return render(request, f"sessions/{current.name}.html", {"tester": tester, "token": token})
+            return view(request, tester=tester, token=token, step=current, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+@require_http_methods(["GET", "POST"])
+@tester_page("start")
+def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    if request.method == "POST":
+        if request.POST.get("choice") == "agree":
+            services.tester_consent(tester=tester)
+            return redirect("tester:camera", token=token)
+        services.tester_decline(tester=tester)
+        return render(request, "sessions/declined.html", {"tester": tester})
+    context = {
+        "tester": tester,
+        "campaign": tester.campaign,
+        "consent_text": selectors.current_consent_text(campaign=tester.campaign),
+        "variant_count": tester.campaign.variants.count(),
+        "question_count": selectors.survey_questions(campaign=tester.campaign).count(),
+        "duration_minutes": selectors.estimated_minutes(campaign=tester.campaign),
+    }
+    return render(request, "sessions/start.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@tester_page("camera")
+def camera(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            services.tester_camera_set(tester=tester, camera=request.POST.get("camera", ""))
+        except ApplicationError as error:
+            return _unavailable(request, error.message, error.status_code)
+        return redirect("tester:watch", token=token)
+    check_url = reverse("tester-api:camera-check", kwargs={"token": token})
+    return render(request, "sessions/camera.html", {"tester": tester, "token": token, "check_url": check_url})
+
+
+@require_http_methods(["GET", "POST"])
+@tester_page("watch")
+def watch(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    if request.method == "POST":
+        services.tester_variant_viewed(tester=tester, variant_id=request.POST.get("variant", ""))
+        return redirect("tester:survey", token=token)
+    context = {
+        "tester": tester,
+        "token": token,
+        "step": step,
+        "variant": step.variant,
+        "capture": tester.camera == Tester.Camera.GRANTED,
+        "media_url": reverse("tester:media", kwargs={"token": token, "variant_id": step.variant.pk}),
+        "upload_url": reverse("tester-api:frames", kwargs={"token": token}),
+        "display_ms": tester.campaign.image_display_seconds * 1000,
+        "interval_ms": int(tester.campaign.capture_interval_seconds * 1000),
+    }
+    return render(request, "sessions/watch.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@tester_page("survey")
+def survey(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    questions = selectors.survey_questions(campaign=tester.campaign)
+    form = SurveyForm(request.POST or None, questions=questions)
+    if request.method == "POST" and form.is_valid():
+        services.survey_answers_submit(
+            tester=tester,
+            variant_id=str(step.variant.pk),
+            answers=form.answers(),
+            comment=form.cleaned_data["comment"],
+        )
+        return redirect("tester:watch", token=token)
+    return render(request, "sessions/survey.html", {"tester": tester, "step": step, "form": form})
+
+
+@tester_page("finish")
+def finish(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    return render(request, "sessions/finish.html", {"tester": tester, "token": token})
+
+
+@require_http_methods(["GET", "POST"])
+@tester_page(None, for_withdrawal=True)
+def withdraw(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    if request.method == "POST":
+        services.tester_withdraw(tester=tester)
+        return render(request, "sessions/withdrawn.html", {"campaign": tester.campaign})
+    return render(request, "sessions/withdraw.html", {"tester": tester, "token": token})
+
+
+@tester_page(None)
+def variant_media(
+    request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step, variant_id: uuid.UUID
+) -> HttpResponse:
+    """Variant files reach testers only through their own link, never through MEDIA_URL."""
+    variant = selectors.variant_for_tester(tester=tester, variant_id=str(variant_id))
+    if variant is None or tester.consented_at is None:
+        raise Http404
+    response = FileResponse(variant.file.open("rb"), content_type=variant.content_type)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@never_cache
+def open_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A campaign's open link makes a new pseudonymous tester per browser, while the quota lasts."""
+    try:
+        campaign = get_campaign_for_open_link(request, token)
+    except LinkUnavailable as error:
+        return _unavailable(request, error.message, error.status_code, error.reason)
+    own_tokens = request.session.get(SESSION_KEY, {})
+    known = own_tokens.get(str(campaign.pk))
+    if known and Tester.objects.filter(token_hash=hash_token(known)).exists():
+        return redirect("tester:start", token=known)
+    if campaign.status != Campaign.Status.RUNNING:
+        return render(request, "sessions/closed.html", {"campaign": campaign}, status=409)
+    try:
+        _tester, tester_token = services.tester_create_for_open_link(campaign=campaign)
+    except ApplicationError as error:
+        return _unavailable(request, error.message, error.status_code)
+    request.session[SESSION_KEY] = {**own_tokens, str(campaign.pk): tester_token}
+    return redirect("tester:start", token=tester_token)

@@ -1,0 +1,215 @@
+// Viewing one variant: show it for its time (image) or once to the end (video), take a snapshot
+// every capture interval and upload it. Snapshots that cannot be sent (offline, 5xx, 429) wait in
+// a queue and are retried with back-off; the page moves on only when the queue is empty.
+"use strict";
+
+(function () {
+  const root = document.getElementById("viewer");
+  if (!root) return;
+  const settings = root.dataset;
+  const messages = document.getElementById("watch-messages").dataset;
+  const stage = document.getElementById("stage");
+  const statusLine = document.getElementById("capture-status");
+  const capturedCount = document.getElementById("captured-count");
+  const pendingCount = document.getElementById("pending-count");
+  const camera = document.getElementById("camera");
+  const displayMs = Number(settings.displayMs);
+  const intervalMs = Number(settings.intervalMs);
+  const MAX_LONG_SIDE = 640;
+  const JPEG_QUALITY = 0.8;
+  const MAX_BACKOFF_MS = 8000;
+
+  const queue = [];
+  let sending = false;
+  let failures = 0;
+  let retryTimer = null;
+  let sequence = 0;
+  let captured = 0;
+  let captureTimer = null;
+  let finished = false;
+  let mediaElement = null;
+  // Image clock: milliseconds the image has been visible, paused while the tab is hidden.
+  let shownMs = 0;
+  let shownSince = null;
+  let imageTimer = null;
+
+  function updateCounters() {
+    capturedCount.textContent = String(captured);
+    pendingCount.textContent = String(queue.length);
+  }
+
+  function mediaTimeMs() {
+    if (settings.kind === "video") return Math.round(mediaElement.currentTime * 1000);
+    return Math.round(shownMs + (shownSince === null ? 0 : performance.now() - shownSince));
+  }
+
+  // --- Upload queue -------------------------------------------------------------------------
+  function scheduleRetry(delayMs) {
+    window.clearTimeout(retryTimer);
+    retryTimer = window.setTimeout(pump, delayMs);
+  }
+
+  function backoffMs() {
+    failures += 1;
+    const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures - 1));
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  async function pump() {
+    if (sending || queue.length === 0) return;
+    sending = true;
+    const item = queue[0];
+    const body = new FormData();
+    body.append("image", item.blob, `snapshot-${item.sequence}.jpg`);
+    body.append("variant", settings.variant);
+    body.append("sequence", String(item.sequence));
+    body.append("media_time_ms", String(item.mediaTimeMs));
+    body.append("captured_at", item.capturedAt);
+    let delay = 0;
+    try {
+      const response = await fetch(settings.uploadUrl, { method: "POST", body: body, credentials: "same-origin" });
+      if (response.status === 429 || response.status >= 500) {
+        const retryAfter = Number(response.headers.get("Retry-After"));
+        delay = retryAfter > 0 ? retryAfter * 1000 : backoffMs();
+        statusLine.textContent = messages.offline;
+      } else {
+        // 204, or a refusal that a retry cannot fix (400/404/409/413/415): either way it is done.
+        queue.shift();
+        failures = 0;
+        if (statusLine.textContent === messages.offline) statusLine.textContent = "";
+      }
+    } catch (error) {
+      delay = backoffMs();
+      statusLine.textContent = messages.offline;
+    }
+    sending = false;
+    updateCounters();
+    if (queue.length) scheduleRetry(delay);
+    else if (finished) leave();
+  }
+
+  // --- Capture --------------------------------------------------------------------------------
+  function captureOnce() {
+    if (finished || document.hidden || !camera.videoWidth) return;
+    const scale = Math.min(1, MAX_LONG_SIDE / Math.max(camera.videoWidth, camera.videoHeight));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(camera.videoWidth * scale);
+    canvas.height = Math.round(camera.videoHeight * scale);
+    canvas.getContext("2d").drawImage(camera, 0, 0, canvas.width, canvas.height);
+    const item = { sequence: sequence++, mediaTimeMs: mediaTimeMs(), capturedAt: new Date().toISOString() };
+    canvas.toBlob(
+      (blob) => {
+        if (!blob) return;
+        item.blob = blob;
+        queue.push(item);
+        captured += 1;
+        updateCounters();
+        pump();
+      },
+      "image/jpeg",
+      JPEG_QUALITY,
+    );
+  }
+
+  function startCapture() {
+    if (camera.srcObject && captureTimer === null) captureTimer = window.setInterval(captureOnce, intervalMs);
+  }
+
+  function stopCapture() {
+    window.clearInterval(captureTimer);
+    captureTimer = null;
+  }
+
+  async function openCamera() {
+    if (settings.capture !== "1") return;
+    try {
+      camera.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+      await camera.play();
+    } catch (error) {
+      camera.srcObject = null;
+      statusLine.textContent = messages.cameraLost;
+    }
+  }
+
+  // --- Showing the variant --------------------------------------------------------------------
+  function finish() {
+    if (finished) return;
+    finished = true;
+    stopCapture();
+    if (queue.length || sending) statusLine.textContent = messages.flushing;
+    else leave();
+  }
+
+  function leave() {
+    if (camera.srcObject) camera.srcObject.getTracks().forEach((track) => track.stop());
+    document.getElementById("viewed-form").submit();
+  }
+
+  function resumeImageClock() {
+    if (finished || shownSince !== null) return;
+    shownSince = performance.now();
+    imageTimer = window.setTimeout(finish, Math.max(0, displayMs - shownMs));
+  }
+
+  function pauseImageClock() {
+    if (shownSince === null) return;
+    shownMs += performance.now() - shownSince;
+    shownSince = null;
+    window.clearTimeout(imageTimer);
+  }
+
+  function showImage() {
+    const image = document.createElement("img");
+    image.alt = "";
+    image.addEventListener("load", () => {
+      if (!document.hidden) {
+        resumeImageClock();
+        startCapture();
+      }
+    });
+    image.src = settings.src;
+    stage.appendChild(image);
+    mediaElement = image;
+  }
+
+  function showVideo() {
+    const video = document.createElement("video");
+    video.playsInline = true;
+    video.controls = false; // plays once, start to end: nothing to skip with
+    video.disablePictureInPicture = true;
+    video.src = settings.src;
+    video.addEventListener("ended", finish);
+    video.addEventListener("playing", startCapture);
+    video.addEventListener("pause", stopCapture);
+    stage.appendChild(video);
+    mediaElement = video;
+    const playButton = document.getElementById("play");
+    playButton.addEventListener("click", () => {
+      playButton.hidden = true;
+      video.play();
+    });
+    // Autoplay with sound may be refused until the tester clicks; then offer one Play button.
+    video.play().catch(() => {
+      playButton.hidden = false;
+    });
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (finished) return;
+    if (document.hidden) {
+      stopCapture();
+      if (settings.kind === "video") mediaElement.pause();
+      else pauseImageClock();
+      statusLine.textContent = messages.paused;
+      return;
+    }
+    statusLine.textContent = "";
+    if (settings.kind === "video") mediaElement.play().catch(() => {});
+    else if (mediaElement.complete) {
+      resumeImageClock();
+      startCapture();
+    }
+  });
+
+  openCamera().then(() => (settings.kind === "video" ? showVideo() : showImage()));
+})();
