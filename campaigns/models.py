@@ -163,6 +163,20 @@ class SurveyQuestion(models.Model):
         return self.text
 
 
+class InvitationState(models.TextChoices):
+    """Derived, never stored: see campaigns.selectors.invitations_with_state."""
+
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    OPENED = "opened", _("Opened")
+    CONSENTED = "consented", _("Consented")
+    COMPLETED = "completed", _("Completed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    EXPIRED = "expired", _("Expired")
+    BOUNCED = "bounced", _("Bounced")
+    REVOKED = "revoked", _("Revoked")
+
+
 class Invitation(models.Model):
     """One e-mailed link. Only a hash of the token is stored; the link itself is in the e-mail."""
 

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from campaigns.models import Campaign, Organisation
+from campaigns.models import (
+    Campaign,
+    ConsentVersion,
+    Invitation,
+    InvitationState,
+    Organisation,
+    SurveyQuestion,
+    Variant,
+)
 
 
 def organisation_for_user(user: AbstractBaseUser | AnonymousUser) -> Organisation | None:
@@ -35,3 +47,116 @@ def get_campaign_for_user(user: AbstractBaseUser | AnonymousUser, campaign_id: u
     if campaign is None:
         raise Http404("No such campaign.")
     return campaign
+
+
+def get_variant_for_user(
+    user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, variant_id: uuid.UUID | str
+) -> Variant:
+    """A variant of a campaign the user may see, else 404."""
+    campaign = get_campaign_for_user(user, campaign_id)
+    return get_object_or_404(Variant.objects.select_related("campaign"), campaign=campaign, pk=variant_id)
+
+
+def get_question_for_user(
+    user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, question_id: int
+) -> SurveyQuestion:
+    campaign = get_campaign_for_user(user, campaign_id)
+    return get_object_or_404(SurveyQuestion.objects.select_related("campaign"), campaign=campaign, pk=question_id)
+
+
+def get_invitation_for_user(
+    user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, invitation_id: int
+) -> Invitation:
+    campaign = get_campaign_for_user(user, campaign_id)
+    return get_object_or_404(Invitation.objects.select_related("campaign"), campaign=campaign, pk=invitation_id)
+
+
+def campaign_list_for_user(user: AbstractBaseUser | AnonymousUser, *, archived: bool) -> QuerySet[Campaign]:
+    return (
+        campaigns_for_user(user)
+        .filter(archived_at__isnull=not archived)
+        .annotate(variant_count=Count("variants", distinct=True), invitation_count=Count("invitations", distinct=True))
+    )
+
+
+def current_consent(*, campaign: Campaign) -> ConsentVersion | None:
+    return campaign.consent_versions.order_by("-version").first()
+
+
+# Once a tester consented, a new link would only confuse; a revoked link can be sent anew.
+RESENDABLE_STATES = {
+    InvitationState.QUEUED,
+    InvitationState.SENT,
+    InvitationState.OPENED,
+    InvitationState.EXPIRED,
+    InvitationState.BOUNCED,
+    InvitationState.REVOKED,
+}
+REVOCABLE_STATES = {InvitationState.QUEUED, InvitationState.SENT, InvitationState.OPENED, InvitationState.BOUNCED}
+
+
+def invitations_with_state(*, campaign: Campaign) -> QuerySet[Invitation]:
+    """Each invitation annotated with `state`, derived from its own timestamps and its tester's.
+
+    The order of the cases is the precedence: what the tester did last wins over delivery facts.
+    """
+    now = timezone.now()
+    state = Case(
+        When(revoked_at__isnull=False, then=Value(InvitationState.REVOKED)),
+        When(withdrawn_at__isnull=False, then=Value(InvitationState.WITHDRAWN)),
+        When(tester__completed_at__isnull=False, then=Value(InvitationState.COMPLETED)),
+        When(tester__consented_at__isnull=False, then=Value(InvitationState.CONSENTED)),
+        When(~Q(send_error=""), then=Value(InvitationState.BOUNCED)),
+        When(expires_at__lte=now, then=Value(InvitationState.EXPIRED)),
+        When(opened_at__isnull=False, then=Value(InvitationState.OPENED)),
+        When(sent_at__isnull=False, then=Value(InvitationState.SENT)),
+        default=Value(InvitationState.QUEUED),
+        output_field=CharField(),
+    )
+    return campaign.invitations.annotate(state=state).order_by("created_at", "pk")
+
+
+def invitation_state_counts(*, campaign: Campaign) -> dict[str, int]:
+    """{state: count} for every state, zeros included, in one query."""
+    counts = dict.fromkeys(InvitationState.values, 0)
+    rows = invitations_with_state(campaign=campaign).order_by().values("state").annotate(total=Count("pk"))
+    for row in rows:
+        counts[row["state"]] = row["total"]
+    return counts
+
+
+def campaign_start_problems(*, campaign: Campaign) -> list[str]:
+    """What is missing before a campaign may run; empty when it may start."""
+    problems = []
+    if campaign.variants.count() < 2:
+        problems.append(_("Add at least two variants."))
+    consent = current_consent(campaign=campaign)
+    if consent is None or not consent.text.strip():
+        problems.append(_("Write the consent text testers must accept."))
+    if not campaign.questions.filter(kind=SurveyQuestion.Kind.SCALE).exists():
+        problems.append(_("Add at least one rating-scale question to the survey."))
+    return problems
+
+
+def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
+    """Everything the campaign page shows, in a fixed number of queries."""
+    from sessions.models import Tester
+
+    consent = current_consent(campaign=campaign)
+    counts = invitation_state_counts(campaign=campaign)
+    invitations = list(invitations_with_state(campaign=campaign))
+    for invitation in invitations:
+        invitation.state_label = InvitationState(invitation.state).label
+    return {
+        "variants": list(campaign.variants.all()),
+        "questions": list(campaign.questions.all()),
+        "consent": consent,
+        "invitations": invitations,
+        "resendable": RESENDABLE_STATES,
+        "revocable": REVOCABLE_STATES,
+        "state_counts": [(value, label, counts[value]) for value, label in InvitationState.choices],
+        "start_problems": campaign_start_problems(campaign=campaign)
+        if campaign.status == Campaign.Status.DRAFT
+        else [],
+        "open_link_testers": Tester.objects.filter(campaign=campaign, invitation__isnull=True).count(),
+    }

@@ -1,0 +1,152 @@
+"""Forms validate input; the services in campaigns.services write."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.media_validation import ValidatedMedia, validate_variant_upload
+from campaigns.models import Campaign, SurveyQuestion, Variant
+from campaigns.services import CAMPAIGN_FIELDS
+
+MEDIA_ACCEPT = "image/jpeg,image/png,image/webp,video/mp4,video/webm,.jpg,.jpeg,.png,.webp,.mp4,.webm"
+ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
+MAX_ADDRESSES = 5000
+
+
+class CampaignForm(forms.ModelForm):
+    consent_text = forms.CharField(
+        label=_("Consent text"),
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        help_text=_(
+            "Shown to every tester before the camera is switched on. Editing it after someone has "
+            "consented creates a new version; each consent records the version accepted."
+        ),
+    )
+
+    class Meta:
+        model = Campaign
+        fields = CAMPAIGN_FIELDS
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "capture_interval_seconds": forms.NumberInput(attrs={"step": "0.1", "min": "0.5", "max": "10"}),
+            "confidence_threshold": forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1"}),
+        }
+
+    def __init__(self, *args, consent_text: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["consent_text"].initial = consent_text
+        if not self.instance.pk:
+            self.fields["invitation_ttl_days"].initial = settings.MIMIK["INVITATION_TTL_DAYS"]
+
+    def values(self) -> dict:
+        return {name: self.cleaned_data[name] for name in CAMPAIGN_FIELDS}
+
+
+class VariantForm(forms.Form):
+    label = forms.CharField(label=_("Label"), max_length=100)
+    description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    file = forms.FileField(
+        label=_("Image or video"),
+        help_text=_("JPEG, PNG or WebP image, or MP4 or WebM video."),
+        widget=forms.ClearableFileInput(attrs={"accept": MEDIA_ACCEPT}),
+    )
+
+    def __init__(self, *args, variant: Variant | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if variant is not None:
+            self.fields["label"].initial = variant.label
+            self.fields["description"].initial = variant.description
+            self.fields["file"].required = False
+            self.fields["file"].help_text = _("Leave empty to keep the current file.")
+
+    def clean_file(self) -> ValidatedMedia | None:
+        upload = self.cleaned_data.get("file")
+        return validate_variant_upload(upload) if upload else None
+
+
+class QuestionForm(forms.ModelForm):
+    class Meta:
+        model = SurveyQuestion
+        fields = ["kind", "text", "scale_min", "scale_max", "min_label", "max_label", "required"]
+        labels = {
+            "kind": _("Kind"),
+            "scale_min": _("Lowest rating"),
+            "scale_max": _("Highest rating"),
+            "min_label": _("Label of the lowest rating"),
+            "max_label": _("Label of the highest rating"),
+            "required": _("Answer required"),
+        }
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("kind") == SurveyQuestion.Kind.SCALE:
+            low, high = data.get("scale_min"), data.get("scale_max")
+            if low is not None and high is not None and not (high > low and high - low <= 10):
+                raise forms.ValidationError(_("The highest rating must be above the lowest, by at most 10."))
+        return data
+
+
+class InvitationForm(forms.Form):
+    addresses = forms.CharField(
+        label=_("E-mail addresses"),
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "anna@example.com, ben@example.org"}),
+        required=False,
+        help_text=_("Separated by commas, semicolons, spaces or new lines."),
+    )
+    csv_file = forms.FileField(
+        label=_("or a CSV file"),
+        required=False,
+        help_text=_("The column headed “email” is used, or else the first column."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean_csv_file(self) -> list[str]:
+        upload = self.cleaned_data.get("csv_file")
+        if not upload:
+            return []
+        if upload.size > 2 * 1024 * 1024:
+            raise forms.ValidationError(_("The CSV file is too large (at most 2 MB)."))
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise forms.ValidationError(_("The CSV file must be UTF-8 text.")) from error
+        return addresses_from_csv(text)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        entries = [entry for entry in ADDRESS_SEPARATORS.split(data.get("addresses") or "") if entry]
+        entries += data.get("csv_file") or []
+        if not entries and not self.errors:
+            raise forms.ValidationError(_("Enter at least one e-mail address or choose a CSV file."))
+        if len(entries) > MAX_ADDRESSES:
+            raise forms.ValidationError(_("At most %(count)s addresses at a time.") % {"count": MAX_ADDRESSES})
+        data["entries"] = entries
+        return data
+
+
+def addresses_from_csv(text: str) -> list[str]:
+    """The cells of the "email" column if the first row names one, else of the first column."""
+    try:
+        dialect = csv.Sniffer().sniff(text[:2048], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in row)]
+    if not rows:
+        return []
+    header = [cell.strip().lower() for cell in rows[0]]
+    for name in ("email", "e-mail", "mail", "email address", "e-mail-adresse"):
+        if name in header:
+            column = header.index(name)
+            return [row[column].strip() for row in rows[1:] if len(row) > column and row[column].strip()]
+    return [row[0].strip() for row in rows if row and row[0].strip()]
+
+
+class OpenLinkForm(forms.Form):
+    quota = forms.IntegerField(label=_("At most this many testers"), min_value=1, max_value=100000, initial=50)

@@ -1,0 +1,421 @@
+"""Writes for the researcher's side. Every function runs in one transaction; e-mail goes out in a
+Celery task queued on commit, so a worker never looks for a row that was rolled back."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from campaigns.media_validation import ValidatedMedia
+from campaigns.models import Campaign, ConsentVersion, Invitation, Organisation, SurveyQuestion, Variant
+from campaigns.selectors import campaign_start_problems, current_consent
+from campaigns.tokens import new_token
+from config.errors import ApplicationError
+from sessions.models import Tester
+
+# Settings a researcher edits on the campaign form; anything else is set by a dedicated service.
+CAMPAIGN_FIELDS = (
+    "name",
+    "description",
+    "language",
+    "capture_interval_seconds",
+    "image_display_seconds",
+    "confidence_threshold",
+    "order_mode",
+    "keep_frames",
+    "frame_retention_days",
+    "invitation_ttl_days",
+    "open_link_quota",
+)
+
+
+def _locked(campaign: Campaign) -> Campaign:
+    """Re-read the campaign row FOR UPDATE, so status checks and the writes after them agree."""
+    return Campaign.objects.select_for_update().get(pk=campaign.pk)
+
+
+def _ensure_draft(campaign: Campaign) -> None:
+    if campaign.status != Campaign.Status.DRAFT:
+        raise ApplicationError(
+            _(
+                "Variants and the survey cannot change once the campaign has started: results would mix. "
+                "Duplicate the campaign to test different variants."
+            ),
+            status_code=409,
+        )
+
+
+# --- Campaigns --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def campaign_create(
+    *, organisation: Organisation, created_by: AbstractBaseUser, consent_text: str, **values: Any
+) -> Campaign:
+    """Create a draft campaign. `values` are CAMPAIGN_FIELDS; missing ones take the model defaults."""
+    unknown = set(values) - set(CAMPAIGN_FIELDS)
+    if unknown:
+        raise TypeError(f"campaign_create got unknown fields: {sorted(unknown)}")
+    values.setdefault("invitation_ttl_days", settings.MIMIK["INVITATION_TTL_DAYS"])
+    campaign = Campaign(organisation=organisation, created_by=created_by, **values)
+    campaign.full_clean()
+    campaign.save()
+    if consent_text.strip():
+        ConsentVersion.objects.create(campaign=campaign, version=1, text=consent_text.strip())
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, consent_text: str, **values: Any) -> Campaign:
+    campaign = _locked(campaign)
+    for name, value in values.items():
+        if name not in CAMPAIGN_FIELDS:
+            raise TypeError(f"campaign_update cannot set {name}")
+        setattr(campaign, name, value)
+    campaign.full_clean()
+    campaign.save(update_fields=[*values, "updated_at"])
+    consent_set(campaign=campaign, text=consent_text)
+    return campaign
+
+
+@transaction.atomic
+def consent_set(*, campaign: Campaign, text: str) -> ConsentVersion | None:
+    """Edit the consent text in place until someone has accepted it; after that, add a version,
+    so every consent keeps pointing at the exact words that tester read."""
+    text = text.strip()
+    latest = current_consent(campaign=campaign)
+    if latest is not None and latest.text == text:
+        return latest
+    if latest is None:
+        return ConsentVersion.objects.create(campaign=campaign, version=1, text=text) if text else None
+    if not Tester.objects.filter(consent_version=latest).exists():
+        latest.text = text
+        latest.save(update_fields=["text"])
+        return latest
+    return ConsentVersion.objects.create(campaign=campaign, version=latest.version + 1, text=text)
+
+
+@transaction.atomic
+def campaign_duplicate(*, campaign: Campaign, created_by: AbstractBaseUser) -> Campaign:
+    """A new draft with the same settings, consent text, variants and survey; no testers, no links."""
+    consent = current_consent(campaign=campaign)
+    copy = campaign_create(
+        organisation=campaign.organisation,
+        created_by=created_by,
+        consent_text=consent.text if consent else "",
+        **{name: getattr(campaign, name) for name in CAMPAIGN_FIELDS if name != "name"},
+        name=_("Copy of %(name)s") % {"name": campaign.name},
+    )
+    copy.model_version_id = campaign.model_version_id
+    copy.second_model_version_id = campaign.second_model_version_id
+    copy.save(update_fields=["model_version", "second_model_version"])
+    for variant in campaign.variants.all():
+        with variant.file.open("rb") as source:
+            content = source.read()
+        duplicate = Variant(
+            campaign=copy,
+            label=variant.label,
+            description=variant.description,
+            kind=variant.kind,
+            content_type=variant.content_type,
+            width=variant.width,
+            height=variant.height,
+            duration_ms=variant.duration_ms,
+            position=variant.position,
+        )
+        duplicate.file.save(_stored_name(variant.file.name.rsplit(".", 1)[-1]), ContentFile(content), save=False)
+        duplicate.save()
+    SurveyQuestion.objects.bulk_create(
+        SurveyQuestion(
+            campaign=copy,
+            position=question.position,
+            kind=question.kind,
+            text=question.text,
+            scale_min=question.scale_min,
+            scale_max=question.scale_max,
+            min_label=question.min_label,
+            max_label=question.max_label,
+            required=question.required,
+        )
+        for question in campaign.questions.all()
+    )
+    return copy
+
+
+@transaction.atomic
+def campaign_archive(*, campaign: Campaign) -> Campaign:
+    """Hide the campaign from the list; a running one is closed first so no one can join it."""
+    campaign = _locked(campaign)
+    if campaign.archived_at is None:
+        campaign.archived_at = timezone.now()
+        if campaign.status == Campaign.Status.RUNNING:
+            campaign.status = Campaign.Status.CLOSED
+        campaign.save(update_fields=["archived_at", "status", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_unarchive(*, campaign: Campaign) -> Campaign:
+    campaign = _locked(campaign)
+    campaign.archived_at = None
+    campaign.save(update_fields=["archived_at", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_start(*, campaign: Campaign) -> Campaign:
+    campaign = _locked(campaign)
+    if campaign.archived_at is not None:
+        raise ApplicationError(_("Restore the campaign from the archive before starting it."), status_code=409)
+    if campaign.status != Campaign.Status.DRAFT:
+        raise ApplicationError(_("Only a draft campaign can be started."), status_code=409)
+    problems = campaign_start_problems(campaign=campaign)
+    if problems:
+        raise ApplicationError(
+            _("The campaign cannot start yet: %(problems)s") % {"problems": " ".join(problems)},
+            extra={"missing": problems},
+            status_code=409,
+        )
+    campaign.status = Campaign.Status.RUNNING
+    campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_close(*, campaign: Campaign) -> Campaign:
+    campaign = _locked(campaign)
+    if campaign.status != Campaign.Status.RUNNING:
+        raise ApplicationError(_("Only a running campaign can be closed."), status_code=409)
+    campaign.status = Campaign.Status.CLOSED
+    campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+# --- Variants and survey ----------------------------------------------------------------------
+
+
+def _stored_name(extension: str) -> str:
+    # The uploader's file name is never reused: it may carry personal data or path tricks.
+    return f"{uuid.uuid4().hex}.{extension}"
+
+
+@transaction.atomic
+def variant_add(*, campaign: Campaign, label: str, description: str = "", media: ValidatedMedia) -> Variant:
+    campaign = _locked(campaign)
+    _ensure_draft(campaign)
+    variant = Variant(
+        campaign=campaign,
+        label=label,
+        description=description,
+        kind=media.kind,
+        content_type=media.content_type,
+        width=media.width,
+        height=media.height,
+        position=campaign.variants.count(),
+    )
+    variant.file.save(_stored_name(media.extension), ContentFile(media.content), save=False)
+    try:
+        variant.save()
+    except Exception:
+        # If the row cannot be written, the file must not stay behind either.
+        variant.file.delete(save=False)
+        raise
+    return variant
+
+
+@transaction.atomic
+def variant_update(
+    *, variant: Variant, label: str, description: str = "", media: ValidatedMedia | None = None
+) -> Variant:
+    _ensure_draft(_locked(variant.campaign))
+    old_file = variant.file.name
+    variant.label, variant.description = label, description
+    fields = ["label", "description"]
+    if media is not None:
+        variant.kind, variant.content_type = media.kind, media.content_type
+        variant.width, variant.height, variant.duration_ms = media.width, media.height, None
+        variant.file.save(_stored_name(media.extension), ContentFile(media.content), save=False)
+        fields += ["kind", "content_type", "width", "height", "duration_ms", "file"]
+        storage = variant.file.storage
+        transaction.on_commit(lambda: storage.delete(old_file))
+    variant.save(update_fields=fields)
+    return variant
+
+
+@transaction.atomic
+def variant_delete(*, variant: Variant) -> None:
+    _ensure_draft(_locked(variant.campaign))
+    storage, name = variant.file.storage, variant.file.name
+    variant.delete()
+    transaction.on_commit(lambda: storage.delete(name))
+
+
+@transaction.atomic
+def question_add(*, campaign: Campaign, **values: Any) -> SurveyQuestion:
+    campaign = _locked(campaign)
+    _ensure_draft(campaign)
+    question = SurveyQuestion(campaign=campaign, position=campaign.questions.count(), **values)
+    question.full_clean()
+    question.save()
+    return question
+
+
+@transaction.atomic
+def question_update(*, question: SurveyQuestion, **values: Any) -> SurveyQuestion:
+    _ensure_draft(_locked(question.campaign))
+    for name, value in values.items():
+        setattr(question, name, value)
+    question.full_clean()
+    question.save(update_fields=list(values))
+    return question
+
+
+@transaction.atomic
+def question_delete(*, question: SurveyQuestion) -> None:
+    _ensure_draft(_locked(question.campaign))
+    question.delete()
+
+
+# --- Invitations ------------------------------------------------------------------------------
+
+
+@dataclass
+class InvitationReport:
+    invited: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # twice in this list
+    already_invited: list[str] = field(default_factory=list)  # invited to this campaign before
+    malformed: list[str] = field(default_factory=list)
+
+
+def _queue_invitation_email(invitation_id: int, token: str) -> None:
+    from campaigns.tasks import invitation_send_task
+
+    # The raw token exists only in this message and the e-mail: the database keeps its hash.
+    transaction.on_commit(lambda: invitation_send_task.delay(invitation_id, token))
+
+
+def _ensure_inviting(campaign: Campaign) -> None:
+    if campaign.status == Campaign.Status.CLOSED or campaign.archived_at is not None:
+        raise ApplicationError(_("This campaign is closed: no one can be invited."), status_code=409)
+
+
+@transaction.atomic
+def invitations_create(*, campaign: Campaign, addresses: list[str], send: bool = True) -> InvitationReport:
+    """Invite each well-formed, new address once. Returns what was sent and what was not, and why."""
+    campaign = _locked(campaign)
+    _ensure_inviting(campaign)
+    report, seen = InvitationReport(), set()
+    existing = set(campaign.invitations.values_list("email", flat=True))
+    expires_at = timezone.now() + timedelta(days=campaign.invitation_ttl_days)
+    for raw in addresses:
+        address = raw.strip()
+        if not address:
+            continue
+        try:
+            validate_email(address)
+        except ValidationError:
+            report.malformed.append(address)
+            continue
+        key = address.lower()
+        if key in seen:
+            report.duplicates.append(address)
+        elif key in existing:
+            report.already_invited.append(address)
+        else:
+            seen.add(key)
+            token, token_hash = new_token()
+            invitation = Invitation.objects.create(
+                campaign=campaign, email=key, token_hash=token_hash, expires_at=expires_at
+            )
+            if send:
+                _queue_invitation_email(invitation.pk, token)
+            report.invited.append(key)
+    return report
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation, send: bool = True) -> str:
+    """Send a fresh link: the token rotates (the old link stops working) and the expiry restarts."""
+    invitation = Invitation.objects.select_for_update().select_related("campaign").get(pk=invitation.pk)
+    _ensure_inviting(invitation.campaign)
+    tester = Tester.objects.filter(invitation=invitation).first()
+    if invitation.withdrawn_at or (tester and (tester.consented_at or tester.completed_at)):
+        raise ApplicationError(_("This tester has already taken part or withdrawn."), status_code=409)
+    token, token_hash = new_token()
+    invitation.token_hash = token_hash
+    invitation.expires_at = timezone.now() + timedelta(days=invitation.campaign.invitation_ttl_days)
+    invitation.sent_at, invitation.send_error, invitation.revoked_at = None, "", None
+    invitation.save(update_fields=["token_hash", "expires_at", "sent_at", "send_error", "revoked_at"])
+    if tester is not None:
+        Tester.objects.filter(pk=tester.pk).update(token_hash=token_hash)
+    if send:
+        _queue_invitation_email(invitation.pk, token)
+    return token
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    """The link stops working; the row stays, so the address is not invited twice by mistake."""
+    updated = Invitation.objects.filter(pk=invitation.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    invitation.refresh_from_db(fields=["revoked_at"])
+    if not updated and invitation.revoked_at is None:
+        raise ApplicationError(_("This invitation could not be revoked."), status_code=409)
+    return invitation
+
+
+def invitation_send(*, invitation_id: int, token: str) -> bool:
+    """Send one invitation e-mail. Idempotent: a conditional UPDATE claims the send, so a redelivered
+    task or a token rotated in the meantime sends nothing. Returns whether a message went out."""
+    from campaigns.emails import invitation_message
+    from campaigns.tokens import hash_token
+
+    token_hash = hash_token(token)
+    claimed = Invitation.objects.filter(
+        pk=invitation_id, token_hash=token_hash, sent_at__isnull=True, send_error="", revoked_at__isnull=True
+    ).update(sent_at=timezone.now())
+    if not claimed:
+        return False
+    invitation = Invitation.objects.select_related("campaign").get(pk=invitation_id)
+    try:
+        invitation_message(invitation=invitation, token=token).send()
+    except Exception as error:  # any hand-over failure is the outcome: shown as "bounced", resend retries
+        Invitation.objects.filter(pk=invitation_id, token_hash=token_hash).update(
+            sent_at=None, send_error=f"{type(error).__name__}: {error}"[:500]
+        )
+        return False
+    return True
+
+
+# --- Open link --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def open_link_create(*, campaign: Campaign, quota: int) -> str:
+    """A new open link (the previous one stops working). Returns the token: it is shown once."""
+    campaign = _locked(campaign)
+    _ensure_inviting(campaign)
+    if quota < 1:
+        raise ApplicationError(_("The quota must be at least 1."))
+    token, token_hash = new_token()
+    campaign.open_link_token_hash, campaign.open_link_quota = token_hash, quota
+    campaign.save(update_fields=["open_link_token_hash", "open_link_quota", "updated_at"])
+    return token
+
+
+@transaction.atomic
+def open_link_disable(*, campaign: Campaign) -> Campaign:
+    campaign = _locked(campaign)
+    campaign.open_link_token_hash = ""
+    campaign.save(update_fields=["open_link_token_hash", "updated_at"])
+    return campaign
