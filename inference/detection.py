@@ -196,3 +196,21 @@ def detect_faces(rgb: np.ndarray, *, min_score: float = CANDIDATE_MIN_SCORE) -> 
     if not detections:
         detections = get_full_range_detector().detect(rgb, min_score=min_score)
     return sorted(detections, key=lambda detection: -detection.score)
+
+
+# Margin added on each side of the detector's box before classification: BlazeFace boxes are
+# tight (brows to chin), FER2013 faces include a little forehead and cheek. On the sample faces the
+# FER model answers the same (happy >= 0.99) for margins 0-0.2.
+FACE_CROP_MARGIN = 0.1
+
+
+def crop_face(rgb: np.ndarray, detection: Detection, *, margin: float = FACE_CROP_MARGIN) -> np.ndarray:
+    """The face with `margin` (fraction of the box) on each side, clipped to the image. Serving and
+    training crop with this same function."""
+    margin_x, margin_y = detection.width * margin, detection.height * margin
+    height, width = rgb.shape[:2]
+    x0 = max(0, int(detection.x - margin_x))
+    y0 = max(0, int(detection.y - margin_y))
+    x1 = min(width, round(detection.x + detection.width + margin_x))
+    y1 = min(height, round(detection.y + detection.height + margin_y))
+    return rgb[y0:y1, x0:x1]

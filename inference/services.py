@@ -1,6 +1,6 @@
-"""Writes for inference: queueing frames for analysis, registering models.
+"""Writes for inference: queueing frames for analysis, recording outcomes, registering models.
 
-Contract used by sessions/ and ml/ (the inference owner implements the bodies):
+Contract used by sessions/ and ml/:
 - frame_submit_for_analysis: called by the upload service AFTER the frame row is committed.
   Raises QueueUnavailable when the broker cannot take the message; the caller then deletes the
   frame row and answers 503 with Retry-After, so the tester page retries and nothing is lost.
@@ -12,7 +12,26 @@ Contract used by sessions/ and ml/ (the inference owner implements the bodies):
 
 from __future__ import annotations
 
-from inference.models import ModelVersion
+import base64
+import hashlib
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.live import publish_campaign_event
+from config.errors import ApplicationError
+from inference.models import ModelVersion, Prediction
+from inference.pipeline import FrameAnalysis
+from sessions.models import Frame
+
+logger = logging.getLogger(__name__)
 
 
 class QueueUnavailable(Exception):
@@ -20,13 +39,174 @@ class QueueUnavailable(Exception):
 
 
 def frame_submit_for_analysis(*, frame_id: int, image_bytes: bytes) -> None:
-    raise NotImplementedError
+    """Queue the frame for the inference workers. The image travels inside the message (base64 in
+    JSON) and nowhere else, so nothing is written to disk. No publish retries: the tester's page
+    retries on 503, which is quicker than blocking the upload request while Redis restarts."""
+    import kombu.exceptions
+    import redis.exceptions
+
+    from inference.tasks import analyse_frame
+
+    try:
+        analyse_frame.apply_async(
+            args=[frame_id, base64.b64encode(image_bytes).decode("ascii")],
+            retry=False,
+        )
+    except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
+        logger.warning("Broker refused frame %s: %s", frame_id, error)
+        raise QueueUnavailable(str(error)) from error
 
 
 def frame_quality_verdict(*, image_bytes: bytes) -> str:
     """'ok', or the outcome that would be recorded: 'no_face', 'multiple_faces', 'face_too_small',
     'too_dark', 'overexposed', 'blurred', 'undecodable'."""
-    raise NotImplementedError
+    from inference.pipeline import inspect_image
+    from inference.quality import Thresholds
+
+    analysis, _crop = inspect_image(image_bytes, thresholds=Thresholds.from_settings(), min_crop_px=0)
+    return "ok" if analysis.outcome == Frame.Outcome.PREDICTION else analysis.outcome
+
+
+def frame_record_outcome(*, frame_id: int, outcome: str, quality: dict[str, Any] | None = None) -> bool:
+    """Record an outcome without a prediction (expired, undecodable). False if already recorded."""
+    return frame_record_analysis(
+        frame_id=frame_id, analysis=FrameAnalysis(outcome, quality or {}), model_version=None, image_bytes=None
+    )
+
+
+@transaction.atomic
+def frame_record_analysis(
+    *,
+    frame_id: int,
+    analysis: FrameAnalysis,
+    model_version: ModelVersion | None,
+    image_bytes: bytes | None,
+) -> bool:
+    """Store the frame's one outcome (and its prediction). Idempotent: the conditional UPDATE claims
+    the pending row, so a redelivered message finds nothing to claim and changes nothing; the
+    unique (frame, model_version) constraint backs it up. A frame deleted meanwhile (the tester
+    withdrew) is left alone. Returns True if this call recorded the outcome."""
+    now = timezone.now()
+    claimed = Frame.objects.filter(pk=frame_id, outcome=Frame.Outcome.PENDING).update(
+        outcome=analysis.outcome, outcome_at=now, quality=analysis.quality
+    )
+    if not claimed:
+        return False
+    frame = Frame.objects.select_related("campaign").only(
+        "campaign_id", "variant_id", "tester_id", "media_time_ms", "campaign__keep_frames",
+        "campaign__frame_retention_days",
+    ).get(pk=frame_id)  # fmt: skip
+    if analysis.outcome == Frame.Outcome.PREDICTION:
+        Prediction.objects.create(
+            frame_id=frame_id,
+            model_version=model_version,
+            campaign_id=frame.campaign_id,
+            variant_id=frame.variant_id,
+            tester_id=frame.tester_id,
+            media_time_ms=frame.media_time_ms,
+            probabilities=analysis.probabilities,
+            top_class=analysis.top_class,
+            top_probability=analysis.top_probability,
+            face_box=analysis.face_box or [],
+        )
+    if image_bytes is not None and frame.campaign.keep_frames:
+        _frame_keep_image(frame=frame, image_bytes=image_bytes, now=now)
+    publish_campaign_event(
+        campaign_id=frame.campaign_id,
+        event={
+            "kind": "frame",
+            "variant_id": str(frame.variant_id),
+            "outcome": analysis.outcome,
+            "top_class": analysis.top_class,
+            "top_probability": analysis.top_probability,
+            "media_time_ms": frame.media_time_ms,
+        },
+    )
+    return True
+
+
+def _frame_keep_image(*, frame: Frame, image_bytes: bytes, now) -> None:
+    """Only for campaigns that opted in. The file is written before the row points at it; if the
+    transaction then fails, the file is removed again so no snapshot is left without a row."""
+    name = default_storage.save(f"frames/{now:%Y/%m/%d}/frame-{frame.pk}.jpg", ContentFile(image_bytes))
+    try:
+        Frame.objects.filter(pk=frame.pk).update(
+            kept_image=name, retain_until=now + timedelta(days=frame.campaign.frame_retention_days)
+        )
+    except Exception:
+        default_storage.delete(name)
+        raise
+
+
+def frames_expire_stale(*, older_than: timedelta) -> int:
+    """Frames still pending long after upload lost their message (e.g. Redis lost its data):
+    give them the `expired` outcome so every frame ends in exactly one outcome."""
+    cutoff = timezone.now() - older_than
+    stale = Frame.objects.filter(outcome=Frame.Outcome.PENDING, received_at__lt=cutoff).values_list("pk", flat=True)
+    return sum(frame_record_outcome(frame_id=pk, outcome=Frame.Outcome.EXPIRED) for pk in list(stale[:1000]))
+
+
+def frames_purge_kept_images(*, now=None) -> int:
+    """Delete kept snapshots whose retention date has passed, file first, then the reference."""
+    now = now or timezone.now()
+    purged = 0
+    for frame in Frame.objects.filter(retain_until__lt=now).exclude(kept_image="").only("pk", "kept_image"):
+        if frame.kept_image:
+            frame.kept_image.storage.delete(frame.kept_image.name)
+        purged += Frame.objects.filter(pk=frame.pk).update(kept_image="", retain_until=None)
+    return purged
+
+
+# --- Model registry ---------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_version_check(*, model_version: ModelVersion) -> dict[str, Any]:
+    """Load the file and ask it about the known face. Raises ApplicationError with the reason when
+    the file is missing, does not load, or does not answer one probability per class name."""
+    from inference.classifier import EmotionClassifier
+    from inference.pipeline import known_face_probabilities, spec_for
+
+    try:
+        spec = spec_for(model_version)
+    except Exception as error:  # a missing wheel raises PackageNotFoundError
+        raise ApplicationError(f"Model file not found: {error}") from error
+    if not spec.file_path.is_file():
+        raise ApplicationError(f"Model file not found: {spec.file_path}", extra={"file_path": str(spec.file_path)})
+    try:
+        classifier = EmotionClassifier(spec)
+        row = known_face_probabilities(classifier)
+    except Exception as error:  # any loader or shape error means "cannot serve"; say which
+        raise ApplicationError(
+            f"The model did not load or answer: {error.__class__.__name__}: {error}",
+            extra={"file_path": str(spec.file_path)},
+        ) from error
+    if row.shape != (len(spec.class_names),):
+        raise ApplicationError(
+            f"The model answers {row.shape[-1]} values but {len(spec.class_names)} class names were given.",
+            extra={"class_names": list(spec.class_names)},
+        )
+    if not np.all(np.isfinite(row)) or abs(float(row.sum()) - 1.0) > 0.01 or row.min() < 0:
+        raise ApplicationError(
+            "The model's outputs are not probabilities; if it outputs logits, register it with outputs_logits.",
+            extra={"known_face_output": [float(value) for value in row]},
+        )
+    top = int(np.argmax(row))
+    return {"top_class": spec.class_names[top], "top_probability": round(float(row[top]), 4)}
+
+
+@transaction.atomic
+def model_version_activate(*, model_version: ModelVersion) -> None:
+    ModelVersion.objects.filter(is_active=True).exclude(pk=model_version.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=model_version.pk).update(is_active=True)
+    model_version.is_active = True
 
 
 def model_version_register(
@@ -45,4 +225,48 @@ def model_version_register(
     notes: str = "",
     activate: bool = False,
 ) -> ModelVersion:
-    raise NotImplementedError
+    """Check the model (loads, answers on the known face), then store it. The known-face answer
+    is kept in `metrics["known_face"]`, so a reviewer sees what the model made of a smiling face."""
+    from inference.selectors import resolve_model_path
+
+    if ModelVersion.objects.filter(name=name, version=version).exists():
+        raise ApplicationError(f"{name} {version} is already registered.", status_code=409)
+    if framework not in ModelVersion.Framework.values:
+        raise ApplicationError(f"Unknown framework {framework!r}.", extra={"choices": ModelVersion.Framework.values})
+    model_version = ModelVersion(
+        name=name,
+        version=version,
+        file_path=file_path,
+        framework=framework,
+        class_names=list(class_names),
+        input_size=input_size,
+        color_mode=color_mode,
+        scaling=scaling,
+        outputs_logits=outputs_logits,
+        source=source,
+        metrics=dict(metrics or {}),
+        notes=notes,
+    )
+    model_version.full_clean(exclude=["sha256"], validate_unique=False)
+    known_face = model_version_check(model_version=model_version)
+    model_version.metrics["known_face"] = known_face
+    model_version.sha256 = _sha256(resolve_model_path(file_path))
+    with transaction.atomic():
+        model_version.save()
+        if activate:
+            model_version_activate(model_version=model_version)
+    return model_version
+
+
+@transaction.atomic
+def model_version_ensure_default() -> ModelVersion:
+    """(Re)register the bundled FER2013 model; make it active when no model is. Safe to repeat."""
+    from inference.default_model import DEFAULT_MODEL
+
+    defaults = {key: value for key, value in DEFAULT_MODEL.items() if key not in ("name", "version")}
+    model_version, _created = ModelVersion.objects.get_or_create(
+        name=DEFAULT_MODEL["name"], version=DEFAULT_MODEL["version"], defaults=defaults
+    )
+    if not ModelVersion.objects.filter(is_active=True).exists():
+        model_version_activate(model_version=model_version)
+    return model_version

@@ -1,10 +1,123 @@
-"""Celery tasks of the inference workers. (The inference owner implements analyse_frame.)"""
+"""Celery tasks of the inference workers.
 
+Each message carries one frame (id + JPEG in base64). `acks_late` plus `reject_on_worker_lost`
+mean a worker killed mid-task leaves its message in Redis, which redelivers it after the
+visibility timeout; the conditional-UPDATE claim in `frame_record_analysis` makes the repeat a
+no-op. Models load once per worker process, after the fork (`worker_process_init`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import timedelta
+
+import kombu.exceptions
 from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+from django.utils import timezone
 
-from config.celery import INFERENCE_QUEUE
+from config.celery import DEFAULT_QUEUE, INFERENCE_QUEUE
+
+logger = logging.getLogger(__name__)
+
+# Database or broker briefly away: worth retrying. Everything else is a bug or a bad frame.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, kombu.exceptions.OperationalError)
 
 
-@shared_task(name="inference.analyse_frame", queue=INFERENCE_QUEUE, acks_late=True)
-def analyse_frame(frame_id: int, image_b64: str) -> None:
-    raise NotImplementedError
+def analyse_frame_now(*, frame_id: int, image_bytes: bytes) -> str | None:
+    """The whole per-frame job; returns the outcome recorded, or None if there was nothing to do."""
+    from inference.pipeline import FrameAnalysis, analyse_images, get_classifier
+    from inference.selectors import get_model_for_campaign
+    from inference.services import frame_record_analysis, model_version_ensure_default
+    from sessions.models import Frame
+
+    frame = Frame.objects.select_related("campaign__model_version").filter(pk=frame_id).first()
+    if frame is None or frame.outcome != Frame.Outcome.PENDING:
+        return None  # withdrawn meanwhile, or a redelivery of a frame already done
+    max_age = timedelta(seconds=settings.MIMIK["FRAME_MAX_AGE_SECONDS"])
+    if timezone.now() - frame.received_at > max_age:
+        analysis, model_version, image_bytes = FrameAnalysis(Frame.Outcome.EXPIRED), None, None
+    else:
+        model_version = get_model_for_campaign(frame.campaign) or model_version_ensure_default()
+        analysis = analyse_images([image_bytes], classifier=get_classifier(model_version))[0]
+    recorded = frame_record_analysis(
+        frame_id=frame_id, analysis=analysis, model_version=model_version, image_bytes=image_bytes
+    )
+    return analysis.outcome if recorded else None
+
+
+@shared_task(
+    name="inference.analyse_frame",
+    queue=INFERENCE_QUEUE,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=6,
+    soft_time_limit=20,
+    time_limit=30,
+)
+def analyse_frame(frame_id: int, image_b64: str) -> str | None:
+    try:
+        image_bytes = base64.b64decode(image_b64, validate=True)
+    except (binascii.Error, ValueError):
+        image_bytes = b""  # recorded as `undecodable` by the pipeline, not retried
+    return analyse_frame_now(frame_id=frame_id, image_bytes=image_bytes)
+
+
+@shared_task(
+    name="inference.expire_stale_frames",
+    queue=DEFAULT_QUEUE,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=120,
+    time_limit=180,
+)
+def expire_stale_frames() -> int:
+    """Backstop for frames whose message was lost: pending for twice the maximum age -> expired."""
+    from inference.services import frames_expire_stale
+
+    return frames_expire_stale(older_than=timedelta(seconds=2 * settings.MIMIK["FRAME_MAX_AGE_SECONDS"]))
+
+
+@shared_task(
+    name="inference.purge_expired_frames",
+    queue=DEFAULT_QUEUE,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def purge_expired_frames() -> int:
+    """Delete kept snapshots (campaigns that opted in) once their retention date has passed."""
+    from inference.services import frames_purge_kept_images
+
+    return frames_purge_kept_images()
+
+
+@worker_process_init.connect
+def load_models_after_fork(**_kwargs) -> None:
+    """Load the detector and the active model in each worker child, so the first frame does not
+    pay for it; interpreters are never shared across a fork."""
+    try:
+        from inference.detection import get_detector, get_full_range_detector
+        from inference.pipeline import get_classifier
+        from inference.services import model_version_ensure_default
+
+        get_detector()
+        get_full_range_detector()
+        get_classifier(model_version_ensure_default())
+    except Exception:  # a worker that cannot warm up still loads lazily and reports per frame
+        logger.exception("Could not load the models at worker start")
+    finally:
+        close_old_connections()
