@@ -30,8 +30,13 @@ SESSION_KEY = "tester_tokens"  # open-link campaign id -> the token of the teste
 STEP_PAGES = {"start", "camera", "watch", "survey", "finish"}
 
 
-def _unavailable(request: HttpRequest, message: str, status: int, reason: str = "") -> HttpResponse:
-    return render(request, "sessions/unavailable.html", {"message": message, "reason": reason}, status=status)
+def _unavailable(request: HttpRequest, error: ApplicationError) -> HttpResponse:
+    reason = getattr(error, "reason", "")
+    context = {"message": error.message, "reason": reason}
+    response = render(request, "sessions/unavailable.html", context, status=error.status_code)
+    for header, value in error.headers.items():
+        response[header] = value
+    return response
 
 
 def tester_page(step: str | None, *, for_withdrawal: bool = False) -> Callable:
@@ -44,7 +49,7 @@ def tester_page(step: str | None, *, for_withdrawal: bool = False) -> Callable:
             try:
                 tester = get_tester_for_token(request, token, for_withdrawal=for_withdrawal)
             except LinkUnavailable as error:
-                return _unavailable(request, error.message, error.status_code, error.reason)
+                return _unavailable(request, error)
             if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
                 translation.activate(tester.campaign.language)
                 request.LANGUAGE_CODE = tester.campaign.language
@@ -87,7 +92,7 @@ def camera(request: HttpRequest, *, tester: Tester, token: str, step: selectors.
         try:
             services.tester_camera_set(tester=tester, camera=request.POST.get("camera", ""))
         except ApplicationError as error:
-            return _unavailable(request, error.message, error.status_code)
+            return _unavailable(request, error)
         return redirect("tester:watch", token=token)
     check_url = reverse("tester-api:camera-check", kwargs={"token": token})
     return render(request, "sessions/camera.html", {"tester": tester, "token": token, "check_url": check_url})
@@ -162,7 +167,7 @@ def open_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
         campaign = get_campaign_for_open_link(request, token)
     except LinkUnavailable as error:
-        return _unavailable(request, error.message, error.status_code, error.reason)
+        return _unavailable(request, error)
     own_tokens = request.session.get(SESSION_KEY, {})
     known = own_tokens.get(str(campaign.pk))
     if known and Tester.objects.filter(token_hash=hash_token(known)).exists():
@@ -172,6 +177,6 @@ def open_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
         _tester, tester_token = services.tester_create_for_open_link(campaign=campaign)
     except ApplicationError as error:
-        return _unavailable(request, error.message, error.status_code)
+        return _unavailable(request, error)
     request.session[SESSION_KEY] = {**own_tokens, str(campaign.pk): tester_token}
     return redirect("tester:start", token=tester_token)
