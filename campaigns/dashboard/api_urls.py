@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from campaigns.dashboard import api
 
 app_name = "dashboard-api"
-urlpatterns: list = []
+urlpatterns = [
+    path("campaigns/<uuid:campaign_id>/dashboard/", api.DashboardDataApi.as_view(), name="data"),
+    path(
+        "campaigns/<uuid:campaign_id>/exports/<str:kind>.csv",
+        api.DashboardExportApi.as_view(),
+        name="export",
+    ),
+]

@@ -1,4 +1,5 @@
-"""The comparison dashboard page. The numbers come from the JSON API; the page only renders them."""
+"""The comparison dashboard page. It is a shell: the numbers come from the JSON API, so the page,
+the live refresh and the API can never disagree."""
 
 from __future__ import annotations
 
@@ -7,11 +8,23 @@ import uuid
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
+from campaigns.dashboard.strings import page_strings
 from campaigns.selectors import get_campaign_for_user
 
 
 @login_required
 def campaign_dashboard(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResponse:
     campaign = get_campaign_for_user(request.user, campaign_id)
-    return render(request, "dashboard/campaign_dashboard.html", {"campaign": campaign})
+    context = {
+        "campaign": campaign,
+        "api_url": reverse("dashboard-api:data", kwargs={"campaign_id": campaign.pk}),
+        "socket_path": f"/ws/campaigns/{campaign.pk}/",
+        "exports": {
+            kind: reverse("dashboard-api:export", kwargs={"campaign_id": campaign.pk, "kind": kind})
+            for kind in ("frames", "testers", "survey")
+        },
+        "strings": page_strings(),
+    }
+    return render(request, "dashboard/campaign_dashboard.html", context)

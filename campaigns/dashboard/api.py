@@ -1,0 +1,51 @@
+"""Researcher API for the dashboard: the aggregates as JSON, and the CSV exports."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns.dashboard.exports import csv_response
+from campaigns.dashboard.params import threshold_from_query
+from campaigns.dashboard.selectors import dashboard_data
+from campaigns.selectors import get_campaign_for_user
+
+THRESHOLD_PARAMETER = OpenApiParameter(
+    "threshold",
+    OpenApiTypes.FLOAT,
+    description="Recompute with this confidence threshold (0 to 1) instead of the campaign's; nothing is stored.",
+)
+
+
+class DashboardDataApi(APIView):
+    @extend_schema(
+        operation_id="campaign_dashboard",
+        parameters=[THRESHOLD_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT},
+        description="Progress, per-variant emotion ratios with per-tester intervals, paired comparisons, "
+        "survey, timeline and order effect of one campaign.",
+    )
+    def get(self, request: Request, campaign_id: uuid.UUID) -> Response:
+        campaign = get_campaign_for_user(request.user, campaign_id)
+        threshold = threshold_from_query(request.query_params, default=campaign.confidence_threshold)
+        return Response(dashboard_data(campaign=campaign, threshold=threshold))
+
+
+class DashboardExportApi(APIView):
+    @extend_schema(
+        operation_id="campaign_dashboard_export",
+        parameters=[THRESHOLD_PARAMETER],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        description="CSV: per-frame outcomes (no images), per-tester summary, or survey answers. "
+        "Testers appear by their pseudonymous id only.",
+    )
+    def get(self, request: Request, campaign_id: uuid.UUID, kind: str) -> StreamingHttpResponse:
+        campaign = get_campaign_for_user(request.user, campaign_id)
+        threshold = threshold_from_query(request.query_params, default=campaign.confidence_threshold)
+        return csv_response(campaign=campaign, kind=kind, threshold=threshold)

@@ -1,0 +1,302 @@
+"""Reads for the comparison dashboard. Counting happens in PostgreSQL (GROUP BY with FILTER); Python
+only sees one row per (variant, tester), and numpy/scipy work on those small arrays.
+
+Rules every number on the page follows:
+- "Analysed" frames are frames with a prediction of the campaign's effective model.
+- A tester counts only with at least `min_frames_per_tester` (and at least one) analysed frames
+  on every variant: the comparison is paired, so a tester missing one side adds nothing to it.
+  Everyone else who sent frames is counted as excluded and appears in no ratio or interval.
+- Withdrawn testers are deleted rows; only their invitation's `withdrawn_at` remains (progress).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db.models import Count, F, Q
+
+from campaigns.dashboard import stats
+from campaigns.dashboard.survey import survey_summary
+from campaigns.dashboard.wording import emotion_name, paired_verdict
+from campaigns.models import Campaign, Invitation, Variant
+from inference.models import ModelVersion, Prediction
+from inference.selectors import get_active_model
+from sessions.models import Frame, Tester
+
+HEADLINE_CLASSES = ("happy", "sad")
+# A face was found (exactly one) for these outcomes, whatever quality said afterwards.
+FACE_FOUND_OUTCOMES = (
+    Frame.Outcome.PREDICTION,
+    Frame.Outcome.FACE_TOO_SMALL,
+    Frame.Outcome.TOO_DARK,
+    Frame.Outcome.OVEREXPOSED,
+    Frame.Outcome.BLURRED,
+)
+
+
+def effective_model(campaign: Campaign) -> ModelVersion | None:
+    return campaign.model_version or get_active_model()
+
+
+@dataclass
+class TesterMatrix:
+    """Per (tester, variant) analysed frames and per (tester, variant, class) confident counts."""
+
+    variants: list[Variant]
+    class_names: list[str]
+    tester_ids: list[uuid.UUID]
+    analysed: np.ndarray  # testers x variants
+    counts: np.ndarray  # testers x variants x classes
+    included: np.ndarray = field(init=False)  # bool per tester
+
+    def apply_minimum(self, min_frames: int) -> None:
+        minimum = max(1, min_frames)
+        if self.analysed.size:
+            self.included = np.all(self.analysed >= minimum, axis=1)
+        else:
+            self.included = np.zeros(len(self.tester_ids), dtype=bool)
+
+    def ratios(self) -> np.ndarray:
+        """Per-tester ratios of included testers: testers x variants x classes."""
+        counts = self.counts[self.included]
+        return stats.safe_ratio(counts, self.analysed[self.included][:, :, np.newaxis])
+
+    def class_index(self, class_name: str) -> int | None:
+        return self.class_names.index(class_name) if class_name in self.class_names else None
+
+
+def tester_matrix(
+    *, campaign: Campaign, model: ModelVersion, threshold: float, variants: list[Variant]
+) -> TesterMatrix:
+    """One GROUP BY (variant, tester) with COUNT(*) FILTER per class; served by the
+    (campaign, model_version, variant, tester) index."""
+    class_names = list(model.class_names)
+    confident = Q(top_probability__gte=threshold)
+    per_class = {f"class_{i}": Count("pk", filter=confident & Q(top_class=name)) for i, name in enumerate(class_names)}
+    rows = (
+        Prediction.objects.filter(campaign=campaign, model_version=model)
+        .values_list("tester_id", "variant_id")
+        .annotate(analysed=Count("*"), **per_class)
+        .order_by()
+    )
+    variant_index = {variant.pk: i for i, variant in enumerate(variants)}
+    tester_index: dict[uuid.UUID, int] = {}
+    cells: list[tuple[int, int, tuple[int, ...]]] = []
+    for tester_id, variant_id, *numbers in rows:
+        if variant_id not in variant_index:
+            continue
+        row = tester_index.setdefault(tester_id, len(tester_index))
+        cells.append((row, variant_index[variant_id], tuple(numbers)))
+    analysed = np.zeros((len(tester_index), len(variants)), dtype=np.int64)
+    counts = np.zeros((len(tester_index), len(variants), len(class_names)), dtype=np.int64)
+    if cells:
+        rows_idx, cols_idx, numbers = zip(*cells, strict=True)
+        values = np.asarray(numbers, dtype=np.int64)
+        analysed[rows_idx, cols_idx] = values[:, 0]
+        counts[rows_idx, cols_idx, :] = values[:, 1:]
+    matrix = TesterMatrix(variants, class_names, list(tester_index), analysed, counts)
+    matrix.apply_minimum(campaign.min_frames_per_tester)
+    return matrix
+
+
+def progress_summary(campaign: Campaign) -> dict[str, int]:
+    invitations = Invitation.objects.filter(campaign=campaign).aggregate(
+        invited=Count("id", filter=Q(revoked_at__isnull=True)),
+        opened=Count("id", filter=Q(opened_at__isnull=False)),
+        withdrawn=Count("id", filter=Q(withdrawn_at__isnull=False)),
+    )
+    testers = Tester.objects.filter(campaign=campaign).aggregate(
+        consented=Count("id", filter=Q(consented_at__isnull=False)),
+        completed=Count("id", filter=Q(completed_at__isnull=False)),
+    )
+    return {**invitations, **testers}
+
+
+def frame_outcomes(campaign: Campaign) -> tuple[dict[str, int], set[uuid.UUID]]:
+    """Frames per outcome, and the testers who sent any frame: one GROUP BY (tester, outcome)."""
+    rows = Frame.objects.filter(campaign=campaign).values_list("tester_id", "outcome").annotate(n=Count("*")).order_by()
+    outcomes = dict.fromkeys(Frame.Outcome.values, 0)
+    senders: set[uuid.UUID] = set()
+    for tester_id, outcome, n in rows:
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
+        senders.add(tester_id)
+    return outcomes, senders
+
+
+def funnel(outcomes: dict[str, int], matrix: TesterMatrix | None) -> dict[str, Any]:
+    high_confidence = int(matrix.counts.sum()) if matrix is not None else 0
+    return {
+        "received": sum(outcomes.values()),
+        "pending": outcomes.get(Frame.Outcome.PENDING, 0),
+        "face_found": sum(outcomes.get(outcome, 0) for outcome in FACE_FOUND_OUTCOMES),
+        "passed_quality": outcomes.get(Frame.Outcome.PREDICTION, 0),
+        "high_confidence": high_confidence,
+        "outcomes": [
+            {"outcome": value, "label": str(label), "frames": outcomes.get(value, 0)}
+            for value, label in Frame.Outcome.choices
+        ],
+    }
+
+
+def variant_rows(matrix: TesterMatrix, ratios: np.ndarray) -> list[dict[str, Any]]:
+    included_analysed = matrix.analysed[matrix.included]
+    included_counts = matrix.counts[matrix.included]
+    rows = []
+    for v, variant in enumerate(matrix.variants):
+        frames = int(included_analysed[:, v].sum())
+        classes = []
+        for c, class_name in enumerate(matrix.class_names):
+            count = int(included_counts[:, v, c].sum())
+            classes.append(
+                {
+                    "class_name": class_name,
+                    "label": emotion_name(class_name),
+                    "count": count,
+                    "ratio": count / frames if frames else None,
+                    "tester_mean": stats.t_interval(ratios[:, v, c]).as_dict(),
+                }
+            )
+        rows.append(
+            {
+                "id": str(variant.pk),
+                "label": variant.label,
+                "kind": variant.kind,
+                "frames": frames,
+                "testers": int(matrix.included.sum()),
+                "classes": classes,
+            }
+        )
+    return rows
+
+
+def comparisons(matrix: TesterMatrix, ratios: np.ndarray) -> list[dict[str, Any]]:
+    """Every pair of variants, every class: paired differences of per-tester ratios (b - a)."""
+    results = []
+    for (a, variant_a), (b, variant_b) in itertools.combinations(enumerate(matrix.variants), 2):
+        for c, class_name in enumerate(matrix.class_names):
+            result = stats.paired_comparison(ratios[:, a, c], ratios[:, b, c])
+            results.append(
+                {
+                    "class_name": class_name,
+                    "label": emotion_name(class_name),
+                    "variant_a": str(variant_a.pk),
+                    "variant_b": str(variant_b.pk),
+                    "label_a": variant_a.label,
+                    "label_b": variant_b.label,
+                    "headline": class_name in HEADLINE_CLASSES,
+                    **result.as_dict(),
+                    "verdict": paired_verdict(
+                        result, label_a=variant_a.label, label_b=variant_b.label, class_name=class_name
+                    ),
+                }
+            )
+    return results
+
+
+def order_effect(matrix: TesterMatrix, ratios: np.ndarray, campaign: Campaign) -> dict[str, Any]:
+    """Happy ratio by the position a variant was seen in (first, second, ...), paired first vs second."""
+    happy = matrix.class_index("happy")
+    variant_count = len(matrix.variants)
+    if happy is None or variant_count < 2 or not matrix.included.any():
+        return {"class_name": "happy", "positions": [], "by_variant": [], "first_vs_second": None}
+    included_ids = [tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep]
+    orders = dict(Tester.objects.filter(campaign=campaign, pk__in=included_ids).values_list("id", "variant_order"))
+    column = {str(variant.pk): v for v, variant in enumerate(matrix.variants)}
+    by_position = np.full((len(included_ids), variant_count), np.nan)
+    by_variant_position = np.full((len(included_ids), variant_count, variant_count), np.nan)
+    for row, tester_id in enumerate(included_ids):
+        for position, variant_id in enumerate(orders.get(tester_id) or []):
+            v = column.get(str(variant_id))
+            if v is None or position >= variant_count:
+                continue
+            by_position[row, position] = ratios[row, v, happy]
+            by_variant_position[row, v, position] = ratios[row, v, happy]
+    positions = [
+        {"position": p + 1, **stats.t_interval(_present(by_position[:, p])).as_dict()} for p in range(variant_count)
+    ]
+    by_variant = [
+        {
+            "variant_id": str(variant.pk),
+            "label": variant.label,
+            "positions": [
+                {"position": p + 1, **stats.t_interval(_present(by_variant_position[:, v, p])).as_dict()}
+                for p in range(variant_count)
+            ],
+        }
+        for v, variant in enumerate(matrix.variants)
+    ]
+    both = ~np.isnan(by_position[:, 0]) & ~np.isnan(by_position[:, 1])
+    first_vs_second = stats.paired_comparison(by_position[both, 0], by_position[both, 1]).as_dict()
+    return {"class_name": "happy", "positions": positions, "by_variant": by_variant, "first_vs_second": first_vs_second}
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)]
+
+
+def timeline(
+    *, campaign: Campaign, model: ModelVersion, threshold: float, variants: list[Variant], excluded: list[uuid.UUID]
+) -> dict[str, Any]:
+    """Happy and sad shares per media-time bin for video variants, one GROUP BY (variant, bin)."""
+    bin_ms = max(1000, round(campaign.capture_interval_seconds * 1000))
+    videos = [variant for variant in variants if variant.kind == Variant.Kind.VIDEO]
+    if not videos:
+        return {"bin_ms": bin_ms, "variants": []}
+    confident = Q(top_probability__gte=threshold)
+    rows = (
+        Prediction.objects.filter(campaign=campaign, model_version=model, variant__in=videos)
+        .exclude(tester_id__in=excluded)
+        .annotate(bin=F("media_time_ms") / bin_ms)  # integer division in PostgreSQL
+        .values_list("variant_id", "bin")
+        .annotate(
+            frames=Count("*"),
+            happy=Count("pk", filter=confident & Q(top_class="happy")),
+            sad=Count("pk", filter=confident & Q(top_class="sad")),
+        )
+        .order_by("variant_id", "bin")
+    )
+    series: dict[uuid.UUID, list[dict[str, Any]]] = {variant.pk: [] for variant in videos}
+    for variant_id, bin_number, frames, happy, sad in rows:
+        series[variant_id].append(
+            {"start_ms": bin_number * bin_ms, "frames": frames, "happy": happy / frames, "sad": sad / frames}
+        )
+    return {
+        "bin_ms": bin_ms,
+        "variants": [{"variant_id": str(v.pk), "label": v.label, "bins": series[v.pk]} for v in videos],
+    }
+
+
+def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dict[str, Any]:
+    """Everything the dashboard shows, as plain JSON-able data (the page and the API share it)."""
+    threshold = campaign.confidence_threshold if threshold is None else threshold
+    model = effective_model(campaign)
+    variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
+    outcomes, senders = frame_outcomes(campaign)
+    matrix = tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants) if model else None
+    included = {tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep} if matrix else set()
+    excluded = sorted((senders | set(matrix.tester_ids if matrix else [])) - included)
+    ratios = matrix.ratios() if matrix else np.zeros((0, len(variants), 0))
+    return {
+        "campaign": {"id": str(campaign.pk), "name": campaign.name},
+        "model": {"id": model.pk, "name": model.name, "version": model.version} if model else None,
+        "class_names": [
+            {"class_name": name, "label": emotion_name(name)} for name in (model.class_names if model else [])
+        ],
+        "threshold": threshold,
+        "default_threshold": campaign.confidence_threshold,
+        "min_frames_per_tester": campaign.min_frames_per_tester,
+        "progress": progress_summary(campaign),
+        "frames": funnel(outcomes, matrix),
+        "testers": {"included": len(included), "excluded": len(excluded)},
+        "variants": variant_rows(matrix, ratios) if matrix else [],
+        "comparisons": comparisons(matrix, ratios) if matrix else [],
+        "order_effect": order_effect(matrix, ratios, campaign) if matrix else None,
+        "survey": survey_summary(campaign=campaign, matrix=matrix, ratios=ratios, excluded=excluded),
+        "timeline": timeline(campaign=campaign, model=model, threshold=threshold, variants=variants, excluded=excluded)
+        if model
+        else {"bin_ms": 0, "variants": []},
+    }

@@ -1,0 +1,116 @@
+"""The survey beside the emotion numbers: rating distributions and means per variant, comments,
+and how a tester's rating goes with their own happy ratio.
+
+Ratings count from every tester except those excluded from the emotion analysis (too few usable
+frames): a survey-only tester (camera denied) is a full participant of the survey, but a tester
+whose camera data we discard must vanish from every number, not from some of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from campaigns.dashboard import stats
+from campaigns.models import Campaign, SurveyQuestion
+from sessions.models import SurveyAnswer
+
+if TYPE_CHECKING:
+    from campaigns.dashboard.selectors import TesterMatrix
+
+MAX_COMMENTS_ON_PAGE = 200
+
+
+def survey_summary(
+    *, campaign: Campaign, matrix: TesterMatrix | None, ratios: np.ndarray, excluded: list[uuid.UUID]
+) -> dict[str, Any]:
+    questions = list(SurveyQuestion.objects.filter(campaign=campaign, kind=SurveyQuestion.Kind.SCALE))
+    answers = (
+        SurveyAnswer.objects.filter(question__in=questions, rating__isnull=False)
+        .exclude(tester_id__in=excluded)
+        .values_list("question_id", "variant_id", "tester_id", "rating")
+    )
+    by_question: dict[int, list[tuple[uuid.UUID, uuid.UUID, int]]] = defaultdict(list)
+    for question_id, variant_id, tester_id, rating in answers:
+        by_question[question_id].append((variant_id, tester_id, rating))
+    return {
+        "questions": [_question_summary(question, by_question[question.pk], matrix, ratios) for question in questions],
+        **_comments(campaign, excluded),
+    }
+
+
+def _question_summary(
+    question: SurveyQuestion,
+    answers: list[tuple[uuid.UUID, uuid.UUID, int]],
+    matrix: TesterMatrix | None,
+    ratios: np.ndarray,
+) -> dict[str, Any]:
+    scale = range(question.scale_min, question.scale_max + 1)
+    variants = matrix.variants if matrix is not None else []
+    per_variant = []
+    for variant in variants:
+        ratings = np.asarray([rating for variant_id, _t, rating in answers if variant_id == variant.pk], dtype=float)
+        per_variant.append(
+            {
+                "variant_id": str(variant.pk),
+                "label": variant.label,
+                **stats.t_interval(ratings).as_dict(),
+                "distribution": [{"rating": value, "count": int(np.sum(ratings == value))} for value in scale],
+            }
+        )
+    return {
+        "id": question.pk,
+        "text": question.text,
+        "scale_min": question.scale_min,
+        "scale_max": question.scale_max,
+        "min_label": question.min_label,
+        "max_label": question.max_label,
+        "variants": per_variant,
+        "correlation": _rating_vs_happy(answers, matrix, ratios),
+    }
+
+
+def _rating_vs_happy(
+    answers: list[tuple[uuid.UUID, uuid.UUID, int]], matrix: TesterMatrix | None, ratios: np.ndarray
+) -> dict[str, Any]:
+    """One point per (included tester, variant): their rating against their own happy ratio."""
+    happy = matrix.class_index("happy") if matrix is not None else None
+    if matrix is None or happy is None:
+        return stats.correlation([], [])
+    included_ids = [tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep]
+    row_of = {tester_id: row for row, tester_id in enumerate(included_ids)}
+    column_of = {variant.pk: v for v, variant in enumerate(matrix.variants)}
+    points = [
+        (rating, ratios[row_of[tester_id], column_of[variant_id], happy])
+        for variant_id, tester_id, rating in answers
+        if tester_id in row_of and variant_id in column_of
+    ]
+    ratings, happy_ratios = zip(*points, strict=True) if points else ((), ())
+    return stats.correlation(list(ratings), list(happy_ratios))
+
+
+def _comments(campaign: Campaign, excluded: list[uuid.UUID]) -> dict[str, Any]:
+    comments = (
+        SurveyAnswer.objects.filter(question__campaign=campaign)
+        .exclude(comment="")
+        .exclude(tester_id__in=excluded)
+        .order_by("-answered_at")
+        .values_list("tester_id", "variant__label", "question__text", "comment", "answered_at")
+    )
+    total = comments.count()
+    return {
+        "comments_total": total,
+        "comments": [
+            {
+                "tester": str(tester_id)[:8],
+                "variant": variant_label,
+                "question": question_text,
+                "comment": comment,
+                "answered_at": answered_at.isoformat(),
+            }
+            for tester_id, variant_label, question_text, comment, answered_at in comments[:MAX_COMMENTS_ON_PAGE]
+        ],
+    }

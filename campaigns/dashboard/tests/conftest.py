@@ -1,0 +1,182 @@
+"""A small fixed campaign whose every dashboard number can be worked out by hand.
+
+Two image variants A and B, threshold 0.5, at least 3 analysed frames per variant, default model.
+Happy frames (top class happy, p >= 0.5) out of analysed frames, per tester:
+
+    tester  order   A      B      B - A
+    t1      A, B    0/4    1/4    0.25   (B also has one happy frame at p = 0.3: below threshold)
+    t2      B, A    1/4    3/4    0.50
+    t3      A, B    0/4    3/4    0.75
+    t4      B, A    0/5    1/5    0.20
+    t5      A, B    1/5    4/5    0.60
+    t6      B, A    0/4    4/4    1.00
+
+Every other analysed frame is "sad" at p = 0.7, except t1's B frames: happy 0.9, happy 0.3,
+neutral 0.9, sad 0.8. t1 also sent one blurred frame on A (no prediction).
+Excluded, and counted as such: t7 sent 4 frames per variant, all without a face (no usable frame);
+t8 has 4 analysed frames on A but only 1 on B. t9 withdrew: their tester row is deleted, only the
+invitation's withdrawn_at remains. t10 took the survey only (camera denied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from campaigns.models import Campaign, Invitation, Membership, Organisation, SurveyQuestion, Variant
+from inference.models import ModelVersion, Prediction
+from sessions.models import Frame, SurveyAnswer, Tester
+
+HAPPY_FRAMES = {  # tester: ((happy on A, frames on A), (happy on B, frames on B))
+    "t1": ((0, 4), (1, 4)),
+    "t2": ((1, 4), (3, 4)),
+    "t3": ((0, 4), (3, 4)),
+    "t4": ((0, 5), (1, 5)),
+    "t5": ((1, 5), (4, 5)),
+    "t6": ((0, 4), (4, 4)),
+}
+RATINGS = {"t1": (2, 5), "t2": (3, 6), "t3": (1, 6), "t4": (2, 4), "t5": (4, 7), "t6": (1, 7)}
+
+
+@dataclass
+class Fixed:
+    campaign: Campaign
+    a: Variant
+    b: Variant
+    model: ModelVersion
+    question: SurveyQuestion
+    testers: dict[str, Tester]
+
+
+def add_frame(tester: Tester, variant: Variant, sequence: int, top_class: str | None, probability: float = 0.0):
+    """A frame, and when top_class is given its prediction by the active model."""
+    frame = Frame.objects.create(
+        campaign=tester.campaign,
+        tester=tester,
+        variant=variant,
+        sequence=sequence,
+        media_time_ms=sequence * 1000,
+        outcome=Frame.Outcome.PREDICTION if top_class else Frame.Outcome.NO_FACE,
+    )
+    if top_class:
+        model = ModelVersion.objects.get(is_active=True)
+        Prediction.objects.create(
+            frame=frame,
+            model_version=model,
+            campaign=tester.campaign,
+            variant=variant,
+            tester=tester,
+            media_time_ms=frame.media_time_ms,
+            probabilities={top_class: probability},
+            top_class=top_class,
+            top_probability=probability,
+        )
+    return frame
+
+
+def make_user(username: str, organisation: Organisation):
+    user = get_user_model().objects.create_user(username=username, password="pw-for-tests-only")
+    Membership.objects.create(user=user, organisation=organisation)
+    return user
+
+
+@pytest.fixture
+def organisation(db) -> Organisation:
+    return Organisation.objects.create(name="Acme Research")
+
+
+@pytest.fixture
+def owner(organisation):
+    return make_user("owner", organisation)
+
+
+@pytest.fixture
+def outsider(db):
+    return make_user("outsider", Organisation.objects.create(name="Other Lab"))
+
+
+@pytest.fixture
+def fixed(organisation, owner) -> Fixed:
+    now = timezone.now()
+    campaign = Campaign.objects.create(
+        organisation=organisation,
+        name="Spring ads",
+        confidence_threshold=0.5,
+        min_frames_per_tester=3,
+        created_by=owner,
+    )
+    a = Variant.objects.create(campaign=campaign, label="A", kind="image", file="v/a.png", content_type="image/png")
+    b = Variant.objects.create(
+        campaign=campaign, label="B", kind="image", file="v/b.png", content_type="image/png", position=1
+    )
+    question = SurveyQuestion.objects.create(campaign=campaign, text="How much do you like it?")
+    expires = now + timezone.timedelta(days=14)
+    invitation = Invitation.objects.create(
+        campaign=campaign, email="t1@example.org", token_hash="h1", expires_at=expires, opened_at=now
+    )
+    Invitation.objects.create(campaign=campaign, email="never@example.org", token_hash="h2", expires_at=expires)
+    withdrawn = Invitation.objects.create(
+        campaign=campaign, email="t9@example.org", token_hash="h9", expires_at=expires, opened_at=now
+    )
+
+    def tester(name: str, order: list[Variant], **fields) -> Tester:
+        return Tester.objects.create(
+            campaign=campaign,
+            token_hash=f"tok-{name}",
+            consented_at=now,
+            camera=fields.pop("camera", Tester.Camera.GRANTED),
+            variant_order=[str(v.pk) for v in order],
+            **fields,
+        )
+
+    testers: dict[str, Tester] = {}
+    for i, (name, sides) in enumerate(HAPPY_FRAMES.items()):
+        order = [a, b] if i % 2 == 0 else [b, a]
+        testers[name] = tester(name, order, completed_at=now, invitation=invitation if name == "t1" else None)
+        for variant, (happy, total) in zip((a, b), sides, strict=True):
+            if name == "t1" and variant is b:
+                continue
+            for sequence in range(total):
+                add_frame(
+                    testers[name],
+                    variant,
+                    sequence,
+                    "happy" if sequence < happy else "sad",
+                    0.9 if sequence < happy else 0.7,
+                )
+        SurveyAnswer.objects.create(tester=testers[name], variant=a, question=question, rating=RATINGS[name][0])
+        SurveyAnswer.objects.create(tester=testers[name], variant=b, question=question, rating=RATINGS[name][1])
+    for sequence, (top_class, probability) in enumerate(
+        [("happy", 0.9), ("happy", 0.3), ("neutral", 0.9), ("sad", 0.8)]
+    ):
+        add_frame(testers["t1"], b, sequence, top_class, probability)
+    blurred = add_frame(testers["t1"], a, 99, None)
+    Frame.objects.filter(pk=blurred.pk).update(outcome=Frame.Outcome.BLURRED)
+    SurveyAnswer.objects.filter(tester=testers["t1"], variant=a).update(comment="Too dark for me")
+
+    testers["t7"] = tester("t7", [a, b])
+    for variant in (a, b):
+        for sequence in range(4):
+            add_frame(testers["t7"], variant, sequence, None)
+    SurveyAnswer.objects.create(tester=testers["t7"], variant=a, question=question, rating=7, comment="t7 was here")
+    testers["t8"] = tester("t8", [a, b])
+    for sequence in range(4):
+        add_frame(testers["t8"], a, sequence, "happy", 0.9)
+    add_frame(testers["t8"], b, 0, "happy", 0.9)
+
+    # t9 took part fully, then withdrew: the withdrawal service deletes the tester (cascade).
+    t9 = tester("t9", [a, b], invitation=withdrawn, completed_at=now)
+    for variant in (a, b):
+        for sequence in range(5):
+            add_frame(t9, variant, sequence, "happy", 0.99)
+        SurveyAnswer.objects.create(tester=t9, variant=variant, question=question, rating=7, comment="t9 was here")
+    t9.delete()
+    Invitation.objects.filter(pk=withdrawn.pk).update(withdrawn_at=now)
+
+    testers["t10"] = tester("t10", [a, b], camera=Tester.Camera.DENIED, completed_at=now)
+    SurveyAnswer.objects.create(tester=testers["t10"], variant=a, question=question, rating=5, comment="No camera")
+    SurveyAnswer.objects.create(tester=testers["t10"], variant=b, question=question, rating=5)
+    return Fixed(campaign, a, b, ModelVersion.objects.get(is_active=True), question, testers)

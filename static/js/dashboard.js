@@ -1,0 +1,332 @@
+// Comparison dashboard: fetch the aggregates, draw charts and tables, refetch on live events.
+// Every number comes from the JSON API; this file only formats it.
+"use strict";
+
+(function () {
+  const root = document.getElementById("dashboard");
+  if (!root) return;
+  const T = JSON.parse(document.getElementById("dashboard-strings").textContent);
+  const apiUrl = root.dataset.apiUrl;
+  const defaultThreshold = root.dataset.defaultThreshold;
+  // Okabe-Ito colours (safe for colour-blind readers) plus patterns, dashes and symbols, so no
+  // series is told apart by colour alone.
+  const COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"];
+  const PATTERNS = ["", "/", "x", ".", "\\", "+", "-"];
+  const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
+  const SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"];
+  const PLOT_CONFIG = { displaylogo: false, responsive: true };
+  let threshold = null;
+  let refetchTimer = null;
+  let inFlight = false;
+  let again = false;
+
+  const $ = (id) => document.getElementById(id);
+  const pct = (x) => (x === null || x === undefined ? "–" : (x * 100).toFixed(1) + " %");
+  const num = (x, digits) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
+  const interval = (r, f) => (r.low === null || r.low === undefined ? "–" : f(r.low) + " – " + f(r.high));
+  const format = (template, values) => template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]));
+
+  function table(element, headers, rows) {
+    element.replaceChildren();
+    const head = element.createTHead().insertRow();
+    headers.forEach((text) => {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = text;
+      head.appendChild(th);
+    });
+    const body = element.createTBody();
+    rows.forEach((cells) => {
+      const tr = body.insertRow();
+      cells.forEach((cell) => {
+        const td = tr.insertCell();
+        if (cell !== null && typeof cell === "object") {
+          td.textContent = cell.text;
+          if (cell.testid) td.dataset.testid = cell.testid;
+        } else {
+          td.textContent = cell;
+        }
+      });
+    });
+  }
+
+  function plot(id, traces, layout) {
+    const base = { margin: { t: 20, r: 10, b: 50, l: 60 }, height: 320, font: { size: 13 }, legend: { orientation: "h" } };
+    Plotly.react($(id), traces, Object.assign(base, layout), PLOT_CONFIG);
+  }
+
+  function renderProgress(data) {
+    const dl = $("progress");
+    dl.replaceChildren();
+    ["invited", "opened", "consented", "completed", "withdrawn"].forEach((key) => {
+      const div = document.createElement("div");
+      const dt = document.createElement("dt");
+      const dd = document.createElement("dd");
+      dt.textContent = T[key];
+      dd.textContent = data.progress[key];
+      dd.dataset.testid = "progress-" + key;
+      div.append(dt, dd);
+      dl.appendChild(div);
+    });
+    const stages = ["received", "face_found", "passed_quality", "high_confidence"];
+    const values = stages.map((s) => data.frames[s]);
+    plot("chart-funnel", [{
+      type: "bar", orientation: "h", y: stages.map((s) => T[s]), x: values, text: values.map(String),
+      textposition: "auto", marker: { color: COLOURS[0] }, hovertemplate: "%{y}: %{x}<extra></extra>",
+    }], { yaxis: { autorange: "reversed" }, xaxis: { title: { text: T.frames } }, height: 240, margin: { l: 130, t: 10 } });
+    table($("table-funnel"), [T.stage, T.frames],
+      stages.map((s) => [T[s], { text: String(data.frames[s]), testid: "funnel-" + s }]));
+    table($("table-outcomes"), [T.outcome, T.frames], data.frames.outcomes.map((o) => [o.label, o.frames]));
+  }
+
+  function renderRatios(data) {
+    $("excluded-note").textContent = format(T.excluded_note, {
+      excluded: data.testers.excluded, min: data.min_frames_per_tester, included: data.testers.included,
+    });
+    const classes = data.class_names;
+    const traces = data.variants.map((variant, i) => {
+      const means = variant.classes.map((c) => c.tester_mean.mean);
+      return {
+        type: "bar", name: variant.label, x: classes.map((c) => c.label), y: means,
+        text: means.map((m) => pct(m)), textposition: "outside",
+        marker: { color: COLOURS[i % COLOURS.length], pattern: { shape: PATTERNS[i % PATTERNS.length] } },
+        error_y: {
+          type: "data", symmetric: false,
+          array: variant.classes.map((c) => (c.tester_mean.high === null ? 0 : c.tester_mean.high - c.tester_mean.mean)),
+          arrayminus: variant.classes.map((c) => (c.tester_mean.low === null ? 0 : c.tester_mean.mean - c.tester_mean.low)),
+        },
+      };
+    });
+    plot("chart-ratios", traces, { barmode: "group", yaxis: { title: { text: T.tester_mean }, tickformat: ".0%", rangemode: "tozero" } });
+    const rows = [];
+    data.variants.forEach((variant) => {
+      variant.classes.forEach((c) => {
+        rows.push([
+          variant.label, c.label,
+          { text: String(c.count), testid: "count-" + variant.id + "-" + c.class_name },
+          { text: String(variant.frames), testid: "frames-" + variant.id },
+          { text: pct(c.ratio), testid: "ratio-" + variant.id + "-" + c.class_name },
+          pct(c.tester_mean.mean), interval(c.tester_mean, pct), String(c.tester_mean.n),
+        ]);
+      });
+    });
+    table($("table-variants"), [T.variant, T.emotion, T.count, T.frames, T.ratio, T.tester_mean, T.interval, T.testers], rows);
+  }
+
+  function renderComparisons(data) {
+    const list = $("verdicts");
+    list.replaceChildren();
+    const headline = data.comparisons.filter((c) => c.headline);
+    headline.forEach((c) => {
+      const li = document.createElement("li");
+      li.textContent = c.verdict;
+      li.className = c.clear ? "clear" : "unclear";
+      li.dataset.testid = "verdict-" + c.class_name;
+      list.appendChild(li);
+    });
+    const name = (c) => c.label_b + " − " + c.label_a + " (" + c.label + ")";
+    plot("chart-differences", [{
+      type: "scatter", mode: "markers", y: headline.map(name),
+      x: headline.map((c) => (c.mean_difference === null ? null : c.mean_difference * 100)),
+      marker: { size: 12, symbol: "diamond", color: COLOURS[0] },
+      error_x: {
+        type: "data", symmetric: false,
+        array: headline.map((c) => (c.high === null ? 0 : (c.high - c.mean_difference) * 100)),
+        arrayminus: headline.map((c) => (c.low === null ? 0 : (c.mean_difference - c.low) * 100)),
+      },
+    }], {
+      xaxis: { title: { text: T.difference }, zeroline: true, zerolinewidth: 2 }, height: 90 + 50 * headline.length,
+      margin: { l: 200, t: 10 }, showlegend: false,
+    });
+    table($("table-comparisons"), [T.comparison, T.testers, T.difference, T.interval, T.p_value, T.verdict],
+      data.comparisons.map((c) => [
+        name(c), String(c.n), c.mean_difference === null ? "–" : num(c.mean_difference * 100, 1),
+        interval(c, (x) => num(x * 100, 1)), c.p_value === null ? "–" : num(c.p_value, 3),
+        { text: c.verdict, testid: "comparison-" + c.class_name },
+      ]));
+  }
+
+  function renderTimeline(data) {
+    const series = data.timeline.variants;
+    if (!series.length) {
+      $("chart-timeline").textContent = T.no_video;
+      table($("table-timeline"), [], []);
+      return;
+    }
+    const traces = [];
+    series.forEach((variant, i) => {
+      ["happy", "sad"].forEach((emotion, j) => {
+        traces.push({
+          type: "scatter", mode: "lines+markers", name: variant.label + " · " + T[emotion],
+          x: variant.bins.map((b) => b.start_ms / 1000), y: variant.bins.map((b) => b[emotion]),
+          line: { color: COLOURS[i % COLOURS.length], dash: DASHES[(2 * i + j) % DASHES.length] },
+          marker: { symbol: SYMBOLS[(2 * i + j) % SYMBOLS.length] },
+        });
+      });
+    });
+    if (!$("chart-timeline").classList.contains("js-plotly-plot")) $("chart-timeline").textContent = "";
+    plot("chart-timeline", traces, { xaxis: { title: { text: T.media_time } }, yaxis: { title: { text: T.share_of_frames }, tickformat: ".0%" } });
+    const rows = [];
+    series.forEach((v) => v.bins.forEach((b) => rows.push([v.label, num(b.start_ms / 1000, 1), b.frames, pct(b.happy), pct(b.sad)])));
+    table($("table-timeline"), [T.variant, T.bin_start, T.frames, T.happy_share, T.sad_share], rows);
+  }
+
+  function renderOrder(data) {
+    const order = data.order_effect;
+    if (!order || !order.positions.length) {
+      $("order-summary").textContent = T.not_enough;
+      return;
+    }
+    const traces = order.by_variant.map((variant, i) => ({
+      type: "bar", name: variant.label, x: variant.positions.map((p) => T.position + " " + p.position),
+      y: variant.positions.map((p) => p.mean), text: variant.positions.map((p) => pct(p.mean)), textposition: "outside",
+      marker: { color: COLOURS[i % COLOURS.length], pattern: { shape: PATTERNS[i % PATTERNS.length] } },
+    }));
+    plot("chart-order", traces, { barmode: "group", yaxis: { title: { text: T.happy_ratio }, tickformat: ".0%", rangemode: "tozero" } });
+    const f = order.first_vs_second;
+    $("order-summary").textContent = f && f.mean_difference !== null
+      ? T.first_vs_second + ": " + num(f.mean_difference * 100, 1) + " (" + T.interval + " " + interval(f, (x) => num(x * 100, 1)) +
+        (f.p_value === null ? "" : "; p = " + num(f.p_value, 3)) + ")"
+      : T.not_enough;
+    const rows = order.positions.map((p) => ["—", p.position, String(p.n), pct(p.mean), interval(p, pct)]);
+    order.by_variant.forEach((v) => v.positions.forEach((p) => rows.push([v.label, p.position, String(p.n), pct(p.mean), interval(p, pct)])));
+    table($("table-order"), [T.variant, T.position, T.testers, T.happy_ratio, T.interval], rows);
+  }
+
+  function renderSurvey(data) {
+    const container = $("survey");
+    container.replaceChildren();
+    data.survey.questions.forEach((question, q) => {
+      const block = document.createElement("div");
+      const heading = document.createElement("h3");
+      heading.textContent = question.text;
+      const chart = document.createElement("div");
+      chart.id = "chart-survey-" + q;
+      chart.className = "chart";
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = T.mean_rating;
+      const tableElement = document.createElement("table");
+      details.open = true;
+      details.append(summary, tableElement);
+      const corr = document.createElement("p");
+      const c = question.correlation;
+      corr.textContent = T.correlation + ": " + (c.spearman_rho === null ? T.not_enough
+        : T.spearman + " = " + num(c.spearman_rho, 2) + " (p = " + num(c.spearman_p, 3) + "), " +
+          T.pearson + " = " + num(c.pearson_r, 2) + " (p = " + num(c.pearson_p, 3) + "), n = " + c.n);
+      block.append(heading, chart, details, corr);
+      container.appendChild(block);
+      plot(chart.id, question.variants.map((v, i) => ({
+        type: "bar", name: v.label + " (" + T.mean_rating + " " + num(v.mean, 2) + ")",
+        x: v.distribution.map((d) => d.rating), y: v.distribution.map((d) => d.count),
+        text: v.distribution.map((d) => String(d.count)), textposition: "outside",
+        marker: { color: COLOURS[i % COLOURS.length], pattern: { shape: PATTERNS[i % PATTERNS.length] } },
+      })), { barmode: "group", xaxis: { title: { text: T.rating }, dtick: 1 }, yaxis: { title: { text: T.answers } }, height: 260 });
+      table(tableElement, [T.variant, T.answers, T.mean_rating, T.interval],
+        question.variants.map((v) => [v.label, String(v.n), num(v.mean, 2), interval(v, (x) => num(x, 2))]));
+    });
+    const s = data.survey;
+    $("comments-note").textContent = s.comments_total > s.comments.length
+      ? format(T.comments_shown, { shown: s.comments.length, total: s.comments_total }) : "";
+    table($("table-comments"), [T.tester, T.variant, T.question, T.comment],
+      s.comments.map((c) => [c.tester, c.variant, c.question, c.comment]));
+  }
+
+  function render(data) {
+    $("model-name").textContent = data.model ? data.model.name + " " + data.model.version : "";
+    $("no-model").hidden = Boolean(data.model);
+    $("no-model").textContent = data.model ? "" : T.no_model;
+    renderProgress(data);
+    renderRatios(data);
+    renderComparisons(data);
+    renderTimeline(data);
+    renderOrder(data);
+    renderSurvey(data);
+    $("updated-at").textContent = T.updated + " " + new Date().toLocaleTimeString();
+    root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1);
+  }
+
+  function withThreshold(url) {
+    return threshold === null ? url : url + "?threshold=" + encodeURIComponent(threshold);
+  }
+
+  async function load() {
+    // One request at a time; events that arrive meanwhile cause exactly one more.
+    if (inFlight) {
+      again = true;
+      return;
+    }
+    inFlight = true;
+    try {
+      const response = await fetch(withThreshold(apiUrl), { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const body = await response.json();
+      if (!response.ok) {
+        const target = response.status === 400 ? $("threshold-error") : $("load-error");
+        target.textContent = body.message || T.load_failed;
+        target.hidden = false;
+        return;
+      }
+      $("threshold-error").hidden = true;
+      $("load-error").hidden = true;
+      render(body);
+    } catch (error) {
+      $("load-error").textContent = T.load_failed;
+      $("load-error").hidden = false;
+    } finally {
+      inFlight = false;
+      if (again) {
+        again = false;
+        load();
+      }
+    }
+  }
+
+  function scheduleLoad() {
+    clearTimeout(refetchTimer);
+    refetchTimer = setTimeout(load, 400);
+  }
+
+  function connect(delay) {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + window.location.host + root.dataset.socketPath);
+    socket.addEventListener("open", () => {
+      $("live-status").textContent = T.live_on;
+      root.dataset.live = "on";
+    });
+    socket.addEventListener("message", scheduleLoad);
+    socket.addEventListener("close", (event) => {
+      root.dataset.live = "off";
+      if (event.code === 4403 || event.code === 4404) {
+        $("live-status").textContent = T.live_refused;
+        return;
+      }
+      $("live-status").textContent = T.live_off;
+      // Reconnect with back-off, and refetch once connected in case we missed events meanwhile.
+      setTimeout(() => {
+        connect(Math.min(delay * 2, 30000));
+        scheduleLoad();
+      }, delay);
+    });
+  }
+
+  function updateExportLinks() {
+    document.querySelectorAll("a.export").forEach((a) => { a.href = withThreshold(a.dataset.base); });
+    $("json-link").href = withThreshold(apiUrl);
+  }
+
+  $("threshold-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    threshold = $("threshold-input").value;
+    updateExportLinks();
+    load();
+  });
+  $("threshold-reset").addEventListener("click", () => {
+    threshold = null;
+    $("threshold-input").value = defaultThreshold;
+    updateExportLinks();
+    load();
+  });
+
+  load();
+  connect(1000);
+})();
