@@ -46,6 +46,7 @@ class PrepareConfig:
     test_fraction: float = 0.2
     seed: int = 123
     crop_faces: bool = False
+    face_min_score: float = 0.6  # the workers' default MIMIK_FACE_DETECTION_MIN_SCORE
     image_size: int | None = None
     color_mode: str = "rgb"
 
@@ -80,11 +81,11 @@ def read_image(path: Path) -> tuple[np.ndarray | None, str]:
         return None, "unreadable"
 
 
-def crop_to_face(rgb_image: np.ndarray) -> tuple[np.ndarray | None, str]:
+def crop_to_face(rgb_image: np.ndarray, min_score: float) -> tuple[np.ndarray | None, str]:
     """The face box of the workers' detector, or (None, reason) when there is not exactly one."""
     from inference.detection import detect_faces  # imported lazily: only --crop-faces needs it
 
-    detections = detect_faces(rgb_image)
+    detections = detect_faces(rgb_image, min_score=min_score)
     if not detections:
         return None, "no_face"
     if len(detections) > 1:
@@ -143,7 +144,7 @@ def prepare(config: PrepareConfig) -> dict:
                 report.drop("size_out_of_bounds")
                 continue
             if config.crop_faces:
-                image, reason = crop_to_face(image)
+                image, reason = crop_to_face(image, config.face_min_score)
                 if image is None:
                     report.drop(reason)
                     continue
@@ -193,6 +194,7 @@ def parse_arguments(argv: list[str] | None = None) -> PrepareConfig:
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--crop-faces", action="store_true", help="crop to the face the workers' detector finds")
+    parser.add_argument("--face-min-score", type=float, default=0.6, help="detector score a face needs")
     parser.add_argument("--image-size", type=int, default=None, help="resize to N x N as serving does")
     parser.add_argument("--color-mode", choices=COLOR_MODES, default="rgb", help="with --image-size")
     arguments = parser.parse_args(argv)
@@ -205,6 +207,7 @@ def parse_arguments(argv: list[str] | None = None) -> PrepareConfig:
         test_fraction=arguments.test_fraction,
         seed=arguments.seed,
         crop_faces=arguments.crop_faces,
+        face_min_score=arguments.face_min_score,
         image_size=arguments.image_size,
         color_mode=arguments.color_mode,
     )

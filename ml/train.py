@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import tensorflow as tf
 from keras import layers
 
 from ml.plots import plot_training_curves
-from ml.preprocessing import COLOR_MODES
+from ml.preprocessing import COLOR_MODES, resize_image_folder
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
 ARCHITECTURES = ("small_cnn", "mobilenet_v2")
@@ -62,10 +63,15 @@ def training_folder(data_dir: Path) -> Path:
     return data_dir / "train" if (data_dir / "train").is_dir() else data_dir
 
 
-def make_datasets(config: TrainConfig, batch_size: int) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
-    """Training and validation batches of raw 0-255 pixels; the same seed gives the same split."""
+def make_datasets(
+    config: TrainConfig, batch_size: int, image_folder: Path
+) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
+    """Training and validation batches of raw 0-255 pixels; the same seed gives the same split.
+
+    `image_folder` holds copies already resized by the serving preprocessing (see `train`), so
+    the resize inside image_dataset_from_directory is an identity."""
     train_dataset, validation_dataset = keras.utils.image_dataset_from_directory(
-        training_folder(config.data_dir),
+        image_folder,
         labels="inferred",
         label_mode="int",
         color_mode=config.color_mode,
@@ -172,11 +178,11 @@ def make_callbacks(model_path: Path, patience: int, best_val_loss: float | None 
     ]
 
 
-def train_one(config: TrainConfig, batch_size: int, run_dir: Path) -> dict:
+def train_one(config: TrainConfig, batch_size: int, run_dir: Path, image_folder: Path) -> dict:
     """Train one model into `run_dir`; return its summary (also written to training.json)."""
     keras.utils.set_random_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    train_dataset, validation_dataset, class_names = make_datasets(config, batch_size)
+    train_dataset, validation_dataset, class_names = make_datasets(config, batch_size, image_folder)
     channels = 1 if config.color_mode == "grayscale" else 3
     outputs_logits = config.architecture == "small_cnn"
     model = make_model(
@@ -248,9 +254,17 @@ def train_one(config: TrainConfig, batch_size: int, run_dir: Path) -> dict:
 
 def train(config: TrainConfig) -> list[dict]:
     """One run per batch size; with several, each goes to `run_dir/batch-N` and sweep.json ranks them."""
-    if len(config.batch_sizes) == 1:
-        return [train_one(config, config.batch_sizes[0], config.run_dir)]
-    summaries = [train_one(config, size, config.run_dir / f"batch-{size}") for size in config.batch_sizes]
+    with tempfile.TemporaryDirectory(prefix="mimik-train-") as temporary:
+        image_folder = Path(temporary)
+        count = resize_image_folder(
+            training_folder(config.data_dir), image_folder, input_size=config.input_size, color_mode=config.color_mode
+        )
+        print(f"{count} training images resized to {config.input_size} px ({config.color_mode}) as serving does.")
+        if len(config.batch_sizes) == 1:
+            return [train_one(config, config.batch_sizes[0], config.run_dir, image_folder)]
+        summaries = [
+            train_one(config, size, config.run_dir / f"batch-{size}", image_folder) for size in config.batch_sizes
+        ]
     ranking = sorted(summaries, key=lambda summary: summary["validation_loss"])
     sweep = [
         {key: summary[key] for key in ("batch_size", "validation_loss", "validation_accuracy", "epochs_run")}

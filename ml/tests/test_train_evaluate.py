@@ -1,0 +1,122 @@
+"""Train (2 epochs on synthetic faces) and evaluate through the serving classifier."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from inference.classifier import EmotionClassifier, softmax
+from ml.evaluate import evaluate, load_image, load_run_spec, map_classes
+from ml.train import make_model
+
+
+def test_run_folder_holds_model_spec_history_and_curves(trained_run: Path):
+    assert json.loads((trained_run / "class_names.json").read_text()) == ["happy", "sad"]
+    spec = json.loads((trained_run / "preprocessing.json").read_text())
+    assert spec == {
+        "framework": "keras",
+        "file": "model.keras",
+        "class_names": ["happy", "sad"],
+        "input_size": 32,
+        "color_mode": "rgb",
+        "scaling": "none",
+        "outputs_logits": True,
+    }
+    history = json.loads((trained_run / "history.json").read_text())
+    assert {"accuracy", "loss", "val_accuracy", "val_loss"} <= set(history)
+    assert len(history["loss"]) == 2
+    training = json.loads((trained_run / "training.json").read_text())
+    assert training["batch_size"] == 16  # the study's default
+    assert training["config"]["learning_rate"] == 0.001
+    assert (trained_run / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (trained_run / "training_curves.html").read_text()
+    assert "validation accuracy" in html and "plotly.js" in html
+    assert "<script src=" not in html  # plotly.js embedded: opens offline
+
+
+def test_serving_sees_what_training_saw(trained_run: Path, prepared_data: Path):
+    """The saved model rescales itself; the serving classifier's probabilities on raw files equal
+    the softmax of the model's logits on the training pipeline's batches."""
+    spec = load_run_spec(trained_run)
+    classifier = EmotionClassifier(spec)
+    paths = sorted((prepared_data / "test" / "happy").glob("*.png"))[:4]
+    served = classifier.predict_faces([load_image(path) for path in paths])
+    np.testing.assert_allclose(served.sum(axis=1), 1.0, rtol=1e-5)
+
+    from ml.preprocessing import resize_image_folder
+
+    copy = trained_run.parent / "resized"
+    resize_image_folder(prepared_data / "test", copy, input_size=32, color_mode="rgb")
+    dataset = keras.utils.image_dataset_from_directory(
+        copy, image_size=(32, 32), batch_size=64, shuffle=False, color_mode="rgb"
+    )
+    images, _labels = next(iter(dataset))
+    model = keras.models.load_model(trained_run / "model.keras")
+    trained_view = softmax(np.asarray(model(images[:4], training=False)))
+    np.testing.assert_allclose(served, trained_view, atol=1e-5)
+
+
+def test_evaluation_writes_every_figure_and_beats_chance(trained_run: Path, prepared_data: Path):
+    result = evaluate(str(trained_run), prepared_data)
+    folder = trained_run / "evaluation"
+    for name in ("confusion_matrix", "reliability"):
+        assert (folder / f"{name}.png").stat().st_size > 1000
+        assert "plotly" in (folder / f"{name}.html").read_text()[:200_000]
+    assert (folder / "samples.png").stat().st_size > 1000
+    assert result["images"] == 16
+    assert sum(map(sum, result["confusion_matrix"])) == 16
+    assert result["accuracy"] >= 0.75  # bright smiling vs dark frowning faces separate in 2 epochs
+    assert 0.0 <= result["expected_calibration_error"] <= 1.0
+    assert set(result["report"]["classes"]) == {"happy", "sad"}
+    assert "precision" in (folder / "classification_report.txt").read_text()
+    assert json.loads((folder / "evaluation.json").read_text())["accuracy"] == result["accuracy"]
+
+
+def test_default_model_is_mapped_to_folder_classes_and_renormalised(prepared_data: Path, tmp_path: Path):
+    result = evaluate("default", prepared_data, tmp_path / "default-evaluation")
+    assert result["class_mapping"] == {"happy": "happy", "sad": "sad"}
+    assert result["restricted_to_folder_classes"] is True
+    assert "renormalised" in result["note"]
+    assert "renormalised" in (tmp_path / "default-evaluation" / "classification_report.txt").read_text()
+
+
+def test_folder_names_map_case_insensitively_with_aliases():
+    model_classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert map_classes(["Happy", "Sad", "Surprised", "Angry", "Neutral"], model_classes) == [3, 4, 5, 0, 6]
+    with pytest.raises(SystemExit, match="contempt"):
+        map_classes(["happy", "contempt"], model_classes)
+
+
+def test_mobilenet_v2_outputs_probabilities_and_loads_local_weights(tmp_path: Path):
+    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
+    weights_path = tmp_path / "mobilenet_v2_no_top.weights.h5"
+    backbone.save_weights(weights_path)
+    model = make_model((32, 32, 1), 3, "mobilenet_v2", imagenet_weights=weights_path)
+    loaded = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    assert loaded.trainable is False  # frozen first, fine-tuned only on request
+    np.testing.assert_array_equal(loaded.get_weights()[0], backbone.get_weights()[0])
+    probabilities = np.asarray(model(np.full((2, 32, 32, 1), 128.0, np.float32)))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_small_cnn_is_the_studys_architecture():
+    model = make_model((32, 32, 3), 2)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds == [
+        "InputLayer",
+        "Rescaling",
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "Dense",
+    ]
+    assert model.layers[-1].activation.__name__ == "linear"  # logits
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [16, 32, 64]
