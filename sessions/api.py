@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -125,6 +125,11 @@ class FrameUploadApi(TesterApiView):
             image_bytes=data["image_bytes"],
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(post=extend_schema(operation_id="tester_frame_upload_by_header"))
+class FrameUploadByHeaderApi(FrameUploadApi):
+    """The same upload with the token in the X-Tester-Token header instead of the URL."""
 
 
 class CameraCheckApi(TesterApiView):

@@ -4,7 +4,7 @@ from sessions import api
 
 app_name = "tester-api"
 urlpatterns = [
-    path("t/frames/", api.FrameUploadApi.as_view(), name="frames-by-header"),
+    path("t/frames/", api.FrameUploadByHeaderApi.as_view(), name="frames-by-header"),
     path("t/<str:token>/frames/", api.FrameUploadApi.as_view(), name="frames"),
     path("t/<str:token>/camera-check/", api.CameraCheckApi.as_view(), name="camera-check"),
 ]

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class SnapshotField(serializers.FileField):
+    """A file in the request body; described as binary, since it is never a URL here."""
+
+
 class FrameUploadSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text=_("One JPEG (or PNG) snapshot, at most FRAME_MAX_BYTES."))
+    image = SnapshotField(help_text=_("One JPEG (or PNG) snapshot, at most FRAME_MAX_BYTES."))
     variant = serializers.UUIDField(help_text=_("The variant on screen when the snapshot was taken."))
     sequence = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
     media_time_ms = serializers.IntegerField(
@@ -17,7 +24,7 @@ class FrameUploadSerializer(serializers.Serializer):
 
 
 class CameraCheckSerializer(serializers.Serializer):
-    image = serializers.FileField()
+    image = SnapshotField()
 
 
 class CameraCheckResultSerializer(serializers.Serializer):

@@ -1,0 +1,107 @@
+"""The snapshot upload API against the real Redis broker (no worker: messages stay in the queue)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django.urls import reverse
+
+from campaigns.models import Campaign
+from config.celery import INFERENCE_QUEUE, app
+from sessions.models import Frame
+from sessions.models import Tester as StudyTester
+from tests.support.camera import jpeg_bytes
+from tests.support.study import make_study, poster_png
+
+
+def queued_messages() -> int:
+    return redis.Redis.from_url(settings.REDIS_URL).llen(INFERENCE_QUEUE)
+
+
+def upload(client, token: str | None, variant, *, sequence: int = 0, image: bytes | None = None, **extra):
+    url = reverse("tester-api:frames", kwargs={"token": token}) if token else reverse("tester-api:frames-by-header")
+    body = {
+        "image": SimpleUploadedFile("s.jpg", jpeg_bytes() if image is None else image, "image/jpeg"),
+        "variant": str(getattr(variant, "pk", variant)),
+        "sequence": sequence,
+        "media_time_ms": 500 * sequence,
+        "captured_at": "2026-03-01T10:00:00Z",
+    }
+    return client.post(url, body, **extra)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upload_accepts_once_queues_once_and_refuses_bad_input_storing_nothing(client):
+    app.control.purge()
+    study = make_study(invitations=2)
+    foreign = make_study(invitations=0, organisation_name="Other").variants[0]
+    token = study.tokens[0]
+    client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+    variant = study.variants[1]
+
+    first = upload(client, token, variant, sequence=3)
+    repeat = upload(client, token, variant, sequence=3)
+
+    assert first.status_code == 204 and first.content == b""
+    assert repeat.status_code == 204
+    assert queued_messages() == 1
+    frame = Frame.objects.get()
+    assert (frame.sequence, frame.media_time_ms, frame.outcome) == (3, 1500, Frame.Outcome.PENDING)
+    assert frame.byte_size == len(jpeg_bytes()) and frame.captured_at.isoformat().startswith("2026-03-01T10:00")
+    assert upload(client, None, variant, sequence=4, HTTP_X_TESTER_TOKEN=token).status_code == 204
+    assert upload(client, token, variant, sequence=5, image=poster_png((0, 0, 0))).status_code == 204  # PNG is fine
+    assert queued_messages() == 3
+
+    refusals = {
+        "unknown token": (upload(client, "no-such-token", variant), 404),
+        "not consented": (upload(client, study.tokens[1], variant), 403),
+        "foreign variant": (upload(client, token, foreign.pk, sequence=6), 400),
+        "not an image": (upload(client, token, variant, sequence=7, image=b"GIF89a" + b"\0" * 100), 415),
+        "fake jpeg": (upload(client, token, variant, sequence=8, image=b"\xff\xd8\xff" + b"junk" * 50), 415),
+        "bad sequence": (upload(client, token, variant, sequence=-1), 400),
+    }
+    with override_settings(MIMIK={**settings.MIMIK, "FRAME_MAX_BYTES": 1000}):
+        refusals["too large"] = (upload(client, token, variant, sequence=9), 413)
+    for name, (response, status) in refusals.items():
+        assert response.status_code == status, name
+        assert set(response.json()) == {"message", "extra"}, name
+    assert refusals["foreign variant"][0].json()["extra"] == {"field": "variant"}
+
+    Campaign.objects.filter(pk=study.campaign.pk).update(status=Campaign.Status.CLOSED)
+    assert upload(client, token, variant, sequence=10).status_code == 409
+    assert Frame.objects.count() == 3 and queued_messages() == 3
+    app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upload_rate_limit_answers_429_with_retry_after(client):
+    app.control.purge()
+    study = make_study(invitations=1)
+    token = study.tokens[0]
+    client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+
+    with override_settings(MIMIK={**settings.MIMIK, "FRAME_RATE_LIMIT_PER_MINUTE": 3}):
+        statuses = [upload(client, token, study.variants[0], sequence=n).status_code for n in range(8)]
+        limited = upload(client, token, study.variants[0], sequence=99)
+
+    # A minute boundary may reset the counter once in the middle; 3 per window at most either way.
+    assert statuses.count(204) <= 6 and 429 in statuses
+    assert limited.status_code == 429 and 0 < int(limited["Retry-After"]) <= 60
+    assert Frame.objects.count() == statuses.count(204)
+    assert StudyTester.objects.get().frames.count() == statuses.count(204)
+    app.control.purge()
+
+
+@pytest.mark.django_db
+def test_openapi_schema_describes_the_multipart_upload(client):
+    schema = client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()
+
+    operation = schema["paths"]["/api/t/{token}/frames/"]["post"]
+    multipart = operation["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].split("/")[-1]
+    fields = schema["components"]["schemas"][multipart]["properties"]
+    assert {"image", "variant", "sequence", "media_time_ms", "captured_at"} <= set(fields)
+    assert fields["image"]["format"] == "binary"
+    assert {"204", "404", "409", "413", "415", "429", "503"} <= set(operation["responses"])
