@@ -115,7 +115,12 @@ def _reencode_image(content: bytes, detected: str) -> ValidatedMedia:
             clean = _without_metadata(image)
     except ValidationError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise ValidationError(
+            _("The image has far more than %(limit)s megapixels.") % {"limit": round(max_pixels / 1e6, 1)},
+            code="too_many_pixels",
+        ) from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise unreadable from error
     buffer = io.BytesIO()
     if detected == "JPEG":

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from campaigns.models import Campaign, ConsentVersion, Invitation, Membership, Organisation, SurveyQuestion, Variant
-from campaigns.tokens import new_token
+from campaigns import services
+from campaigns.emails import invitation_link
+from campaigns.media_validation import validate_variant_upload
+from campaigns.models import Campaign, Invitation, Membership, Organisation, SurveyQuestion
+from config.errors import ApplicationError
 
 DEMO_USERNAME = "researcher"
 DEMO_PASSWORD = "mimik-demo-2026"  # noqa: S105 - a documented demo account for local use only
@@ -48,47 +48,41 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(user=user, defaults={"organisation": organisation})
         campaign = Campaign.objects.filter(organisation=organisation, name="Herbstkampagne (Demo)").first()
         if campaign is None:
-            campaign = Campaign.objects.create(
-                organisation=organisation,
-                name="Herbstkampagne (Demo)",
-                description="Zwei Anzeigenmotive für den Herbstkatalog.",
-                created_by=user,
-                image_display_seconds=8,
-            )
-            ConsentVersion.objects.create(campaign=campaign, version=1, text=DEMO_CONSENT)
-            for position, (label, colour) in enumerate(
-                [("A: Leseglück", (31, 95, 191)), ("B: Bestseller", (179, 38, 30))]
-            ):
-                variant = Variant(
-                    campaign=campaign,
-                    label=label,
-                    kind=Variant.Kind.IMAGE,
-                    content_type="image/png",
-                    width=1280,
-                    height=720,
-                    position=position,
-                )
-                variant.file.save(f"demo-{position}.png", ContentFile(_poster(label, colour)), save=False)
-                variant.save()
-            SurveyQuestion.objects.create(
-                campaign=campaign,
-                text="Wie gut gefällt Ihnen diese Anzeige?",
-                min_label="gar nicht",
-                max_label="sehr gut",
-            )
-            campaign.status = Campaign.Status.RUNNING
-            campaign.save(update_fields=["status"])
-        links = []
-        for number in range(1, 4):
-            token, token_hash = new_token()
-            Invitation.objects.update_or_create(
-                campaign=campaign,
-                email=f"tester{number}@example.com",
-                defaults={"token_hash": token_hash, "expires_at": timezone.now() + timedelta(days=14)},
-            )
-            links.append(f"{settings.SITE_URL}/t/{token}/")
+            campaign = self._create_campaign(organisation, user)
+        emails = [f"tester{number}@example.com" for number in range(1, 4)]
+        services.invitations_create(campaign=campaign, addresses=emails, send=False)
         self.stdout.write(self.style.SUCCESS("Demo ready."))
-        self.stdout.write(f"  Log in at {settings.SITE_URL}/accounts/login/ as {DEMO_USERNAME} / {DEMO_PASSWORD}")
+        self.stdout.write(f"  Log in at /accounts/login/ as {DEMO_USERNAME} / {DEMO_PASSWORD}")
         self.stdout.write("  Tester links (each opens the consent page):")
-        for link in links:
-            self.stdout.write(f"    {link}")
+        for invitation in Invitation.objects.filter(campaign=campaign, email__in=emails):
+            try:
+                # Only token hashes are stored, so printing a link means issuing a fresh token.
+                token = services.invitation_resend(invitation=invitation, send=False)
+            except ApplicationError as error:
+                self.stdout.write(f"    {invitation.email}: {error.message}")
+                continue
+            self.stdout.write(f"    {invitation_link(token)}")
+
+    def _create_campaign(self, organisation: Organisation, user) -> Campaign:
+        campaign = services.campaign_create(
+            organisation=organisation,
+            created_by=user,
+            consent_text=DEMO_CONSENT,
+            name="Herbstkampagne (Demo)",
+            description="Zwei Anzeigenmotive für den Herbstkatalog.",
+            image_display_seconds=8,
+        )
+        for position, (label, colour) in enumerate([("A: Leseglück", (31, 95, 191)), ("B: Bestseller", (179, 38, 30))]):
+            upload = SimpleUploadedFile(f"demo-{position}.png", _poster(label, colour), content_type="image/png")
+            services.variant_add(campaign=campaign, label=label, media=validate_variant_upload(upload))
+        services.question_add(
+            campaign=campaign,
+            kind=SurveyQuestion.Kind.SCALE,
+            text="Wie gut gefällt Ihnen diese Anzeige?",
+            min_label="gar nicht",
+            max_label="sehr gut",
+        )
+        services.question_add(
+            campaign=campaign, kind=SurveyQuestion.Kind.TEXT, text="Möchten Sie etwas anmerken?", required=False
+        )
+        return services.campaign_start(campaign=campaign)

@@ -1,0 +1,177 @@
+"""Variant uploads: checked by content, re-encoded without metadata, refused with a clear error."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+
+from campaigns.models import Variant
+from campaigns.services import campaign_start, question_add
+from campaigns.tests.conftest import (
+    image_bytes,
+    make_campaign,
+    mp4_bytes,
+    png_claiming_size,
+    stored_files,
+    webm_bytes,
+)
+
+SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+
+
+def upload(client, campaign, name: str, content: bytes, label: str = "A"):
+    url = reverse("campaigns:variant_add", kwargs={"campaign_id": campaign.pk})
+    return client.post(url, {"label": label, "file": SimpleUploadedFile(name, content)})
+
+
+def bad_uploads() -> list[tuple[str, bytes, str]]:
+    jpeg = image_bytes("JPEG")
+    buffer = io.BytesIO()
+    Image.effect_noise((200, 200), 80).save(buffer, format="PNG")
+    noisy_png = buffer.getvalue()
+    return [
+        ("notes.txt", b"just some text, not an image", "not a JPEG, PNG or WebP image"),
+        ("logo.svg", SVG_WITH_SCRIPT, "not a JPEG, PNG or WebP image"),
+        ("poster.png", noisy_png[: len(noisy_png) // 2], "cannot be read"),
+        ("huge.png", png_claiming_size(8000, 5125), "41.0 megapixels; the limit is 40.0"),
+        ("bomb.png", png_claiming_size(30000, 30000), "far more than 40.0 megapixels"),
+        ("poster.jpg", image_bytes("PNG"), "ends in “.jpg” but the file is a PNG file"),
+        ("poly.jpg", jpeg + b"<html><script>alert(document.cookie)</script></html>", "markup or script"),
+        ("clip.mp4", mp4_bytes()[:40], "video cannot be read"),
+        ("clip.webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 60 + b"matroska", "not a WebM video"),
+        ("anim.gif", b"GIF89a" + bytes(40), "not a JPEG, PNG or WebP image"),
+    ]
+
+
+@pytest.mark.django_db
+def test_bad_uploads_get_a_clear_form_error_and_nothing_is_stored(client, personas, settings, media_root):
+    campaign = make_campaign(personas)
+    client.force_login(personas.owner)
+    for name, content, message in bad_uploads():
+        response = upload(client, campaign, name, content)
+        assert response.status_code == 200, name
+        assert message in response.content.decode(), name
+    settings.MIMIK = {**settings.MIMIK, "VARIANT_MAX_BYTES": 200_000}
+    response = upload(client, campaign, "big.png", image_bytes("PNG") + bytes(300_000))
+    assert "The file is 0.3 MB; the limit is 0.2 MB." in response.content.decode()
+    assert not Variant.objects.exists()
+    assert stored_files(media_root) == []
+
+
+@pytest.mark.django_db
+def test_images_are_reencoded_without_metadata_and_videos_are_accepted_by_magic_bytes(client, personas, media_root):
+    campaign = make_campaign(personas)
+    client.force_login(personas.owner)
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    with_exif = image_bytes("JPEG", (80, 40), exif=exif.tobytes(), comment=b"<?xml tracking id 1234 ?>")
+    assert b"SecretCam" in with_exif
+    assert upload(client, campaign, "photo.jpeg", with_exif, "A").status_code == 302
+    assert upload(client, campaign, "banner.webp", image_bytes("WEBP"), "B").status_code == 302
+    assert upload(client, campaign, "clip.mp4", mp4_bytes(), "C").status_code == 302
+    assert upload(client, campaign, "clip.webm", webm_bytes(), "D").status_code == 302
+
+    variants = {variant.label: variant for variant in campaign.variants.all()}
+    assert [(v.kind, v.content_type) for v in variants.values()] == [
+        ("image", "image/jpeg"),
+        ("image", "image/webp"),
+        ("video", "video/mp4"),
+        ("video", "video/webm"),
+    ]
+    served = client.get(
+        reverse("campaigns:variant_media", kwargs={"campaign_id": campaign.pk, "variant_id": variants["A"].pk})
+    )
+    body = b"".join(served.streaming_content)
+    assert served["Content-Type"] == "image/jpeg"
+    assert b"SecretCam" not in body and b"tracking" not in body
+    reencoded = Image.open(io.BytesIO(body))
+    assert reencoded.size == (40, 80)  # the EXIF rotation was applied before the EXIF was dropped
+    assert not reencoded.getexif()
+    assert (variants["A"].width, variants["A"].height) == (40, 80)
+    assert "photo" not in variants["A"].file.name  # the uploader's file name is not reused
+    assert len(stored_files(media_root)) == 4
+
+
+@pytest.mark.django_db
+def test_variants_and_survey_are_locked_once_the_campaign_runs(client, personas):
+    campaign = make_campaign(personas)
+    client.force_login(personas.owner)
+    detail = reverse("campaigns:detail", kwargs={"campaign_id": campaign.pk})
+    start = reverse("campaigns:start", kwargs={"campaign_id": campaign.pk})
+
+    response = client.post(start, follow=True)
+    page = response.content.decode()
+    assert "The campaign cannot start yet" in page
+    assert "Add at least two variants." in page
+    assert "Add at least one rating-scale question" in page
+
+    upload(client, campaign, "a.png", image_bytes("PNG"), "A")
+    upload(client, campaign, "b.png", image_bytes("PNG", colour=(0, 0, 255)), "B")
+    question_add(campaign=campaign, kind="scale", text="How much do you like it?", min_label="not", max_label="very")
+    client.post(start)
+    campaign.refresh_from_db()
+    assert campaign.status == "running"
+
+    response = upload(client, campaign, "c.png", image_bytes("PNG"), "C")
+    assert "cannot change once the campaign has started" in response.content.decode()
+    variant = campaign.variants.first()
+    delete = reverse("campaigns:variant_delete", kwargs={"campaign_id": campaign.pk, "variant_id": variant.pk})
+    assert "cannot change once" in client.post(delete, follow=True).content.decode()
+    assert campaign.variants.count() == 2
+    assert "Add a variant" not in client.get(detail).content.decode()
+
+
+@pytest.mark.django_db
+def test_consent_edits_after_a_consent_make_a_new_version(client, personas):
+    from sessions.models import Tester as TesterRow
+
+    campaign = make_campaign(personas, consent_text="Version one.")
+    client.force_login(personas.owner)
+    edit = reverse("campaigns:edit", kwargs={"campaign_id": campaign.pk})
+    form = client.get(edit).context["form"]
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "consent_text"}
+    data["keep_frames"] = ""
+
+    client.post(edit, {**data, "consent_text": "Version one, typo fixed."})
+    assert list(campaign.consent_versions.values_list("version", "text")) == [(1, "Version one, typo fixed.")]
+
+    TesterRow.objects.create(campaign=campaign, token_hash="x" * 64, consent_version=campaign.consent_versions.get())
+    response = client.post(edit, {**data, "consent_text": "Version two."})
+    assert response.status_code == 302
+    assert list(campaign.consent_versions.values_list("version", "text")) == [
+        (2, "Version two."),
+        (1, "Version one, typo fixed."),
+    ]
+    assert "version 2" in client.get(response.url).content.decode()
+
+    response = client.post(edit, {**data, "consent_text": "x", "capture_interval_seconds": "0.2"})
+    assert "Ensure this value is greater than or equal to 0.5" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_duplicate_and_archive(client, personas):
+    campaign = make_campaign(personas, image_display_seconds=7)
+    client.force_login(personas.owner)
+    upload(client, campaign, "a.png", image_bytes("PNG"), "A")
+    question_add(campaign=campaign, kind="scale", text="Like it?")
+
+    response = client.post(reverse("campaigns:duplicate", kwargs={"campaign_id": campaign.pk}))
+    copy = personas.organisation.campaigns.exclude(pk=campaign.pk).get()
+    assert response.url == reverse("campaigns:detail", kwargs={"campaign_id": copy.pk})
+    assert (copy.name, copy.status, copy.image_display_seconds) == ("Copy of Herbst", "draft", 7)
+    assert list(copy.variants.values_list("label", flat=True)) == ["A"]
+    assert copy.variants.get().file.name != campaign.variants.get().file.name
+    assert list(copy.questions.values_list("text", flat=True)) == ["Like it?"]
+    assert copy.consent_versions.get().text == campaign.consent_versions.get().text
+
+    client.post(reverse("campaigns:archive", kwargs={"campaign_id": campaign.pk}))
+    listing = client.get(reverse("campaigns:list")).content.decode()
+    assert "Copy of Herbst" in listing and ">Herbst<" not in listing
+    assert ">Herbst<" in client.get(reverse("campaigns:list") + "?archived=1").content.decode()
+    with pytest.raises(Exception, match="Restore the campaign"):
+        campaign_start(campaign=campaign)
