@@ -1,0 +1,176 @@
+"""The tester's whole journey in a real headless Chromium whose fake camera shows a smiling face,
+against the real ASGI app, PostgreSQL, Redis and a real Celery worker."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from django.db.models import Count
+
+from campaigns.models import Invitation
+from campaigns.tokens import hash_token
+from inference.models import Prediction
+from sessions.models import Frame, SurveyAnswer
+from sessions.models import Tester as StudyTester
+from tests.support.camera import astronaut_y4m
+from tests.support.study import Study, make_study
+
+FIELD = re.compile(rb'name="(variant|sequence)"\r\n\r\n([^\r]*)\r\n')
+
+
+@dataclass
+class Journey:
+    token: str
+    order: list[str] = field(default_factory=list)
+    # (variant id, sequence) of every snapshot the page tried to upload, retries included.
+    snapshots: set[tuple[str, int]] = field(default_factory=set)
+    page: object = None
+
+
+def record_snapshot(request, snapshots: set[tuple[str, int]]) -> None:
+    if request.method != "POST" or not request.url.endswith("/frames/"):
+        return
+    fields = dict(FIELD.findall(request.post_data_buffer or b""))
+    snapshots.add((fields[b"variant"].decode(), int(fields[b"sequence"])))
+
+
+def take_part(
+    browser, base_url: str, study: Study, token: str, ratings: list[int], *, camera: bool = True, during_first_view=None
+) -> Journey:
+    journey = Journey(token)
+    page = browser.new_context().new_page()
+    journey.page = page
+    page.on("request", lambda request: record_snapshot(request, journey.snapshots))
+    page.goto(f"{base_url}/t/{token}/")
+    assert page.get_by_text("No video is recorded or stored.").is_visible()
+    page.get_by_role("button", name="I agree, start the study").click()
+    page.wait_for_url("**/camera/")
+    if camera:
+        page.get_by_role("button", name="Start the study").click(timeout=30_000)
+    else:
+        page.get_by_text("The camera is blocked for this page.").wait_for(timeout=15_000)
+        page.get_by_role("button", name="Continue without camera (questions only)").click()
+    scale, text = study.questions
+    for number, rating in enumerate(ratings):
+        page.wait_for_url("**/watch/")
+        journey.order.append(page.locator("#viewer").get_attribute("data-variant"))
+        assert page.get_by_text(f"Advertisement {number + 1} of {len(ratings)}").is_visible()
+        if number == 0 and during_first_view is not None:
+            during_first_view(page)
+        page.wait_for_url("**/survey/", timeout=60_000)
+        page.check(f"input[name=question_{scale.pk}][value='{rating}']")
+        page.fill(f"textarea[name=question_{text.pk}]", f"poster {number}")
+        page.locator("form.survey button[type=submit]").click()
+    page.wait_for_url("**/done/")
+    assert page.get_by_role("heading", name="Thank you!").is_visible()
+    return journey
+
+
+def wait_until_analysed(timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while Frame.objects.filter(outcome=Frame.Outcome.PENDING).exists():
+        assert time.monotonic() < deadline, "frames still pending after the worker had a minute"
+        time.sleep(0.5)
+
+
+def stored_snapshots(token: str) -> list[tuple[str, int]]:
+    frames = Frame.objects.filter(tester__token_hash=hash_token(token))
+    return [(str(variant_id), sequence) for variant_id, sequence in frames.values_list("variant_id", "sequence")]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_two_testers_see_opposite_orders_smile_is_happy_and_withdrawal_deletes(
+    asgi_server, celery_worker, fake_camera_browser, tmp_path
+):
+    study = make_study(display_seconds=3, capture_interval=0.5)
+    browser = fake_camera_browser(astronaut_y4m(tmp_path))
+
+    first = take_part(browser, asgi_server.url, study, study.tokens[0], [6, 2])
+    second = take_part(browser, asgi_server.url, study, study.tokens[1], [3, 5])
+
+    ids = [str(variant.pk) for variant in study.variants]
+    assert first.order == ids and second.order == ids[::-1]
+    for journey in (first, second):
+        stored = stored_snapshots(journey.token)
+        assert sorted(stored) == sorted(journey.snapshots)  # every snapshot once, none invented
+        for variant_id in ids:  # 3 s at one snapshot per 0.5 s
+            assert sum(1 for variant, _ in stored if variant == variant_id) >= 3
+    wait_until_analysed()
+    frames = Frame.objects.annotate(predictions_count=Count("predictions"))
+    assert all(frame.outcome != Frame.Outcome.PENDING for frame in frames)
+    assert all(frame.predictions_count == (frame.outcome == Frame.Outcome.PREDICTION) for frame in frames)
+    predictions = Prediction.objects.all()
+    assert predictions.count() >= 0.8 * frames.count()
+    assert {prediction.top_class for prediction in predictions} == {"happy"}
+    answers = {
+        (str(answer.variant_id), answer.tester.token_hash, answer.rating, answer.comment)
+        for answer in SurveyAnswer.objects.select_related("tester")
+    }
+    first_hash, second_hash = hash_token(first.token), hash_token(second.token)
+    assert {(v, h, r) for v, h, r, _ in answers if r is not None} == {
+        (ids[0], first_hash, 6),
+        (ids[1], first_hash, 2),
+        (ids[1], second_hash, 3),
+        (ids[0], second_hash, 5),
+    }
+    assert (ids[1], second_hash, None, "poster 0") in answers
+
+    page = second.page
+    page.get_by_role("link", name="Withdraw from the study").click()
+    page.get_by_role("button", name="Withdraw and delete my data").click()
+
+    assert page.get_by_role("heading", name="You have withdrawn").is_visible()
+    second_tester = StudyTester.objects.filter(token_hash=second_hash)
+    assert not second_tester.exists()
+    assert not Frame.objects.filter(tester__token_hash=second_hash).exists()
+    assert Frame.objects.filter(tester__token_hash=first_hash).count() == len(first.snapshots)
+    assert Prediction.objects.exclude(tester__token_hash=first_hash).count() == 0
+    assert SurveyAnswer.objects.exclude(tester__token_hash=first_hash).count() == 0
+    assert Invitation.objects.get(token_hash=second_hash).withdrawn_at is not None
+    page.goto(f"{asgi_server.url}/t/{second.token}/")
+    assert page.get_by_text("You have withdrawn from this study.").is_visible()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_camera_denied_tester_continues_with_the_survey_only(asgi_server, fake_camera_browser):
+    study = make_study(display_seconds=2, invitations=1)
+    browser = fake_camera_browser(camera="deny")
+
+    journey = take_part(browser, asgi_server.url, study, study.tokens[0], [4, 7], camera=False)
+
+    tester = StudyTester.objects.get()
+    assert tester.camera == StudyTester.Camera.DENIED and tester.completed_at is not None
+    assert journey.snapshots == set() and Frame.objects.count() == 0
+    assert sorted(SurveyAnswer.objects.exclude(rating=None).values_list("rating", flat=True)) == [4, 7]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_snapshots_taken_while_offline_are_sent_later_and_stored_once(asgi_server, fake_camera_browser, tmp_path):
+    study = make_study(display_seconds=4, capture_interval=0.5, invitations=1)
+    browser = fake_camera_browser(astronaut_y4m(tmp_path))
+    aborted = []
+
+    def go_offline_for_a_while(page) -> None:
+        def refuse(route) -> None:
+            aborted.append(route.request.url)
+            route.abort()
+
+        page.route("**/api/**/frames/**", refuse)
+        page.locator("#capture-status").get_by_text("Connection problem").wait_for(timeout=10_000)
+        time.sleep(1.5)
+        page.unroute("**/api/**/frames/**")
+
+    journey = take_part(
+        browser, asgi_server.url, study, study.tokens[0], [1, 2], during_first_view=go_offline_for_a_while
+    )
+
+    assert len(aborted) >= 2
+    stored = stored_snapshots(journey.token)
+    assert len(stored) == len(set(stored)) == len(journey.snapshots) >= 12
+    assert set(stored) == journey.snapshots
