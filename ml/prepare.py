@@ -82,21 +82,15 @@ def read_image(path: Path) -> tuple[np.ndarray | None, str]:
 
 
 def crop_to_face(rgb_image: np.ndarray, min_score: float) -> tuple[np.ndarray | None, str]:
-    """The face box of the workers' detector, or (None, reason) when there is not exactly one."""
-    from inference.detection import detect_faces  # imported lazily: only --crop-faces needs it
+    """The face as the workers crop it (same detector, threshold and margin), or (None, reason)."""
+    from inference.detection import crop_face, detect_faces  # imported lazily: only --crop-faces needs it
 
-    detections = detect_faces(rgb_image, min_score=min_score)
-    if not detections:
+    faces = [face for face in detect_faces(rgb_image) if face.score >= min_score]
+    if not faces:
         return None, "no_face"
-    if len(detections) > 1:
+    if len(faces) > 1:
         return None, "multiple_faces"
-    face = detections[0]
-    height, width = rgb_image.shape[:2]
-    left, top = max(int(face.x), 0), max(int(face.y), 0)
-    right, bottom = min(int(face.x + face.width), width), min(int(face.y + face.height), height)
-    if right - left < 2 or bottom - top < 2:
-        return None, "no_face"
-    return rgb_image[top:bottom, left:right], ""
+    return crop_face(rgb_image, faces[0]), ""
 
 
 def to_output_image(rgb_image: np.ndarray, config: PrepareConfig) -> Image.Image:
