@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from campaigns.models import Campaign, Invitation, Membership, Organisation, SurveyQuestion, Variant
+from inference.default_model import DEFAULT_MODEL
 from inference.models import ModelVersion, Prediction
 from sessions.models import Frame, SurveyAnswer, Tester
 
@@ -62,7 +63,7 @@ def add_frame(tester: Tester, variant: Variant, sequence: int, top_class: str | 
         outcome=Frame.Outcome.PREDICTION if top_class else Frame.Outcome.NO_FACE,
     )
     if top_class:
-        model = ModelVersion.objects.get(is_active=True)
+        model = active_model()
         Prediction.objects.create(
             frame=frame,
             model_version=model,
@@ -98,9 +99,16 @@ def outsider(db):
     return make_user("outsider", Organisation.objects.create(name="Other Lab"))
 
 
+def active_model() -> ModelVersion:
+    # A transactional test flushes the table the data migration filled, so recreate it if needed.
+    model = ModelVersion.objects.filter(is_active=True).first()
+    return model or ModelVersion.objects.create(**DEFAULT_MODEL, is_active=True)
+
+
 @pytest.fixture
 def fixed(organisation, owner) -> Fixed:
     now = timezone.now()
+    model = active_model()
     campaign = Campaign.objects.create(
         organisation=organisation,
         name="Spring ads",
@@ -179,4 +187,4 @@ def fixed(organisation, owner) -> Fixed:
     testers["t10"] = tester("t10", [a, b], camera=Tester.Camera.DENIED, completed_at=now)
     SurveyAnswer.objects.create(tester=testers["t10"], variant=a, question=question, rating=5, comment="No camera")
     SurveyAnswer.objects.create(tester=testers["t10"], variant=b, question=question, rating=5)
-    return Fixed(campaign, a, b, ModelVersion.objects.get(is_active=True), question, testers)
+    return Fixed(campaign, a, b, model, question, testers)
