@@ -133,23 +133,28 @@ class FaceDetector:
         self._regressors_index, self._scores_index = outputs[16], outputs[1]
         self._anchors = ssd_anchors(input_size, strides, anchors_per_layer)
         self._lock = threading.Lock()
+        self._buffer = np.zeros((1, input_size, input_size, 3), np.float32)
 
     def _input_tensor(self, rgb: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-        """Letterbox into 128x128 in [-1, 1]; returns the tensor, scale and padding (in input px)."""
+        """Letterbox into the square input in [-1, 1]; returns the tensor, scale and padding (in
+        input px). The buffer is reused: allocating it per frame cost as much as the model."""
         height, width = rgb.shape[:2]
         scale = self.input_size / max(height, width)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
         resized = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)
         pad_x, pad_y = (self.input_size - new_w) // 2, (self.input_size - new_h) // 2
-        tensor = np.zeros((1, self.input_size, self.input_size, 3), np.float32)
-        tensor[0, pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized * (1 / 127.5) - 1.0
+        tensor = self._buffer
+        tensor.fill(0.0)
+        window = tensor[0, pad_y : pad_y + new_h, pad_x : pad_x + new_w]
+        np.multiply(resized, 1 / 127.5, out=window, casting="unsafe")
+        window -= 1.0
         return tensor, scale, pad_x, pad_y
 
     def detect(self, rgb: np.ndarray, *, min_score: float = CANDIDATE_MIN_SCORE) -> list[Detection]:
         if rgb.ndim == 2:
             rgb = np.repeat(rgb[:, :, None], 3, axis=2)
-        tensor, scale, pad_x, pad_y = self._input_tensor(rgb[:, :, :3])
         with self._lock:
+            tensor, scale, pad_x, pad_y = self._input_tensor(rgb[:, :, :3])
             self._interpreter.set_tensor(self._input_index, tensor)
             self._interpreter.invoke()
             raw_boxes = self._interpreter.get_tensor(self._regressors_index)[0]

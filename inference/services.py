@@ -34,6 +34,9 @@ from sessions.models import Frame
 logger = logging.getLogger(__name__)
 
 
+PUBLISH_TIMEOUT_SECONDS = 2
+
+
 class QueueUnavailable(Exception):
     """The broker did not accept the message (Redis down or restarting)."""
 
@@ -48,10 +51,14 @@ def frame_submit_for_analysis(*, frame_id: int, image_bytes: bytes) -> None:
     from inference.tasks import analyse_frame
 
     try:
-        analyse_frame.apply_async(
-            args=[frame_id, base64.b64encode(image_bytes).decode("ascii")],
-            retry=False,
-        )
+        with analyse_frame.app.pool.acquire(block=True, timeout=PUBLISH_TIMEOUT_SECONDS) as connection:
+            # Connect with one quick try before publishing: kombu's default would retry for ~6 s.
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=1)
+            analyse_frame.apply_async(
+                args=[frame_id, base64.b64encode(image_bytes).decode("ascii")],
+                connection=connection,
+                retry=False,
+            )
     except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
         logger.warning("Broker refused frame %s: %s", frame_id, error)
         raise QueueUnavailable(str(error)) from error

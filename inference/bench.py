@@ -1,0 +1,202 @@
+"""Benchmark: `python -m inference.bench [--frames 240] [--no-worker] [--with-fer]` prints JSON.
+
+Runs on a fixed set of real face frames (inference.sample_frames: the public-domain astronaut
+portrait with shifts, scales 90-240 px and brightness changes, plus frames without a face) and
+measures frames per second for each stage alone, the whole per-frame pipeline in one process, and
+the same through a real Celery worker and Redis with the database writes; plus worker peak memory.
+Not a test: figures depend on the machine. Needs scikit-image (dev dependency) for the frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fps(count: int, run: Callable[[], object], *, repeat: int = 3) -> float:
+    """Best of `repeat` runs (the least disturbed by other processes on a shared machine)."""
+    best = float("inf")
+    run()  # warm-up: caches, interpreter allocation
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return round(count / best, 1)
+
+
+def in_process(frames, *, batch: int) -> dict:
+    from inference.detection import crop_face, detect_faces
+    from inference.pipeline import analyse_images, get_classifier
+    from inference.quality import decode_image
+    from inference.services import model_version_ensure_default
+
+    classifier = get_classifier(model_version_ensure_default())
+    jpegs = [frame.jpeg for frame in frames]
+    decoded = [decode_image(jpeg) for jpeg in jpegs]
+    detections = [detect_faces(image.rgb) for image in decoded]
+    crops = [crop_face(image.rgb, found[0]) for image, found in zip(decoded, detections, strict=True) if found]
+    face_share = len(crops) / len(frames)
+
+    figures = {
+        "frames": len(frames),
+        "frames_with_face": sum(frame.has_face for frame in frames),
+        "decode_fps": _fps(len(jpegs), lambda: [decode_image(jpeg) for jpeg in jpegs]),
+        "detection_fps": _fps(len(decoded), lambda: [detect_faces(image.rgb) for image in decoded]),
+        "classification_batch1_fps": _fps(len(crops), lambda: [classifier.predict_faces([crop]) for crop in crops]),
+        f"classification_batch{batch}_fps": _fps(
+            len(crops), lambda: [classifier.predict_faces(crops[i : i + batch]) for i in range(0, len(crops), batch)]
+        ),
+        "pipeline_batch1_fps": _fps(
+            len(jpegs), lambda: [analyse_images([jpeg], classifier=classifier) for jpeg in jpegs]
+        ),
+        f"pipeline_batch{batch}_fps": _fps(
+            len(jpegs),
+            lambda: [analyse_images(jpegs[i : i + batch], classifier=classifier) for i in range(0, len(jpegs), batch)],
+        ),
+    }
+    # The practical limit: the stages back to back with nothing in between (per frame seconds).
+    per_frame = (
+        1 / figures["decode_fps"] + 1 / figures["detection_fps"] + face_share / figures["classification_batch1_fps"]
+    )
+    figures["sum_of_parts_fps"] = round(1 / per_frame, 1)
+    figures["pipeline_share_of_parts"] = round(figures["pipeline_batch1_fps"] / figures["sum_of_parts_fps"], 2)
+    outcomes = analyse_images(jpegs, classifier=classifier)
+    figures["outcomes"] = {name: sum(a.outcome == name for a in outcomes) for name in {a.outcome for a in outcomes}}
+    happy = [a.top_class == "happy" for a in outcomes if a.outcome == "prediction"]
+    figures["happy_share_of_predictions"] = round(sum(happy) / max(len(happy), 1), 3)
+    return figures
+
+
+def fer_package(frames) -> dict:
+    """The `fer` package's own detect_emotions on the same frames, for comparison (imports TF)."""
+    import math
+
+    import cv2
+    import numpy as np
+
+    np.math = math  # fer's dependencies still call np.math (removed in numpy 2)
+    from fer import FER
+
+    detector = FER()
+    images = [cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR) for frame in frames]
+    fps = _fps(len(images), lambda: [detector.detect_emotions(image) for image in images], repeat=1)
+    return {"fer_detect_emotions_fps": fps}
+
+
+def _peak_rss_mib(pid: int) -> dict:
+    """VmHWM (peak resident memory) of the worker's main process and its pool children."""
+
+    def hwm(process_id: int) -> float:
+        for line in Path(f"/proc/{process_id}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return {
+        "worker_main_peak_rss_mib": round(hwm(pid), 1),
+        "worker_child_peak_rss_mib": round(max((hwm(child) for child in children), default=0.0), 1),
+        "worker_processes": 1 + len(children),
+    }
+
+
+def through_worker(frames, *, concurrency: int) -> dict:
+    """Upload-path publishing into Redis, a real `celery worker`, outcomes written to the DB."""
+    from django.conf import settings
+
+    from campaigns.models import Campaign, Organisation, Variant
+    from config.celery import INFERENCE_QUEUE, app
+    from inference.services import frame_submit_for_analysis, model_version_ensure_default
+    from sessions.models import Frame, Tester
+
+    if settings.EMBEDDED_FALLBACK:
+        return {"worker": "skipped: no Redis (embedded fallback)"}
+    model_version_ensure_default()
+    organisation = Organisation.objects.create(name=f"bench-{uuid.uuid4().hex[:8]}")
+    log_path = Path(tempfile.gettempdir()) / f"mimik-bench-worker-{os.getpid()}.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", INFERENCE_QUEUE, "-c", str(concurrency),
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+         "-n", f"bench-{os.getpid()}@%h"],
+        cwd=ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        campaign = Campaign.objects.create(organisation=organisation, name="bench", status="running")
+        variant = Variant.objects.create(campaign=campaign, label="A", kind="image", file="bench.jpg")
+        tester = Tester.objects.create(campaign=campaign, token_hash=uuid.uuid4().hex)
+        time.sleep(8)  # the worker starts and loads its models (not part of the throughput)
+        warm = Frame.objects.create(campaign=campaign, tester=tester, variant=variant, sequence=0, media_time_ms=0)
+        frame_submit_for_analysis(frame_id=warm.pk, image_bytes=frames[0].jpeg)
+        _wait(lambda: not Frame.objects.filter(pk=warm.pk, outcome="pending").exists(), log_path)
+        rows = Frame.objects.bulk_create(
+            Frame(campaign=campaign, tester=tester, variant=variant, sequence=i + 1, media_time_ms=i)
+            for i in range(len(frames))
+        )
+        start = time.perf_counter()
+        for row, frame in zip(rows, frames, strict=True):
+            frame_submit_for_analysis(frame_id=row.pk, image_bytes=frame.jpeg)
+        published = time.perf_counter() - start
+        _wait(lambda: not Frame.objects.filter(campaign=campaign, outcome="pending").exists(), log_path)
+        elapsed = time.perf_counter() - start
+        figures = {
+            "worker_concurrency": concurrency,
+            "worker_end_to_end_fps": round(len(frames) / elapsed, 1),
+            "publish_fps": round(len(frames) / published, 1),
+        }
+        figures.update(_peak_rss_mib(worker.pid))
+        return figures
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        organisation.delete()  # cascades to the bench campaign's frames and predictions
+        app.control.purge()
+
+
+def _wait(condition: Callable[[], bool], log_path: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"worker did not finish; log:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=240)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--no-worker", action="store_true", help="Skip the Celery + Redis + database run.")
+    parser.add_argument("--with-fer", action="store_true", help="Also time the fer package (slow, imports TF).")
+    arguments = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from inference.sample_frames import benchmark_frames
+
+    frames = benchmark_frames(arguments.frames)
+    figures = {"cpu_count": os.cpu_count(), **in_process(frames, batch=arguments.batch)}
+    if not arguments.no_worker:
+        figures.update(through_worker(frames, concurrency=arguments.concurrency))
+    if arguments.with_fer:
+        figures.update(fer_package(frames[:60]))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

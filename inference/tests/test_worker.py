@@ -1,0 +1,171 @@
+"""Frames through a real Celery worker, Redis and PostgreSQL: outcomes, predictions, kept frames,
+live events, redelivery after a killed worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db.models import Count
+
+from campaigns.live import campaign_group_name
+from conftest import ROOT, child_environment, start_celery_worker
+from inference import sample_frames
+from inference.models import Prediction
+from inference.services import frame_submit_for_analysis, model_version_ensure_default
+from inference.tests.conftest import make_campaign, make_frame, wait_until
+from sessions.models import Frame
+
+CASES = {
+    "face": (sample_frames.face_jpeg, "prediction"),
+    "blank": (sample_frames.blank_jpeg, "no_face"),
+    "two_faces": (sample_frames.two_faces_jpeg, "multiple_faces"),
+    "dark": (sample_frames.dark_jpeg, "too_dark"),
+    "tiny_face": (sample_frames.tiny_face_jpeg, "face_too_small"),
+    "corrupt": (sample_frames.corrupt_jpeg, "undecodable"),
+    "overexposed": (sample_frames.overexposed_jpeg, "overexposed"),
+    "blurred": (sample_frames.blurred_jpeg, "blurred"),
+}
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def _pending(frame_ids: list[int]) -> int:
+    return Frame.objects.filter(pk__in=frame_ids, outcome=Frame.Outcome.PENDING).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_real_frame_ends_in_its_outcome_through_a_real_worker(tmp_path):
+    from config.celery import app
+
+    app.control.purge()
+    default_model = model_version_ensure_default()
+    media = tmp_path / "media"
+    worker = start_celery_worker(tmp_path, queues="inference", MEDIA_ROOT=str(media))
+    try:
+        campaign, variant, tester = make_campaign()
+        kept_campaign, kept_variant, kept_tester = make_campaign(keep_frames=True, frame_retention_days=7)
+        layer = get_channel_layer()
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(campaign_group_name(campaign.pk), channel)
+
+        frames = {}
+        for sequence, (name, (make_jpeg, _expected)) in enumerate(CASES.items()):
+            frames[name] = make_frame(tester, variant, sequence)
+            frame_submit_for_analysis(frame_id=frames[name].pk, image_bytes=make_jpeg())
+        kept = make_frame(kept_tester, kept_variant, 0)
+        frame_submit_for_analysis(frame_id=kept.pk, image_bytes=sample_frames.face_jpeg())
+        # The same frame delivered again (a client retry that got through) changes nothing.
+        frame_submit_for_analysis(frame_id=frames["face"].pk, image_bytes=sample_frames.face_jpeg())
+        all_ids = [frame.pk for frame in frames.values()] + [kept.pk]
+        wait_until(lambda: _pending(all_ids) == 0, message=worker.log())
+        time.sleep(0.5)  # let the repeated message finish too
+
+        outcomes = {name: Frame.objects.get(pk=frame.pk).outcome for name, frame in frames.items()}
+        assert outcomes == {name: expected for name, (_make, expected) in CASES.items()}
+
+        prediction = Prediction.objects.get(frame=frames["face"])
+        assert prediction.model_version == default_model
+        assert prediction.top_class == "happy"
+        assert prediction.top_probability > 0.8
+        assert set(prediction.probabilities) == set(default_model.class_names)
+        assert abs(sum(prediction.probabilities.values()) - 1) < 0.01
+        assert (prediction.tester_id, prediction.variant_id, prediction.media_time_ms) == (tester.pk, variant.pk, 0)
+        x, y, width, height = prediction.face_box
+        assert 200 < x + width / 2 < 440 and 120 < y + height / 2 < 320 and 130 < width < 220
+        assert Prediction.objects.filter(frame__tester=tester).count() == 1
+
+        # Quality figures explain each refusal; the face figures are measured on the face.
+        dark, tiny = Frame.objects.get(pk=frames["dark"].pk), Frame.objects.get(pk=frames["tiny_face"].pk)
+        assert dark.quality["luminance"] < settings.MIMIK["FACE_MIN_LUMINANCE"]
+        assert tiny.quality["face_px"] < settings.MIMIK["FACE_MIN_SIZE_PX"]
+        assert Frame.objects.get(pk=frames["two_faces"].pk).quality["face_count"] == 2
+
+        # Privacy: only the opted-in campaign's snapshot is on disk, with a retention date.
+        kept.refresh_from_db()
+        assert kept.outcome == "prediction" and kept.kept_image and kept.retain_until
+        assert 6 <= (kept.retain_until - kept.outcome_at).days <= 7
+        stored = [path for path in media.rglob("*") if path.is_file()]
+        assert [path.name for path in stored] == [os.path.basename(kept.kept_image.name)]
+        assert all(not Frame.objects.get(pk=frame.pk).kept_image for frame in frames.values())
+
+        # The dashboard group heard one small event per frame of its campaign.
+        events = [async_to_sync(layer.receive)(channel)["event"] for _ in CASES]
+        assert sorted(event["outcome"] for event in events) == sorted(expected for _m, expected in CASES.values())
+        face_event = next(event for event in events if event["outcome"] == "prediction")
+        assert face_event["top_class"] == "happy" and face_event["variant_id"] == str(variant.pk)
+    finally:
+        _stop(worker.process)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_killing_a_worker_mid_batch_loses_no_frame_and_predicts_none_twice(tmp_path):
+    from config.celery import app
+
+    app.control.purge()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("unacked", "unacked_index")
+    model_version_ensure_default()
+    _campaign, variant, tester = make_campaign()
+    jpegs = [frame.jpeg for frame in sample_frames.benchmark_frames(40)]
+    frames = [make_frame(tester, variant, sequence) for sequence in range(120)]
+    frame_ids = [frame.pk for frame in frames]
+
+    first = start_celery_worker(tmp_path, queues="inference", CELERY_VISIBILITY_TIMEOUT="3")
+    for frame, jpeg in zip(frames, jpegs * 3, strict=True):
+        frame_submit_for_analysis(frame_id=frame.pk, image_bytes=jpeg)
+    wait_until(lambda: _pending(frame_ids) < len(frame_ids) - 3, timeout=60, message=first.log())
+    os.killpg(first.process.pid, signal.SIGKILL)
+    first.process.wait(timeout=10)
+    pending_at_kill = _pending(frame_ids)
+    in_flight_at_kill = broker.hlen("unacked")
+    assert pending_at_kill > 0, "the worker finished everything before it was killed"
+    assert in_flight_at_kill > 0, "the killed worker held no unacknowledged frame"
+
+    second = start_celery_worker(tmp_path, queues="inference", CELERY_VISIBILITY_TIMEOUT="3")
+    try:
+        wait_until(lambda: _pending(frame_ids) == 0, timeout=90, message=second.log())
+    finally:
+        _stop(second.process)
+
+    outcomes = Frame.objects.filter(pk__in=frame_ids).values_list("outcome", flat=True)
+    assert len(outcomes) == 120 and "pending" not in outcomes
+    duplicates = Prediction.objects.values("frame").annotate(n=Count("id")).filter(n__gt=1)
+    assert not duplicates.exists()
+    predicted = Frame.objects.filter(pk__in=frame_ids, outcome="prediction").count()
+    assert Prediction.objects.filter(frame_id__in=frame_ids).count() == predicted > 80
+
+
+def test_upload_fails_fast_with_queue_unavailable_when_the_broker_is_down():
+    """In a fresh process whose broker URL points at a closed port."""
+    code = (
+        "import time, django; django.setup()\n"
+        "from inference.services import QueueUnavailable, frame_submit_for_analysis\n"
+        "start = time.monotonic()\n"
+        "try:\n"
+        "    frame_submit_for_analysis(frame_id=1, image_bytes=b'x')\n"
+        "except QueueUnavailable:\n"
+        "    print('QueueUnavailable after', round(time.monotonic() - start, 2))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=child_environment(REDIS_URL="redis://127.0.0.1:1/0"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "QueueUnavailable after" in result.stdout, result.stderr[-2000:]
+    assert float(result.stdout.split()[-1]) < 3
