@@ -120,3 +120,17 @@ def test_small_cnn_is_the_studys_architecture():
     ]
     assert model.layers[-1].activation.__name__ == "linear"  # logits
     assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [16, 32, 64]
+
+
+def test_batch_size_sweep_trains_one_model_per_size_and_ranks_them(prepared_data: Path, tmp_path: Path):
+    from ml.train import main as train_main
+
+    arguments = [str(prepared_data), "--run-dir", str(tmp_path / "sweep"), "--epochs", "1", "--input-size", "16"]
+    train_main([*arguments, "--color-mode", "grayscale", "--batch-size", "8", "32", "--quiet"])
+    sweep = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert sorted(row["batch_size"] for row in sweep) == [8, 32]
+    assert sweep[0]["validation_loss"] <= sweep[1]["validation_loss"]
+    for size in (8, 32):
+        spec = json.loads((tmp_path / "sweep" / f"batch-{size}" / "preprocessing.json").read_text())
+        assert (spec["input_size"], spec["color_mode"]) == (16, "grayscale")
+        assert (tmp_path / "sweep" / f"batch-{size}" / "model.keras").is_file()
