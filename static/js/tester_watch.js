@@ -23,7 +23,10 @@
   let sending = false;
   let failures = 0;
   let retryTimer = null;
-  let sequence = 0;
+  // The next sequence number survives a reload of the page: otherwise new snapshots would reuse
+  // numbers already stored and be dropped by the server as repeats.
+  const sequenceKey = `mimik-next-sequence:${settings.variant}`;
+  let sequence = Number(window.sessionStorage.getItem(sequenceKey)) || 0;
   let captured = 0;
   let captureTimer = null;
   let finished = false;
@@ -97,6 +100,7 @@
     canvas.height = Math.round(camera.videoHeight * scale);
     canvas.getContext("2d").drawImage(camera, 0, 0, canvas.width, canvas.height);
     const item = { sequence: sequence++, mediaTimeMs: mediaTimeMs(), capturedAt: new Date().toISOString() };
+    window.sessionStorage.setItem(sequenceKey, String(sequence));
     canvas.toBlob(
       (blob) => {
         if (!blob) return;
