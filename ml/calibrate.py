@@ -159,15 +159,8 @@ def write_reliability_diagrams(
         confidences = np.nan_to_num(np.asarray(diagram["mean_confidences"], dtype=float))
         axis = axes[0][column]
         axis.bar(centres, accuracies, width=width * 0.9, color="#4c72b0", label="accuracy")
-        axis.bar(
-            centres,
-            confidences - accuracies,
-            bottom=accuracies,
-            width=width * 0.9,
-            color="#dd8452",
-            alpha=0.4,
-            label="gap to confidence",
-        )
+        filled = np.asarray(diagram["counts"]) > 0
+        axis.plot(centres[filled], confidences[filled], "o", color="#c44e52", label="mean confidence")
         axis.plot([0, 1], [0, 1], "k--", linewidth=1)
         axis.set(
             xlim=(0, 1),

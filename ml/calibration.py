@@ -113,30 +113,47 @@ def _rescale(logits: np.ndarray, method: str, scales: np.ndarray, biases: np.nda
 
 def _fit_method(logits: np.ndarray, labels: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
     """Minimise negative log-likelihood; returns (scales, biases). For `temperature`, scales = [T]."""
-    class_count = logits.shape[1]
-    rows = np.arange(len(labels))
+    face_count, class_count = logits.shape
+    one_hot = np.eye(class_count)[labels]
 
-    def loss(log_scaled: np.ndarray) -> float:
-        log_probabilities = log_scaled - np.logaddexp.reduce(log_scaled, axis=1, keepdims=True)
-        return float(-np.mean(log_probabilities[rows, labels]))
+    def loss_and_gradient(scales: np.ndarray, biases: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """NLL of softmax(logits * scales + biases) and its gradient with respect to the scaled logits."""
+        scaled = logits * scales + biases
+        log_probabilities = scaled - np.logaddexp.reduce(scaled, axis=1, keepdims=True)
+        loss = float(-np.sum(log_probabilities * one_hot) / face_count)
+        return loss, (np.exp(log_probabilities) - one_hot) / face_count, log_probabilities
 
     if method == "temperature":
-        result = minimize(lambda weights: loss(logits / weights[0]), x0=[1.0], bounds=[(0.05, 20.0)])
+
+        def objective(weights: np.ndarray) -> tuple[float, np.ndarray]:
+            loss, gradient, _ = loss_and_gradient(1.0 / weights[0], 0.0)
+            return loss, np.array([float(np.sum(gradient * logits)) * -1.0 / weights[0] ** 2])
+
+        result = minimize(objective, x0=[1.0], jac=True, method="L-BFGS-B", bounds=[(0.05, 20.0)])
         return np.array([float(result.x[0])]), np.zeros(class_count)
     if method == "per_class_temperature":
+
+        def objective(weights: np.ndarray) -> tuple[float, np.ndarray]:
+            loss, gradient, _ = loss_and_gradient(weights, 0.0)
+            return loss, np.sum(gradient * logits, axis=0)
+
         result = minimize(
-            lambda weights: loss(logits * weights),
-            x0=np.ones(class_count),
-            method="L-BFGS-B",
-            bounds=[(0.01, 20.0)] * class_count,
+            objective, x0=np.ones(class_count), jac=True, method="L-BFGS-B", bounds=[(0.01, 20.0)] * class_count
         )
         return result.x, np.zeros(class_count)
     if method == "vector_scaling":
-        # Biases are only defined up to a constant; pin their mean at zero with a tiny penalty.
+        # Biases are only defined up to a constant; pin their sum at zero with a tiny penalty.
+        def objective(weights: np.ndarray) -> tuple[float, np.ndarray]:
+            biases = weights[class_count:]
+            loss, gradient, _ = loss_and_gradient(weights[:class_count], biases)
+            penalty = 1e-6 * float(np.sum(biases)) ** 2
+            bias_gradient = np.sum(gradient, axis=0) + 2e-6 * float(np.sum(biases))
+            return loss + penalty, np.r_[np.sum(gradient * logits, axis=0), bias_gradient]
+
         result = minimize(
-            lambda weights: loss(logits * weights[:class_count] + weights[class_count:])
-            + 1e-6 * float(np.sum(weights[class_count:]) ** 2),
+            objective,
             x0=np.r_[np.ones(class_count), np.zeros(class_count)],
+            jac=True,
             method="L-BFGS-B",
             bounds=[(0.01, 20.0)] * class_count + [(-20.0, 20.0)] * class_count,
         )
@@ -300,16 +317,20 @@ def threshold_figures(
 
 
 def _one_in(share: float) -> str:
-    """0.11 -> "about 1 in 9"; 0.75 -> "about 3 in 4": the simplest small fraction near the share."""
+    """0.11 -> "about 1 in 9"; 0.75 -> "about 3 in 4"; 0.02 -> "about 1 in 50": plain words for a share."""
     if share <= 0:
-        return "none"
-    if share >= 0.995:
-        return "all"
-    best = min(
-        ((numerator, denominator) for denominator in range(1, 21) for numerator in range(1, denominator + 1)),
-        key=lambda pair: (abs(pair[0] / pair[1] - share) > 0.025, pair[1], abs(pair[0] / pair[1] - share)),
+        return "none of the"
+    if share >= 0.975:
+        return "nearly all"
+    if share < 0.2:
+        return f"about 1 in {round(1 / share)}"
+    # Halves, thirds, quarters, fifths, tenths read easily: the simplest within 0.03, else the closest.
+    fractions = [(numerator, denominator) for denominator in (2, 3, 4, 5, 10) for numerator in range(1, denominator)]
+    close = [pair for pair in fractions if abs(pair[0] / pair[1] - share) <= 0.03]
+    numerator, denominator = min(
+        close or fractions, key=lambda pair: (pair[1] if close else 0, abs(pair[0] / pair[1] - share))
     )
-    return f"about {best[0]} in {best[1]}"
+    return f"about {numerator} in {denominator}"
 
 
 def describe_threshold_figures(emotion: str, figures: dict[str, Any], threshold: float) -> str:

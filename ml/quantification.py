@@ -234,3 +234,109 @@ def paired_comparison(
         "p_value": p_values,
         "verdict": verdicts.tolist(),
     }
+
+
+def simulate_paired_campaign(
+    labels: np.ndarray,
+    variant_shares: dict[str, Sequence[float]],
+    *,
+    testers: int = 30,
+    frames_per_tester: int = 50,
+    tester_concentration: float = 30.0,
+    seed: int = 0,
+) -> dict[str, dict[str, np.ndarray]]:
+    """A campaign whose truth is known: every tester sees every variant (as in a counterbalanced
+    campaign), and each frame is a labelled face drawn (with replacement) from `labels`' pool.
+
+    Each tester's own mix for a variant is drawn from a Dirichlet around the variant's shares, so
+    testers differ as real ones do. Returns, per variant, the face indices of its frames, their
+    tester ids and the realised true shares (what the frames really show)."""
+    labels = np.asarray(labels)
+    random = np.random.default_rng(seed)
+    class_count = len(next(iter(variant_shares.values())))
+    pools = [np.flatnonzero(labels == class_index) for class_index in range(class_count)]
+    campaign = {}
+    for variant, shares in variant_shares.items():
+        shares = np.asarray(shares, dtype=np.float64)
+        # Classes without faces in the pool cannot be drawn; their share goes to the others.
+        shares = np.where([len(pool) > 0 for pool in pools], shares, 0.0)
+        shares /= shares.sum()
+        face_indices, tester_ids = [], []
+        for tester in range(testers):
+            tester_mix = random.dirichlet(shares * tester_concentration + 1e-3)
+            frame_classes = random.choice(class_count, size=frames_per_tester, p=tester_mix)
+            face_indices.extend(random.choice(pools[frame_class]) for frame_class in frame_classes)
+            tester_ids.extend([tester] * frames_per_tester)
+        face_indices_array = np.asarray(face_indices)
+        campaign[variant] = {
+            "face_indices": face_indices_array,
+            "tester_ids": np.asarray(tester_ids),
+            "true_shares": np.bincount(labels[face_indices_array], minlength=class_count) / len(face_indices_array),
+        }
+    return campaign
+
+
+def known_truth_benchmark(
+    calibrated_probabilities: np.ndarray,
+    labels: np.ndarray,
+    quantifier: dict,
+    variant_shares: dict[str, Sequence[float]],
+    *,
+    threshold: float = 0.8,
+    estimators: Sequence[str] = ESTIMATORS,
+    bootstrap_samples: int = BOOTSTRAP_SAMPLES,
+    focus_classes: Sequence[str] | None = None,
+    seed: int = 0,
+    **campaign_options: Any,
+) -> dict[str, Any]:
+    """Simulate a two-variant campaign from labelled faces (not those the quantifier was fitted on)
+    and compare, per variant and emotion, the true share, the thresholded ratio and each estimator.
+    The paired comparison (DEFAULT_ESTIMATOR) is checked against the true difference.
+    `largest_error` per estimator is over `focus_classes` (default all) and both variants."""
+    class_names = quantifier["class_names"]
+    focus = [class_names.index(name) for name in (focus_classes or class_names)]
+    campaign = simulate_paired_campaign(labels, variant_shares, seed=seed, **campaign_options)
+    variants = {}
+    for variant, frames in campaign.items():
+        probabilities = calibrated_probabilities[frames["face_indices"]]
+        interval = bootstrap_shares(
+            probabilities, frames["tester_ids"], quantifier, samples=bootstrap_samples, seed=seed
+        )
+        variants[variant] = {
+            "frames": len(probabilities),
+            "testers": interval["testers"],
+            "true_shares": frames["true_shares"],
+            "threshold_ratio": threshold_ratio(probabilities, threshold),
+            "estimates": {estimator: estimate_shares(probabilities, quantifier, estimator) for estimator in estimators},
+            "interval_lower": interval["lower"],
+            "interval_upper": interval["upper"],
+        }
+    first, second = list(campaign)[:2]
+    comparison = paired_comparison(
+        calibrated_probabilities[campaign[first]["face_indices"]],
+        campaign[first]["tester_ids"],
+        calibrated_probabilities[campaign[second]["face_indices"]],
+        campaign[second]["tester_ids"],
+        quantifier,
+        samples=bootstrap_samples,
+        seed=seed,
+    )
+    true_difference = campaign[second]["true_shares"] - campaign[first]["true_shares"]
+    # The right answer: the variant with clearly more of an emotion (differences under 0.05 count as a tie).
+    true_verdicts = np.where(true_difference > 0.05, "B", np.where(true_difference < -0.05, "A", "tie")).tolist()
+    comparison["true_difference_b_minus_a"] = true_difference
+    comparison["true_verdict"] = true_verdicts
+    errors = {
+        estimator: max(
+            float(np.abs(variants[variant]["estimates"][estimator] - variants[variant]["true_shares"])[focus].max())
+            for variant in variants
+        )
+        for estimator in estimators
+    }
+    return {
+        "class_names": class_names,
+        "focus_classes": [class_names[index] for index in focus],
+        "variants": variants,
+        "comparison": comparison,
+        "largest_error": errors,
+    }
