@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file_path", help="Absolute path, or dist:<package>:<path inside the wheel>.")
         parser.add_argument("--name", required=True)
-        parser.add_argument("--version", dest="model_version", required=True)
+        parser.add_argument("--model-version", dest="model_version", required=True)
         parser.add_argument("--framework", choices=ModelVersion.Framework.values, required=True)
         parser.add_argument("--class-names", required=True, help="Comma-separated, in output order.")
         parser.add_argument("--input-size", type=int, required=True)
