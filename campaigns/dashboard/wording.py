@@ -25,7 +25,9 @@ def emotion_name(class_name: str) -> str:
 
 def _points(fraction: float) -> str:
     # Ratios are fractions; researchers read them as percentage points.
-    return f"{fraction * 100:.0f}"
+    # Whole points where that is precise enough; one decimal for small differences ("0.8 points").
+    points = fraction * 100
+    return f"{points:.0f}" if abs(points) >= 10 else f"{points:.1f}"
 
 
 def _p(p_value: float) -> str:

@@ -1,0 +1,267 @@
+"""Benchmark: build the dashboard data for 1,000 testers x 2 variants x 300 frames (600,000
+predictions) in PostgreSQL, and compare it with a bare count over the same rows.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mimik python -m campaigns.dashboard.bench
+
+It creates its own throwaway database on DATABASE_URL's server (default `mimik_bench`, override with
+BENCH_DATABASE), migrates it, fills it with INSERT ... SELECT generate_series (seconds, not minutes),
+prints one JSON object and drops the database again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import environ
+import psycopg
+from psycopg import sql
+
+TESTERS = 1000
+FRAMES_PER_VARIANT = 300
+CAPTURE_INTERVAL_MS = 2000
+RUNS = 7
+TARGET_MS = 300
+CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def _server(database_url: str) -> dict[str, Any]:
+    config = environ.Env.db_url_config(database_url)
+    if "postgresql" not in config["ENGINE"]:
+        sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+    return {
+        "host": config.get("HOST") or "127.0.0.1",
+        "port": config.get("PORT") or 5432,
+        "user": config.get("USER") or "postgres",
+        "password": config.get("PASSWORD") or None,
+    }
+
+
+def _admin(server: dict[str, Any], statement: sql.Composable) -> None:
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
+        connection.execute(statement)
+
+
+def _bench_url(server: dict[str, Any], name: str) -> str:
+    password = f":{server['password']}" if server["password"] else ""
+    return f"postgres://{server['user']}{password}@{server['host']}:{server['port']}/{name}"
+
+
+def _median_ms(function: Callable[[], object], runs: int = RUNS) -> tuple[float, list[float]]:
+    function()  # warm caches and the connection, as a page that is already being watched would
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings), [round(t, 1) for t in timings]
+
+
+def fill() -> Any:
+    """One organisation, one campaign with two video variants, 1,000 testers who saw both."""
+    from django.db import connection
+
+    from campaigns.models import Campaign, Organisation, SurveyQuestion, Variant
+    from inference.selectors import get_active_model
+    from sessions.models import Tester
+
+    organisation = Organisation.objects.create(name="Benchmark")
+    campaign = Campaign.objects.create(
+        organisation=organisation, name="Benchmark", capture_interval_seconds=CAPTURE_INTERVAL_MS / 1000
+    )
+    duration = FRAMES_PER_VARIANT * CAPTURE_INTERVAL_MS
+    variants = [
+        Variant.objects.create(
+            campaign=campaign,
+            label=label,
+            kind="video",
+            file=f"v/{label}.mp4",
+            content_type="video/mp4",
+            duration_ms=duration,
+            position=position,
+        )
+        for position, label in enumerate(["A", "B"])
+    ]
+    SurveyQuestion.objects.create(campaign=campaign, text="How much do you like it?")
+    Tester.objects.bulk_create(
+        Tester(
+            campaign=campaign,
+            token_hash=f"bench-{n}",
+            variant_order=[str(v.pk) for v in (variants if n % 2 else variants[::-1])],
+            order_slot=n % 2,
+            camera=Tester.Camera.GRANTED,
+        )
+        for n in range(TESTERS)
+    )
+    model = get_active_model()
+    parameters = {"campaign": campaign.pk, "model": model.pk, "frames": FRAMES_PER_VARIANT - 1}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute(
+            """
+            UPDATE tester_sessions_tester SET consented_at = now(), completed_at = now()
+            WHERE campaign_id = %(campaign)s
+            """,
+            parameters,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO tester_sessions_frame (campaign_id, tester_id, variant_id, sequence, media_time_ms,
+                captured_at, received_at, byte_size, outcome, outcome_at, quality, kept_image, retain_until)
+            SELECT t.campaign_id, t.id, v.id, s, s * {CAPTURE_INTERVAL_MS}, now(), now(), 20000, 'prediction',
+                now(), '{{}}'::jsonb, NULL, NULL
+            FROM tester_sessions_tester t
+            JOIN campaigns_variant v ON v.campaign_id = t.campaign_id
+            CROSS JOIN generate_series(0, %(frames)s) AS s
+            WHERE t.campaign_id = %(campaign)s
+            """,  # noqa: S608  (only our own integer constant is formatted in)
+            parameters,
+        )
+        # Variant B makes people a little happier (30 % of frames vs 25 %), so the verdict has
+        # something to find; confidence is uniform in 0.3 .. 1.0.
+        cursor.execute(
+            """
+            INSERT INTO inference_prediction (frame_id, model_version_id, campaign_id, variant_id, tester_id,
+                media_time_ms, probabilities, top_class, top_probability, face_box, created_at)
+            SELECT id, %(model)s, campaign_id, variant_id, tester_id, media_time_ms,
+                jsonb_build_object(top_class, top_probability), top_class, top_probability, '[]'::jsonb, now()
+            FROM (
+                SELECT f.*,
+                    CASE WHEN random() < 0.25 + 0.05 * v.position THEN 'happy'
+                         ELSE (%(classes)s::text[])[1 + floor(random() * 6)::int] END AS top_class,
+                    0.3 + 0.7 * random() AS top_probability
+                FROM tester_sessions_frame f JOIN campaigns_variant v ON v.id = f.variant_id
+                WHERE f.campaign_id = %(campaign)s
+            ) AS frames
+            """,
+            {**parameters, "classes": [name for name in CLASSES if name != "happy"]},
+        )
+        cursor.execute(
+            """
+            INSERT INTO tester_sessions_surveyanswer (tester_id, variant_id, question_id, rating, comment, answered_at)
+            SELECT t.id, v.id, q.id, 1 + floor(random() * 7)::int, '', now()
+            FROM tester_sessions_tester t
+            JOIN campaigns_variant v ON v.campaign_id = t.campaign_id
+            JOIN campaigns_surveyquestion q ON q.campaign_id = t.campaign_id
+            WHERE t.campaign_id = %(campaign)s
+            """,
+            parameters,
+        )
+        cursor.execute("VACUUM ANALYZE")
+    return campaign
+
+
+def measure(campaign: Any) -> dict[str, Any]:
+    from django.db import connection
+
+    from campaigns.dashboard import selectors
+
+    model = selectors.effective_model(campaign)
+    variants = list(campaign.variants.order_by("position"))
+
+    def build() -> str:
+        return json.dumps(selectors.dashboard_data(campaign=campaign))
+
+    def bare_count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM inference_prediction WHERE campaign_id = %s AND model_version_id = %s",
+                [campaign.pk, model.pk],
+            )
+            return cursor.fetchone()[0]
+
+    timings = _timings(build, bare_count, campaign, model, variants)
+    data = selectors.dashboard_data(campaign=campaign)
+    happy = next(c for c in data["comparisons"] if c["class_name"] == "happy")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        server_version = cursor.fetchone()[0].split(",")[0]
+        # The covering index we propose for inference.Prediction: every dashboard query becomes an
+        # index-only scan. Measured here on the same rows so the report can compare.
+        cursor.execute(
+            "CREATE INDEX bench_prediction_covering ON inference_prediction "
+            "(campaign_id, model_version_id, variant_id, tester_id) INCLUDE (top_class, top_probability, media_time_ms)"
+        )
+        cursor.execute("VACUUM ANALYZE inference_prediction")
+    with_index = _timings(build, bare_count, campaign, model, variants)
+    return {
+        "predictions": bare_count(),
+        "testers": data["testers"]["included"],
+        "variants": len(variants),
+        **timings,
+        "with_proposed_covering_index": with_index,
+        "happy_verdict": happy["verdict"],
+        "postgres": server_version,
+    }
+
+
+def _timings(build: Callable, bare_count: Callable, campaign: Any, model: Any, variants: list) -> dict[str, Any]:
+    from campaigns.dashboard import selectors
+
+    dashboard_ms, dashboard_runs = _median_ms(build)
+    count_ms, count_runs = _median_ms(bare_count)
+    threshold = campaign.confidence_threshold
+    parts = {
+        "tester_matrix": _median_ms(
+            lambda: selectors.tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants)
+        )[0],
+        "frame_outcomes": _median_ms(lambda: selectors.frame_outcomes(campaign))[0],
+        "timeline": _median_ms(
+            lambda: selectors.timeline(
+                campaign=campaign, model=model, threshold=threshold, variants=variants, excluded=[]
+            )
+        )[0],
+    }
+    return {
+        "dashboard_ms_median": round(dashboard_ms, 1),
+        "dashboard_ms_runs": dashboard_runs,
+        "count_ms_median": round(count_ms, 1),
+        "count_ms_runs": count_runs,
+        "ratio_dashboard_to_count": round(dashboard_ms / count_ms, 2),
+        "target_ms": TARGET_MS,
+        "within_target": dashboard_ms < TARGET_MS,
+        "parts_ms_median": {key: round(value, 1) for key, value in parts.items()},
+    }
+
+
+def main() -> None:
+    server = _server(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mimik"))
+    name = os.environ.get("BENCH_DATABASE", "mimik_bench")
+    _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _admin(server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    os.environ["DATABASE_URL"] = _bench_url(server, name)
+    os.environ["DEBUG"] = "0"  # DEBUG would record every query and slow the timings down
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))  # a throwaway process, no sessions
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connections
+
+        started = time.perf_counter()
+        call_command("migrate", verbosity=0)
+        migrated = time.perf_counter()
+        campaign = fill()
+        filled = time.perf_counter()
+        result = {
+            "migrate_s": round(migrated - started, 1),
+            "fill_s": round(filled - migrated, 1),
+            **measure(campaign),
+        }
+        connections.close_all()
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    finally:
+        if os.environ.get("BENCH_KEEP") != "1":  # BENCH_KEEP=1 keeps the database to look at plans
+            _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()
