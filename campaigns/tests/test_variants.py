@@ -128,7 +128,7 @@ def test_variants_and_survey_are_locked_once_the_campaign_runs(client, personas)
 
 @pytest.mark.django_db
 def test_consent_edits_after_a_consent_make_a_new_version(client, personas):
-    from sessions.models import Tester as TesterRow
+    from sessions.models import Tester as SessionTester
 
     campaign = make_campaign(personas, consent_text="Version one.")
     client.force_login(personas.owner)
@@ -140,7 +140,9 @@ def test_consent_edits_after_a_consent_make_a_new_version(client, personas):
     client.post(edit, {**data, "consent_text": "Version one, typo fixed."})
     assert list(campaign.consent_versions.values_list("version", "text")) == [(1, "Version one, typo fixed.")]
 
-    TesterRow.objects.create(campaign=campaign, token_hash="x" * 64, consent_version=campaign.consent_versions.get())
+    SessionTester.objects.create(
+        campaign=campaign, token_hash="x" * 64, consent_version=campaign.consent_versions.get()
+    )
     response = client.post(edit, {**data, "consent_text": "Version two."})
     assert response.status_code == 302
     assert list(campaign.consent_versions.values_list("version", "text")) == [
