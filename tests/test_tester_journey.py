@@ -44,7 +44,12 @@ def take_part(
     page.get_by_role("button", name="I agree, start the study").click()
     page.wait_for_url("**/camera/")
     if camera:
-        page.get_by_role("button", name="Start the study").click(timeout=30_000)
+        start_button = page.get_by_role("button", name="Start the study")
+        start_button.wait_for(timeout=30_000)
+        # The button appeared because the server judged the face usable, not because the check failed.
+        assert page.locator("#camera-status").get_attribute("data-verdict") == "ok"
+        assert page.get_by_text("Your face is clearly visible.").is_visible()
+        start_button.click()
     else:
         page.get_by_text("The camera is blocked for this page.").wait_for(timeout=15_000)
         page.get_by_role("button", name="Continue without camera (questions only)").click()
