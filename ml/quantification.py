@@ -144,6 +144,25 @@ def threshold_ratio(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     return counted.mean(axis=0)
 
 
+def _resampled_quantifier(
+    quantifier: dict, calibration_set: tuple[np.ndarray, np.ndarray] | None, random: np.random.Generator
+) -> dict:
+    """The quantifier refitted on calibration faces resampled within each class, or unchanged.
+
+    The misclassification matrix comes from a few hundred faces and PACC inverts it, so its own
+    sampling error is often larger than the campaign's; resampling it puts that into the interval."""
+    if calibration_set is None:
+        return quantifier
+    probabilities, labels = calibration_set
+    resampled = np.concatenate(
+        [
+            random.choice(np.flatnonzero(labels == class_index), size=int(np.sum(labels == class_index)))
+            for class_index in np.unique(labels)
+        ]
+    )
+    return fit_quantifier(probabilities[resampled], labels[resampled], quantifier["class_names"])
+
+
 def _frames_by_tester(tester_ids: Sequence) -> list[np.ndarray]:
     tester_ids = np.asarray(tester_ids)
     return [np.flatnonzero(tester_ids == tester) for tester in dict.fromkeys(tester_ids.tolist())]
@@ -158,17 +177,21 @@ def bootstrap_shares(
     samples: int = BOOTSTRAP_SAMPLES,
     seed: int = BOOTSTRAP_SEED,
     confidence: float = 0.95,
+    calibration_set: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Estimate and percentile interval, resampling testers (not frames): a tester's frames are not
-    independent of each other, so frames would give intervals that are too narrow."""
+    independent of each other, so frames would give intervals that are too narrow. With
+    `calibration_set` (calibrated probabilities and labels of the calibration faces), each draw also
+    resamples those, so the interval includes the uncertainty of the misclassification matrix."""
     probabilities = np.asarray(probabilities)
     groups = _frames_by_tester(tester_ids)
     random = np.random.default_rng(seed)
     draws = np.empty((samples, probabilities.shape[1]))
     for sample in range(samples):
         chosen = random.integers(0, len(groups), len(groups))
+        draw_quantifier = _resampled_quantifier(quantifier, calibration_set, random)
         draws[sample] = estimate_shares(
-            probabilities[np.concatenate([groups[index] for index in chosen])], quantifier, estimator
+            probabilities[np.concatenate([groups[index] for index in chosen])], draw_quantifier, estimator
         )
     tail = (1 - confidence) / 2
     return {
@@ -192,12 +215,14 @@ def paired_comparison(
     samples: int = BOOTSTRAP_SAMPLES,
     seed: int = BOOTSTRAP_SEED,
     confidence: float = 0.95,
+    calibration_set: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Difference of estimated shares (B - A) per emotion for testers who saw both variants.
 
     Resampling a tester takes both of their sessions, so what a tester brings to both variants
     (their face, their camera, how expressive they are) cancels in the difference. `verdict` per
-    emotion: "B" or "A" when the interval excludes zero (that variant shows more of it), else "tie"."""
+    emotion: "B" or "A" when the interval excludes zero (that variant shows more of it), else "tie".
+    `calibration_set` as in bootstrap_shares (both variants share each draw's matrix)."""
     probabilities_a = np.asarray(probabilities_a)
     probabilities_b = np.asarray(probabilities_b)
     tester_ids_a = np.asarray(tester_ids_a)
@@ -214,10 +239,11 @@ def paired_comparison(
     draws = np.empty((samples, probabilities_a.shape[1]))
     for sample in range(samples):
         chosen = random.integers(0, len(paired_testers), len(paired_testers))
+        draw_quantifier = _resampled_quantifier(quantifier, calibration_set, random)
         draws[sample] = estimate_shares(
-            probabilities_b[np.concatenate([frames_b[index] for index in chosen])], quantifier, estimator
+            probabilities_b[np.concatenate([frames_b[index] for index in chosen])], draw_quantifier, estimator
         ) - estimate_shares(
-            probabilities_a[np.concatenate([frames_a[index] for index in chosen])], quantifier, estimator
+            probabilities_a[np.concatenate([frames_a[index] for index in chosen])], draw_quantifier, estimator
         )
     tail = (1 - confidence) / 2
     lower = np.quantile(draws, tail, axis=0)
@@ -286,6 +312,7 @@ def known_truth_benchmark(
     estimators: Sequence[str] = ESTIMATORS,
     bootstrap_samples: int = BOOTSTRAP_SAMPLES,
     focus_classes: Sequence[str] | None = None,
+    calibration_set: tuple[np.ndarray, np.ndarray] | None = None,
     seed: int = 0,
     **campaign_options: Any,
 ) -> dict[str, Any]:
@@ -300,7 +327,12 @@ def known_truth_benchmark(
     for variant, frames in campaign.items():
         probabilities = calibrated_probabilities[frames["face_indices"]]
         interval = bootstrap_shares(
-            probabilities, frames["tester_ids"], quantifier, samples=bootstrap_samples, seed=seed
+            probabilities,
+            frames["tester_ids"],
+            quantifier,
+            samples=bootstrap_samples,
+            seed=seed,
+            calibration_set=calibration_set,
         )
         variants[variant] = {
             "frames": len(probabilities),
@@ -310,6 +342,8 @@ def known_truth_benchmark(
             "estimates": {estimator: estimate_shares(probabilities, quantifier, estimator) for estimator in estimators},
             "interval_lower": interval["lower"],
             "interval_upper": interval["upper"],
+            "interval_covers_truth": (interval["lower"] <= frames["true_shares"])
+            & (frames["true_shares"] <= interval["upper"]),
         }
     first, second = list(campaign)[:2]
     comparison = paired_comparison(
@@ -320,6 +354,7 @@ def known_truth_benchmark(
         quantifier,
         samples=bootstrap_samples,
         seed=seed,
+        calibration_set=calibration_set,
     )
     true_difference = campaign[second]["true_shares"] - campaign[first]["true_shares"]
     # The right answer: the variant with clearly more of an emotion (differences under 0.05 count as a tie).

@@ -129,6 +129,7 @@ def simulation_section(
             shares,
             threshold=threshold,
             focus_classes=[name for name in FOCUS_CLASSES if name in class_names],
+            calibration_set=(calibrated[calibration_indices], labels[calibration_indices]),
             # Intervals only for the first campaign: the repeats measure the estimators' spread.
             bootstrap_samples=quantification.BOOTSTRAP_SAMPLES if seed == 0 else 200,
             seed=seed,
@@ -140,10 +141,15 @@ def simulation_section(
             calibration.expected_calibration_error(calibrated[simulation_indices], labels[simulation_indices])
         )
         comparison = result["comparison"]
+        focus_indices = class_indices(class_names, [name for name in FOCUS_CLASSES if name in class_names])
         focus = class_indices(class_names, [name for name in TWO_CLASSES if name in class_names])
         repeats.append(
             {
                 "largest_error": result["largest_error"],
+                "intervals_cover_truth": all(
+                    bool(np.all(variant["interval_covers_truth"][focus_indices]))
+                    for variant in result["variants"].values()
+                ),
                 "paired_test_right": all(
                     comparison["verdict"][index] == comparison["true_verdict"][index] for index in focus
                 ),
@@ -171,6 +177,7 @@ def simulation_section(
         "repeats": {
             "campaigns": len(repeats),
             "paired_test_right": int(sum(repeat["paired_test_right"] for repeat in repeats)),
+            "intervals_cover_truth": int(sum(repeat["intervals_cover_truth"] for repeat in repeats)),
             "per_estimator": summary,
         },
     }
@@ -279,7 +286,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(
         f"  over {repeats['campaigns']} campaigns (different halves and draws), largest error on "
         f"{', '.join(campaign['focus_classes'])}; paired test right "
-        f"{repeats['paired_test_right']}/{repeats['campaigns']}:"
+        f"{repeats['paired_test_right']}/{repeats['campaigns']}; PACC intervals (testers + calibration faces "
+        f"resampled) cover every true share in {repeats['intervals_cover_truth']}/{repeats['campaigns']}:"
     )
     for estimator, figures in repeats["per_estimator"].items():
         lines.append(

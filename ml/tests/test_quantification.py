@@ -1,0 +1,167 @@
+"""Share estimators on generated data, where the true mix of emotions is known.
+
+A weak simulated model (seven classes, accuracy about 0.58 like the FER2013 mini-Xception;
+features N(separation * e_c, I), posteriors softmax(separation * x) under the calibration set's
+equal priors) pulls plain means towards the calibration set's mix; the
+adjusted estimators must undo that under label shift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml import calibration, quantification
+
+CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+HAPPY, SAD, NEUTRAL = 3, 4, 6
+VARIANT_SHARES = {
+    "A": [0.05, 0.0, 0.05, 0.40, 0.10, 0.10, 0.30],
+    "B": [0.10, 0.0, 0.10, 0.15, 0.30, 0.05, 0.30],
+}
+
+
+def generated_faces(labels: np.ndarray, *, separation: float = 1.5, seed: int = 0) -> np.ndarray:
+    """Calibrated probabilities of a weak simulated model for faces with the given labels."""
+    random = np.random.default_rng(seed)
+    features = random.normal(size=(len(labels), len(CLASS_NAMES))) + separation * np.eye(len(CLASS_NAMES))[labels]
+    return calibration.softmax(separation * features)
+
+
+def calibration_set(faces_per_class: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    labels = np.repeat(np.arange(len(CLASS_NAMES)), faces_per_class)
+    probabilities = generated_faces(labels, seed=seed)
+    return probabilities, labels, quantification.fit_quantifier(probabilities, labels, CLASS_NAMES)
+
+
+def shifted_campaign(shares: list[float], frames: int = 3000, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.random.default_rng(seed).choice(len(CLASS_NAMES), size=frames, p=shares)
+    return generated_faces(labels, seed=seed + 100), np.bincount(labels, minlength=len(CLASS_NAMES)) / frames
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    ["probabilistic_adjusted_classify_and_count", "adjusted_classify_and_count", "expectation_maximisation"],
+)
+def test_adjusted_estimators_recover_shares_under_label_shift_where_the_plain_mean_is_biased(estimator) -> None:
+    _, _, quantifier = calibration_set()
+    probabilities, true_shares = shifted_campaign(VARIANT_SHARES["B"])
+    estimate = quantification.estimate_shares(probabilities, quantifier, estimator)
+    assert estimate.sum() == pytest.approx(1.0)
+    assert np.all(estimate >= 0)
+    assert np.abs(estimate - true_shares).max() < 0.05
+    # The weak model pulls the plain mean towards the calibration set's equal shares.
+    plain_mean = quantification.estimate_shares(probabilities, quantifier, "mean_probability")
+    assert np.abs(plain_mean - true_shares).max() > 0.08
+    assert plain_mean[SAD] < true_shares[SAD]
+
+
+def test_solve_shares_stays_on_the_simplex_when_observations_are_inconsistent() -> None:
+    matrix = np.array([[0.8, 0.3], [0.2, 0.7]])
+    shares = quantification.solve_shares(np.array([1.2, -0.1]), matrix)
+    assert shares.sum() == pytest.approx(1.0)
+    assert np.all(shares >= 0)
+    assert shares[0] == pytest.approx(1.0)
+    np.testing.assert_allclose(
+        quantification.solve_shares(matrix @ np.array([0.3, 0.7]), matrix), [0.3, 0.7], atol=1e-6
+    )
+
+
+def test_bootstrap_over_testers_is_reproducible_and_brackets_the_truth() -> None:
+    _, _, quantifier = calibration_set()
+    probabilities, true_shares = shifted_campaign(VARIANT_SHARES["A"], frames=1500)
+    tester_ids = np.repeat(np.arange(30), 50)
+    first = quantification.bootstrap_shares(probabilities, tester_ids, quantifier, samples=300, seed=3)
+    second = quantification.bootstrap_shares(probabilities, tester_ids, quantifier, samples=300, seed=3)
+    np.testing.assert_array_equal(first["lower"], second["lower"])
+    assert first["testers"] == 30
+    for index in (HAPPY, SAD, NEUTRAL):
+        assert first["lower"][index] <= first["estimate"][index] <= first["upper"][index]
+        assert first["lower"][index] - 0.01 <= true_shares[index] <= first["upper"][index] + 0.01
+    # Fewer testers, same frames each: wider intervals.
+    few = quantification.bootstrap_shares(probabilities[:300], tester_ids[:300], quantifier, samples=300, seed=3)
+    assert (few["upper"] - few["lower"])[HAPPY] > (first["upper"] - first["lower"])[HAPPY]
+
+
+def test_resampling_a_small_calibration_set_widens_the_interval() -> None:
+    calibration_probabilities, calibration_labels, quantifier = calibration_set(faces_per_class=100, seed=9)
+    probabilities, _ = shifted_campaign(VARIANT_SHARES["A"], frames=1500)
+    tester_ids = np.repeat(np.arange(30), 50)
+    testers_only = quantification.bootstrap_shares(probabilities, tester_ids, quantifier, samples=300)
+    both = quantification.bootstrap_shares(
+        probabilities,
+        tester_ids,
+        quantifier,
+        samples=300,
+        calibration_set=(calibration_probabilities, calibration_labels),
+    )
+    np.testing.assert_allclose(both["estimate"], testers_only["estimate"])
+    for index in (HAPPY, SAD, NEUTRAL):
+        assert (both["upper"] - both["lower"])[index] > (testers_only["upper"] - testers_only["lower"])[index]
+
+
+def test_known_truth_campaign_estimates_within_five_points_and_the_paired_test_picks_the_right_variant() -> None:
+    _, _, quantifier = calibration_set(seed=4)
+    # The campaign draws its frames from other faces than those the quantifier was fitted on.
+    pool_labels = np.repeat(np.arange(len(CLASS_NAMES)), 1000)
+    pool_probabilities = generated_faces(pool_labels, seed=5)
+    result = quantification.known_truth_benchmark(
+        pool_probabilities,
+        pool_labels,
+        quantifier,
+        VARIANT_SHARES,
+        focus_classes=["happy", "sad", "neutral"],
+        bootstrap_samples=300,
+        seed=6,
+    )
+    for variant in result["variants"].values():
+        estimate = variant["estimates"][quantification.DEFAULT_ESTIMATOR]
+        assert np.abs(estimate - variant["true_shares"])[[HAPPY, SAD, NEUTRAL]].max() <= 0.05
+        # The thresholded ratio is what the headline showed: far below the true shares.
+        assert variant["threshold_ratio"][SAD] < variant["true_shares"][SAD] - 0.05
+    assert result["largest_error"][quantification.DEFAULT_ESTIMATOR] <= 0.05
+    comparison = result["comparison"]
+    assert comparison["verdict"][HAPPY] == comparison["true_verdict"][HAPPY] == "A"
+    assert comparison["verdict"][SAD] == comparison["true_verdict"][SAD] == "B"
+    assert comparison["true_verdict"][NEUTRAL] == "tie"
+    assert comparison["verdict"][NEUTRAL] == "tie"
+
+
+def test_paired_comparison_only_uses_testers_who_saw_both_variants() -> None:
+    _, _, quantifier = calibration_set()
+    probabilities_a, _ = shifted_campaign(VARIANT_SHARES["A"], frames=400, seed=7)
+    probabilities_b, _ = shifted_campaign(VARIANT_SHARES["B"], frames=400, seed=8)
+    testers_a = np.repeat(np.arange(8), 50)
+    testers_b = np.repeat(np.arange(4, 12), 50)
+    comparison = quantification.paired_comparison(
+        probabilities_a, testers_a, probabilities_b, testers_b, quantifier, samples=200
+    )
+    assert comparison["testers"] == 4
+    expected = quantification.estimate_shares(probabilities_b[:200], quantifier) - quantification.estimate_shares(
+        probabilities_a[200:], quantifier
+    )
+    np.testing.assert_allclose(comparison["difference_b_minus_a"], expected)
+
+
+def test_simulated_campaign_draws_frames_per_tester_with_the_variant_mix() -> None:
+    labels = np.repeat(np.arange(len(CLASS_NAMES)), 50)
+    realised = {variant: [] for variant in VARIANT_SHARES}
+    for seed in range(10):
+        campaign = quantification.simulate_paired_campaign(
+            labels, VARIANT_SHARES, testers=40, frames_per_tester=50, seed=seed
+        )
+        for variant, frames in campaign.items():
+            assert len(frames["face_indices"]) == 2000
+            assert set(np.unique(frames["tester_ids"])) == set(range(40))
+            np.testing.assert_allclose(
+                frames["true_shares"], np.bincount(labels[frames["face_indices"]], minlength=7) / 2000
+            )
+            realised[variant].append(frames["true_shares"])
+    # Testers differ from each other, but on average a variant shows its set mix.
+    for variant, shares in realised.items():
+        assert np.abs(np.mean(shares, axis=0) - VARIANT_SHARES[variant]).max() < 0.02
+
+
+def test_threshold_ratio_counts_only_confident_top_classes() -> None:
+    probabilities = np.array([[0.9, 0.1], [0.7, 0.3], [0.15, 0.85], [0.5, 0.5]])
+    np.testing.assert_allclose(quantification.threshold_ratio(probabilities, 0.8), [0.25, 0.25])
