@@ -72,33 +72,33 @@ class TesterMatrix:
 def tester_matrix(
     *, campaign: Campaign, model: ModelVersion, threshold: float, variants: list[Variant]
 ) -> TesterMatrix:
-    """One GROUP BY (tester, variant, top_class) with COUNT(*) FILTER (top_probability >= threshold),
-    served by the (campaign, model_version, variant, tester) index. Grouping by class keeps it to two
-    aggregates per row, cheaper than one FILTER column per class."""
+    """One GROUP BY (tester, variant) with a COUNT(*) FILTER (top_probability >= threshold AND
+    top_class = c) per class. One row per (tester, variant) comes back: 2,000 rows for 1,000 testers,
+    where grouping by class too would send 7 times as many through Python (measured: slower)."""
     class_names = list(model.class_names)
+    confident = Q(top_probability__gte=threshold)
+    per_class = {f"class_{i}": Count("pk", filter=confident & Q(top_class=name)) for i, name in enumerate(class_names)}
     rows = (
         Prediction.objects.filter(campaign=campaign, model_version=model)
-        .values_list("tester_id", "variant_id", "top_class")
-        .annotate(frames=Count("*"), confident=Count("pk", filter=Q(top_probability__gte=threshold)))
+        .values_list("tester_id", "variant_id")
+        .annotate(analysed=Count("*"), **per_class)
         .order_by()
     )
     variant_index = {variant.pk: i for i, variant in enumerate(variants)}
-    class_index = {name: i for i, name in enumerate(class_names)}
     tester_index: dict[uuid.UUID, int] = {}
-    cells: list[tuple[int, int, int, int, int]] = []
-    for tester_id, variant_id, top_class, frames, confident in rows:
+    cells: list[tuple[int, int, tuple[int, ...]]] = []
+    for tester_id, variant_id, *numbers in rows:
         if variant_id not in variant_index:
             continue
         row = tester_index.setdefault(tester_id, len(tester_index))
-        # A class the model does not list (a renamed registry entry) still counts as analysed.
-        cells.append((row, variant_index[variant_id], class_index.get(top_class, -1), frames, confident))
+        cells.append((row, variant_index[variant_id], tuple(numbers)))
     analysed = np.zeros((len(tester_index), len(variants)), dtype=np.int64)
     counts = np.zeros((len(tester_index), len(variants), len(class_names)), dtype=np.int64)
     if cells:
-        rows_idx, cols_idx, classes_idx, frames, confident = (np.asarray(x) for x in zip(*cells, strict=True))
-        np.add.at(analysed, (rows_idx, cols_idx), frames)
-        known = classes_idx >= 0
-        np.add.at(counts, (rows_idx[known], cols_idx[known], classes_idx[known]), confident[known])
+        rows_idx, cols_idx, numbers = zip(*cells, strict=True)
+        values = np.asarray(numbers, dtype=np.int64)
+        analysed[rows_idx, cols_idx] = values[:, 0]
+        counts[rows_idx, cols_idx, :] = values[:, 1:]
     matrix = TesterMatrix(variants, class_names, list(tester_index), analysed, counts)
     matrix.apply_minimum(campaign.min_frames_per_tester)
     return matrix
@@ -208,7 +208,8 @@ def order_effect(matrix: TesterMatrix, ratios: np.ndarray, campaign: Campaign) -
     if happy is None or variant_count < 2 or not matrix.included.any():
         return {"class_name": "happy", "positions": [], "by_variant": [], "first_vs_second": None}
     included_ids = [tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep]
-    orders = dict(Tester.objects.filter(campaign=campaign, pk__in=included_ids).values_list("id", "variant_order"))
+    # All of the campaign's testers in one plain read; an IN list of 1,000 ids would cost more.
+    orders = dict(Tester.objects.filter(campaign=campaign).values_list("id", "variant_order"))
     column = {str(variant.pk): v for v, variant in enumerate(matrix.variants)}
     by_position = np.full((len(included_ids), variant_count), np.nan)
     by_variant_position = np.full((len(included_ids), variant_count, variant_count), np.nan)

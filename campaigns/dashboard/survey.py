@@ -48,17 +48,22 @@ def _question_summary(
     matrix: TesterMatrix | None,
     ratios: np.ndarray,
 ) -> dict[str, Any]:
-    scale = range(question.scale_min, question.scale_max + 1)
+    scale = np.arange(question.scale_min, question.scale_max + 1)
     variants = matrix.variants if matrix is not None else []
+    answer_variants = np.asarray([variant_id for variant_id, _t, _r in answers], dtype=object)
+    ratings = np.asarray([rating for _v, _t, rating in answers], dtype=float)
     per_variant = []
     for variant in variants:
-        ratings = np.asarray([rating for variant_id, _t, rating in answers if variant_id == variant.pk], dtype=float)
+        own = ratings[answer_variants == variant.pk] if ratings.size else ratings
+        counts = (own[:, np.newaxis] == scale[np.newaxis, :]).sum(axis=0)
         per_variant.append(
             {
                 "variant_id": str(variant.pk),
                 "label": variant.label,
-                **stats.t_interval(ratings).as_dict(),
-                "distribution": [{"rating": value, "count": int(np.sum(ratings == value))} for value in scale],
+                **stats.t_interval(own).as_dict(),
+                "distribution": [
+                    {"rating": int(value), "count": int(count)} for value, count in zip(scale, counts, strict=True)
+                ],
             }
         )
     return {
