@@ -139,7 +139,9 @@ def make_mobilenet_v2(
         backbone.trainable = False
     else:
         print("No --imagenet-weights file given: MobileNetV2 trains from scratch (nothing is downloaded).")
-    x = backbone(x, training=False)
+    # Pretrained: BatchNorm stays in inference mode, also when fine-tuning (keras-io transfer learning
+    # guide). From scratch: BatchNorm must learn its statistics.
+    x = backbone(x, training=False) if imagenet_weights is not None else backbone(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.2)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
