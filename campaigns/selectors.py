@@ -57,6 +57,18 @@ def get_variant_for_user(
     return get_object_or_404(Variant.objects.select_related("campaign"), campaign=campaign, pk=variant_id)
 
 
+def get_tester_for_user(
+    user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, tester_id: uuid.UUID | str
+):
+    """A tester of a campaign the user may see, else 404."""
+    from sessions.models import Tester
+
+    campaign = get_campaign_for_user(user, campaign_id)
+    return get_object_or_404(
+        Tester.objects.select_related("campaign", "invitation", "consent_version"), campaign=campaign, pk=tester_id
+    )
+
+
 def get_question_for_user(
     user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, question_id: int
 ) -> SurveyQuestion:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -419,3 +421,21 @@ def open_link_disable(*, campaign: Campaign) -> Campaign:
     campaign.open_link_token_hash = ""
     campaign.save(update_fields=["open_link_token_hash", "updated_at"])
     return campaign
+
+
+# --- Retention ------------------------------------------------------------------------------
+
+ERASED_EMAIL_DOMAIN = "erased.invalid"  # RFC 2606: can never reach anyone
+
+
+@transaction.atomic
+def invitations_erase_expired(*, now: datetime | None = None) -> int:
+    """Replace the e-mail address of invitations that expired more than INVITATION_ERASE_AFTER_DAYS
+    ago by a placeholder (unique per row, because (campaign, email) is unique). The pseudonymous
+    tester, if any, stays; nothing links it to a person any more. Returns the rows erased."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.MIMIK["INVITATION_ERASE_AFTER_DAYS"])
+    expired = Invitation.objects.filter(expires_at__lt=cutoff).exclude(email__endswith="@" + ERASED_EMAIL_DOMAIN)
+    return expired.update(
+        email=Concat(Value("erased-"), Cast("id", CharField()), Value("@" + ERASED_EMAIL_DOMAIN)), send_error=""
+    )

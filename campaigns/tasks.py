@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from campaigns.services import invitation_send
+from campaigns.services import invitation_send, invitations_erase_expired
 from config.celery import DEFAULT_QUEUE
 
 
@@ -22,3 +22,19 @@ from config.celery import DEFAULT_QUEUE
 )
 def invitation_send_task(invitation_id: int, token: str) -> bool:
     return invitation_send(invitation_id=invitation_id, token=token)
+
+
+@shared_task(
+    name="campaigns.erase_expired_invitations",
+    queue=DEFAULT_QUEUE,
+    acks_late=True,
+    soft_time_limit=120,
+    time_limit=180,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def erase_expired_invitations() -> int:
+    """Celery beat, hourly: repeating it erases nothing twice (erased rows are excluded)."""
+    return invitations_erase_expired()

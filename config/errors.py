@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import redis.exceptions
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -36,7 +38,24 @@ def error_body(message: str, extra: dict[str, Any] | None = None) -> dict[str, A
     return {"message": message, "extra": extra or {}}
 
 
+# Redis (cache for rate limits, broker) briefly away, e.g. while it restarts: the client should come
+# back later, so the answer is 503 with Retry-After, never a 500.
+REDIS_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_RETRY_AFTER_SECONDS = 5
+
+
+def service_unavailable() -> ApplicationError:
+    return ApplicationError(
+        "A service this request needs is briefly unavailable; please retry.",
+        extra={"service": "redis"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(REDIS_RETRY_AFTER_SECONDS)},
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, REDIS_UNAVAILABLE):
+        exc = service_unavailable()
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.message, exc.extra), status=exc.status_code, headers=exc.headers)
     if isinstance(exc, Http404):
@@ -54,3 +73,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         extra = {} if not isinstance(detail, dict | list) else {"detail": detail}
         response.data = error_body(message, extra)
     return response
+
+
+class ServiceUnavailableMiddleware:
+    """The same 503 for pages (outside DRF) that hit Redis while it is away."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, REDIS_UNAVAILABLE):
+            return None
+        error = service_unavailable()
+        response = JsonResponse(error_body(error.message, error.extra), status=error.status_code)
+        response.headers.update(error.headers)
+        return response

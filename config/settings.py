@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.security.SecurityHeadersMiddleware",
+    "config.errors.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -146,6 +147,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged message after this long (worker lost mid-task).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Housekeeping run by `celery worker -B` (make run) or a separate `celery beat`: retention of kept
+# snapshots and of expired invitations' e-mail addresses, and the backstop for lost messages.
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-frames": {"task": "inference.purge_expired_frames", "schedule": 3600.0},
+    "expire-stale-frames": {"task": "inference.expire_stale_frames", "schedule": 900.0},
+    "erase-expired-invitations": {"task": "campaigns.erase_expired_invitations", "schedule": 3600.0},
+}
 
 # --- Auth, i18n, static and media -------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -235,11 +243,17 @@ MIMIK = {
     "FRAME_MAX_BYTES": env_int("MIMIK_FRAME_MAX_BYTES", 2 * 1024 * 1024),
     "FRAME_RATE_LIMIT_PER_MINUTE": env_int("MIMIK_FRAME_RATE_LIMIT_PER_MINUTE", 240),
     "FRAME_MAX_AGE_SECONDS": env_int("MIMIK_FRAME_MAX_AGE_SECONDS", 3600),
+    # Webcam snapshots are at most full HD; anything far larger is a decompression bomb.
+    "FRAME_MAX_PIXELS": env_int("MIMIK_FRAME_MAX_PIXELS", 4096 * 4096),
+    # Canvas snapshots carry no EXIF at all; a large metadata block is someone probing the parser.
+    "FRAME_MAX_METADATA_BYTES": env_int("MIMIK_FRAME_MAX_METADATA_BYTES", 16 * 1024),
     # Variants
     "VARIANT_MAX_BYTES": env_int("MIMIK_VARIANT_MAX_BYTES", 100 * 1024 * 1024),
     "VARIANT_MAX_PIXELS": env_int("MIMIK_VARIANT_MAX_PIXELS", 40_000_000),
     # Invitations
     "INVITATION_TTL_DAYS": env_int("MIMIK_INVITATION_TTL_DAYS", 14),
+    # Days after expiry when an invitation's e-mail address is erased (the beat task above).
+    "INVITATION_ERASE_AFTER_DAYS": env_int("MIMIK_INVITATION_ERASE_AFTER_DAYS", 30),
     # Quality gates (see README, "Quality gates")
     "FACE_MIN_SIZE_PX": env_int("MIMIK_FACE_MIN_SIZE_PX", 60),
     "FACE_MIN_LUMINANCE": env_float("MIMIK_FACE_MIN_LUMINANCE", 40.0),

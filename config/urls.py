@@ -5,11 +5,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from config.health import healthz
+from config.health import healthz, ping
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("api/ping", ping, name="ping"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("campaigns.account_urls")),
     path("campaigns/", include("campaigns.urls")),

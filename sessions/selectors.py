@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -67,3 +69,79 @@ def estimated_minutes(*, campaign: Campaign) -> int:
         is_video = variant.kind == Variant.Kind.VIDEO
         seconds += ((variant.duration_ms or 0) / 1000 if is_video else campaign.image_display_seconds) + survey_seconds
     return max(1, round(seconds / 60))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
+    """Everything stored about one tester (GDPR Art. 15), as plain JSON-ready data: the invitation
+    (with the e-mail address while it is kept), consent, viewing order, every snapshot's outcome
+    and prediction, and the survey answers. Snapshot images themselves are never kept unless the
+    campaign opted in; then the file's retention date is listed."""
+    from inference.models import Prediction
+
+    invitation = tester.invitation
+    consent = tester.consent_version
+    labels = dict(Variant.objects.filter(campaign_id=tester.campaign_id).values_list("pk", "label"))
+    predictions = {
+        row.frame_id: row for row in Prediction.objects.filter(tester=tester).select_related("model_version")
+    }
+    frames = []
+    for frame in tester.frames.order_by("variant_id", "sequence"):
+        prediction = predictions.get(frame.pk)
+        frames.append(
+            {
+                "variant": labels.get(frame.variant_id, str(frame.variant_id)),
+                "sequence": frame.sequence,
+                "media_time_ms": frame.media_time_ms,
+                "captured_at": _iso(frame.captured_at),
+                "received_at": _iso(frame.received_at),
+                "outcome": frame.outcome,
+                "quality": frame.quality,
+                "image_kept_until": _iso(frame.retain_until) if frame.kept_image else None,
+                "prediction": None
+                if prediction is None
+                else {
+                    "model": str(prediction.model_version),
+                    "top_class": prediction.top_class,
+                    "top_probability": prediction.top_probability,
+                    "probabilities": prediction.probabilities,
+                    "face_box": prediction.face_box,
+                },
+            }
+        )
+    answers = tester.answers.select_related("question", "variant").order_by("variant__position", "question__position")
+    return {
+        "tester": str(tester.pk),
+        "campaign": tester.campaign.name,
+        "invitation": None
+        if invitation is None
+        else {
+            "email": invitation.email,
+            "sent_at": _iso(invitation.sent_at),
+            "opened_at": _iso(invitation.opened_at),
+            "expires_at": _iso(invitation.expires_at),
+        },
+        "consent": {
+            "version": consent.version if consent else None,
+            "text": consent.text if consent else None,
+            "consented_at": _iso(tester.consented_at),
+            "declined_at": _iso(tester.declined_at),
+        },
+        "camera": tester.camera,
+        "variant_order": [labels.get(variant_id, variant_id) for variant_id in tester.variant_order],
+        "completed_at": _iso(tester.completed_at),
+        "frames": frames,
+        "answers": [
+            {
+                "variant": answer.variant.label,
+                "question": answer.question.text,
+                "rating": answer.rating,
+                "comment": answer.comment,
+                "answered_at": _iso(answer.answered_at),
+            }
+            for answer in answers
+        ],
+    }

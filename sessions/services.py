@@ -6,6 +6,7 @@ import io
 import random
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils.translation import gettext as _
 from PIL import Image
 from rest_framework import status
 
+from campaigns.media_validation import POLYGLOT_MARKERS
 from campaigns.models import Campaign, ConsentVersion, Invitation, SurveyQuestion, Variant
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
@@ -23,6 +25,8 @@ from sessions.selectors import variant_for_tester
 QUEUE_RETRY_AFTER_SECONDS = 5
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_END = b"\xff\xd9"
+PNG_END = b"IEND\xaeB`\x82"
 
 
 def williams_rows(count: int) -> list[list[int]]:
@@ -146,24 +150,55 @@ def survey_answers_submit(
         Tester.objects.filter(pk=tester.pk).update(completed_at=timezone.now())
 
 
+def _refuse(message: str, status_code: int = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE) -> ApplicationError:
+    return ApplicationError(message, status_code=status_code)
+
+
+def _jpeg_header(image_bytes: bytes) -> tuple[int, int]:
+    """(bytes in APPn/COM segments, offset where the pixel data starts) of a JPEG."""
+    offset, metadata = 2, 0
+    while offset + 4 <= len(image_bytes) and image_bytes[offset] == 0xFF:
+        marker = image_bytes[offset + 1]
+        if marker == 0xDA:  # start of scan: the pixels follow
+            break
+        length = int.from_bytes(image_bytes[offset + 2 : offset + 4], "big")
+        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+            metadata += length
+        offset += 2 + length
+    return metadata, offset
+
+
 def snapshot_check(*, image_bytes: bytes) -> None:
-    """415 unless the bytes really are a JPEG or PNG (by content, not by the name or header sent)."""
-    if not image_bytes.startswith((JPEG_MAGIC, PNG_MAGIC)):
-        raise ApplicationError(
-            _("Snapshots must be JPEG or PNG images."), status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-        )
+    """415 unless the bytes really are one plain JPEG or PNG (by content, not by the name or header
+    sent): decodable to the end, of webcam size, with no large metadata block, no markup in it and
+    nothing appended after the image (the polyglot trick). Only the header and the tail are searched
+    for markup: compressed pixels contain any byte sequence now and then. The pixel count is checked
+    from the header before anything is decoded (decompression bombs)."""
+    if image_bytes.startswith(JPEG_MAGIC):
+        metadata, header_end = _jpeg_header(image_bytes)
+        if metadata > settings.MIMIK["FRAME_MAX_METADATA_BYTES"]:
+            raise _refuse(_("The snapshot carries too much metadata."))
+        complete = image_bytes.endswith(JPEG_END)
+    elif image_bytes.startswith(PNG_MAGIC):
+        header_end = max(image_bytes.find(b"IDAT"), 0)
+        complete = image_bytes.endswith(PNG_END)
+    else:
+        raise _refuse(_("Snapshots must be JPEG or PNG images."))
+    if not complete or POLYGLOT_MARKERS.search(image_bytes[:header_end]):
+        raise _refuse(_("The snapshot is incomplete or has something other than an image in it."))
     try:
-        with Image.open(io.BytesIO(image_bytes)) as image:
-            image_format = image.format
-            image.verify()  # parses the structure without decoding pixels (no decompression bomb)
+        with Image.open(io.BytesIO(image_bytes), formats=["JPEG", "PNG"]) as image:
+            width, height = image.size
+            if width * height > settings.MIMIK["FRAME_MAX_PIXELS"]:
+                raise _refuse(_("The snapshot has too many pixels."), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            # A damaged or truncated file fails here, not in the worker. JPEGs decode at 1/8 scale:
+            # every block is still entropy-decoded (so truncation shows), at a fraction of the cost.
+            image.draft("L", (max(1, width // 8), max(1, height // 8)))
+            image.load()
+    except ApplicationError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ApplicationError(
-            _("The snapshot is not a readable image."), status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-        ) from error
-    if image_format not in {"JPEG", "PNG"}:
-        raise ApplicationError(
-            _("Snapshots must be JPEG or PNG images."), status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-        )
+        raise _refuse(_("The snapshot is not a readable image.")) from error
 
 
 def tester_capture_check(*, tester: Tester) -> None:

@@ -11,5 +11,6 @@ urlpatterns = [
     path("<str:token>/survey/", views.survey, name="survey"),
     path("<str:token>/done/", views.finish, name="finish"),
     path("<str:token>/withdraw/", views.withdraw, name="withdraw"),
+    path("<str:token>/my-data.json", views.my_data, name="my_data"),
     path("<str:token>/media/<uuid:variant_id>/", views.variant_media, name="media"),
 ]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -146,6 +146,16 @@ def withdraw(request: HttpRequest, *, tester: Tester, token: str, step: selector
         services.tester_withdraw(tester=tester)
         return render(request, "sessions/withdrawn.html", {"campaign": tester.campaign})
     return render(request, "sessions/withdraw.html", {"tester": tester, "token": token})
+
+
+@require_http_methods(["GET"])
+@tester_page(None, for_withdrawal=True)
+def my_data(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    """Everything stored about this tester as a JSON download (GDPR Art. 15). Still open after the
+    link expired, like withdrawal: the right of access outlives the study."""
+    response = JsonResponse(selectors.tester_personal_data(tester=tester), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = 'attachment; filename="mimik-my-data.json"'
+    return response
 
 
 @tester_page(None)
