@@ -28,6 +28,7 @@ from inference.selectors import get_active_model
 from sessions.models import Frame, Tester
 
 HEADLINE_CLASSES = ("happy", "sad")
+RATIO_BOUNDS = (0.0, 1.0)
 # A face was found (exactly one) for these outcomes, whatever quality said afterwards.
 FACE_FOUND_OUTCOMES = (
     Frame.Outcome.PREDICTION,
@@ -161,7 +162,7 @@ def variant_rows(matrix: TesterMatrix, ratios: np.ndarray) -> list[dict[str, Any
                     "label": emotion_name(class_name),
                     "count": count,
                     "ratio": count / frames if frames else None,
-                    "tester_mean": stats.t_interval(ratios[:, v, c]).as_dict(),
+                    "tester_mean": stats.t_interval(ratios[:, v, c], bounds=RATIO_BOUNDS).as_dict(),
                 }
             )
         rows.append(
@@ -221,14 +222,18 @@ def order_effect(matrix: TesterMatrix, ratios: np.ndarray, campaign: Campaign) -
             by_position[row, position] = ratios[row, v, happy]
             by_variant_position[row, v, position] = ratios[row, v, happy]
     positions = [
-        {"position": p + 1, **stats.t_interval(_present(by_position[:, p])).as_dict()} for p in range(variant_count)
+        {"position": p + 1, **stats.t_interval(_present(by_position[:, p]), bounds=RATIO_BOUNDS).as_dict()}
+        for p in range(variant_count)
     ]
     by_variant = [
         {
             "variant_id": str(variant.pk),
             "label": variant.label,
             "positions": [
-                {"position": p + 1, **stats.t_interval(_present(by_variant_position[:, v, p])).as_dict()}
+                {
+                    "position": p + 1,
+                    **stats.t_interval(_present(by_variant_position[:, v, p]), bounds=RATIO_BOUNDS).as_dict(),
+                }
                 for p in range(variant_count)
             ],
         }

@@ -55,8 +55,11 @@ def _clean(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def t_interval(values: np.ndarray | list[float], confidence: float = CONFIDENCE) -> Interval:
-    """mean ± t(1 - alpha/2, n - 1) · s / sqrt(n), with s the sample standard deviation."""
+def t_interval(
+    values: np.ndarray | list[float], confidence: float = CONFIDENCE, bounds: tuple[float, float] | None = None
+) -> Interval:
+    """mean ± t(1 - alpha/2, n - 1) · s / sqrt(n), with s the sample standard deviation.
+    `bounds` clips the interval to what the quantity can be (a ratio is never below 0 %)."""
     array = np.asarray(values, dtype=float)
     n = int(array.size)
     if n == 0:
@@ -65,7 +68,10 @@ def t_interval(values: np.ndarray | list[float], confidence: float = CONFIDENCE)
     if n < 2:
         return Interval(n, mean, None, None)
     half_width = stats.t.ppf(0.5 + confidence / 2, n - 1) * array.std(ddof=1) / math.sqrt(n)
-    return Interval(n, mean, float(mean - half_width), float(mean + half_width))
+    low, high = float(mean - half_width), float(mean + half_width)
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Interval(n, mean, low, high)
 
 
 def wilcoxon_p(differences: np.ndarray) -> float | None:

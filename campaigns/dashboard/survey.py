@@ -60,7 +60,7 @@ def _question_summary(
             {
                 "variant_id": str(variant.pk),
                 "label": variant.label,
-                **stats.t_interval(own).as_dict(),
+                **stats.t_interval(own, bounds=(question.scale_min, question.scale_max)).as_dict(),
                 "distribution": [
                     {"rating": int(value), "count": int(count)} for value, count in zip(scale, counts, strict=True)
                 ],

@@ -80,6 +80,14 @@ def test_per_tester_interval_is_a_t_interval_over_testers(fixed):
     assert interval["mean"] == pytest.approx(mean)
     assert interval["low"] == pytest.approx(mean - T_975_5 * sd / math.sqrt(6), abs=1e-6)
     assert interval["high"] == pytest.approx(mean + T_975_5 * sd / math.sqrt(6), abs=1e-6)
+    # On A the ratios are 0, 1/4, 0, 0, 1/5, 0: mean 0.075, and mean - t * s / sqrt(6) < 0 is
+    # clipped to 0 because no ratio can be negative.
+    ratios_a = np.array([0, 0.25, 0, 0, 0.2, 0])
+    interval_a = happy(variant(data, "A"))["tester_mean"]
+    assert interval_a["mean"] == pytest.approx(0.075)
+    assert 0.075 - T_975_5 * ratios_a.std(ddof=1) / math.sqrt(6) < 0
+    assert interval_a["low"] == 0
+    assert interval_a["high"] == pytest.approx(0.075 + T_975_5 * ratios_a.std(ddof=1) / math.sqrt(6), abs=1e-6)
 
 
 @pytest.mark.django_db
