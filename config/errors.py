@@ -89,5 +89,6 @@ class ServiceUnavailableMiddleware:
             return None
         error = service_unavailable()
         response = JsonResponse(error_body(error.message, error.extra), status=error.status_code)
-        response.headers.update(error.headers)
+        for header, value in error.headers.items():
+            response[header] = value
         return response

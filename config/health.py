@@ -34,7 +34,10 @@ def check_redis() -> tuple[bool, str]:
 def check_model() -> tuple[bool, str]:
     from inference.selectors import model_health
 
-    return model_health()
+    try:
+        return model_health()
+    except Exception as error:  # the registry lives in the database: down with it, not a 500
+        return False, f"unknown: {error.__class__.__name__}"
 
 
 @never_cache

@@ -1,0 +1,124 @@
+"""Real server processes for the fault and privacy tests: a throwaway redis-server of their own
+(never the shared one) and uvicorn with the environment a test needs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[:3]} exited early:\n{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}:\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class OwnRedis:
+    """A redis-server on a free port with an fsync'd append-only file, as the broker must be in
+    production: killed and started again, it still holds every message it acknowledged."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log_path = self.directory / "redis.log"
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=log_path.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, self.process, log_path, timeout=20)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            stop(self.process, signal.SIGKILL)
+
+
+@contextmanager
+def own_redis(directory: Path) -> Iterator[OwnRedis]:
+    redis_server = OwnRedis(directory)
+    redis_server.start()
+    try:
+        yield redis_server
+    finally:
+        redis_server.kill()
+
+
+@contextmanager
+def uvicorn_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """The production ASGI app on a free port with `env` (see conftest.child_environment)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, process, log_path)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
