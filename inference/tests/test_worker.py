@@ -126,17 +126,22 @@ def test_killing_a_worker_mid_batch_loses_no_frame_and_predicts_none_twice(tmp_p
     first = start_celery_worker(tmp_path, queues="inference", CELERY_VISIBILITY_TIMEOUT="3")
     for frame, jpeg in zip(frames, jpegs * 3, strict=True):
         frame_submit_for_analysis(frame_id=frame.pk, image_bytes=jpeg)
-    wait_until(lambda: _pending(frame_ids) < len(frame_ids) - 3, timeout=60, message=first.log())
+    # Kill while a frame is taken but not acknowledged (Redis keeps it in its "unacked" hash).
+    wait_until(
+        lambda: _pending(frame_ids) < len(frame_ids) - 3 and broker.hlen("unacked") > 0,
+        timeout=60,
+        message=first.log(),
+    )
     os.killpg(first.process.pid, signal.SIGKILL)
     first.process.wait(timeout=10)
     pending_at_kill = _pending(frame_ids)
     in_flight_at_kill = broker.hlen("unacked")
-    assert pending_at_kill > 0, "the worker finished everything before it was killed"
+    assert pending_at_kill > 0, f"the worker finished everything before it was killed: {first.log()[-2000:]}"
     assert in_flight_at_kill > 0, "the killed worker held no unacknowledged frame"
 
     second = start_celery_worker(tmp_path, queues="inference", CELERY_VISIBILITY_TIMEOUT="3")
     try:
-        wait_until(lambda: _pending(frame_ids) == 0, timeout=90, message=second.log())
+        wait_until(lambda: _pending(frame_ids) == 0, timeout=90, message=f"{_pending(frame_ids)} {second.log()}")
     finally:
         _stop(second.process)
 
