@@ -313,12 +313,13 @@ def known_truth_benchmark(
     bootstrap_samples: int = BOOTSTRAP_SAMPLES,
     focus_classes: Sequence[str] | None = None,
     calibration_set: tuple[np.ndarray, np.ndarray] | None = None,
+    estimator: str = DEFAULT_ESTIMATOR,
     seed: int = 0,
     **campaign_options: Any,
 ) -> dict[str, Any]:
     """Simulate a two-variant campaign from labelled faces (not those the quantifier was fitted on)
     and compare, per variant and emotion, the true share, the thresholded ratio and each estimator.
-    The paired comparison (DEFAULT_ESTIMATOR) is checked against the true difference.
+    Intervals and the paired comparison use `estimator`; the paired comparison is checked against the true difference.
     `largest_error` per estimator is over `focus_classes` (default all) and both variants."""
     class_names = quantifier["class_names"]
     focus = [class_names.index(name) for name in (focus_classes or class_names)]
@@ -330,6 +331,7 @@ def known_truth_benchmark(
             probabilities,
             frames["tester_ids"],
             quantifier,
+            estimator=estimator,
             samples=bootstrap_samples,
             seed=seed,
             calibration_set=calibration_set,
@@ -352,6 +354,7 @@ def known_truth_benchmark(
         calibrated_probabilities[campaign[second]["face_indices"]],
         campaign[second]["tester_ids"],
         quantifier,
+        estimator=estimator,
         samples=bootstrap_samples,
         seed=seed,
         calibration_set=calibration_set,
@@ -370,6 +373,7 @@ def known_truth_benchmark(
     }
     return {
         "class_names": class_names,
+        "estimator": estimator,
         "focus_classes": [class_names[index] for index in focus],
         "variants": variants,
         "comparison": comparison,
