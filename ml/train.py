@@ -302,6 +302,8 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
         arguments["run_dir"] = RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arguments['architecture']}"
     if arguments["imagenet_weights"] is not None and not arguments["imagenet_weights"].is_file():
         parser.error(f"--imagenet-weights {arguments['imagenet_weights']} is not a file")
+    if arguments["fine_tune_epochs"] and arguments["imagenet_weights"] is None:
+        parser.error("--fine-tune-epochs needs --imagenet-weights (from scratch the whole network trains anyway)")
     return TrainConfig(**arguments)
 
 
