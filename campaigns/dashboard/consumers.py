@@ -19,19 +19,24 @@ class CampaignDashboardConsumer(JsonWebsocketConsumer):
     group_name: str | None = None
 
     def connect(self) -> None:
-        user = self.scope.get("user")
-        # Accept first so the browser receives our close code instead of a bare handshake failure.
+        refusal = self._join_campaign_group()
+        # Accept even a refusal, so the browser receives our close code instead of a bare failed
+        # handshake; a member is accepted only after joining, so no event can slip past meanwhile.
         self.accept()
+        if refusal is not None:
+            self.close(code=refusal)
+
+    def _join_campaign_group(self) -> int | None:
+        user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            self.close(code=CLOSE_NOT_LOGGED_IN)
-            return
+            return CLOSE_NOT_LOGGED_IN
         try:
             campaign = get_campaign_for_user(user, self.scope["url_route"]["kwargs"]["campaign_id"])
         except Http404:
-            self.close(code=CLOSE_NO_SUCH_CAMPAIGN)
-            return
+            return CLOSE_NO_SUCH_CAMPAIGN
         self.group_name = campaign_group_name(campaign.pk)
         async_to_sync(self.channel_layer.group_add)(self.group_name, self.channel_name)
+        return None
 
     def disconnect(self, code: int) -> None:
         if self.group_name is not None:

@@ -15,6 +15,7 @@
   const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
   const SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"];
   const PLOT_CONFIG = { displaylogo: false, responsive: true };
+  const REFRESH_MS = 1500;
   let threshold = null;
   let refetchTimer = null;
   let inFlight = false;
@@ -281,9 +282,14 @@
     }
   }
 
+  // Throttle, not debounce: while testers stream frames, events never pause, and a debounce
+  // would postpone the refresh for ever. At most one refetch per REFRESH_MS, however many events.
   function scheduleLoad() {
-    clearTimeout(refetchTimer);
-    refetchTimer = setTimeout(load, 400);
+    if (refetchTimer !== null) return;
+    refetchTimer = setTimeout(() => {
+      refetchTimer = null;
+      load();
+    }, REFRESH_MS);
   }
 
   function connect(delay) {

@@ -43,7 +43,7 @@ def test_socket_relays_events_to_members_and_refuses_everyone_else(asgi_server, 
 
     with open_socket(asgi_server, fixed.campaign, session_cookie(owner)) as member:
         event = {"kind": "frame", "variant_id": str(fixed.a.pk), "outcome": "prediction", "top_class": "happy"}
-        # The consumer joins its group during the handshake, but give Redis a moment to settle.
+        # The consumer joins its group before it accepts, so this event cannot arrive too early.
         publish_campaign_event(campaign_id=fixed.campaign.pk, event=event)
         assert json.loads(member.recv(timeout=10)) == event
 
