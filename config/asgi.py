@@ -5,6 +5,11 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Django keeps a database connection per thread, and under ASGI the sync code runs on changing
+# executor threads, so persistent connections pile up (Django docs, "Persistent connections"):
+# the load run ran PostgreSQL out of connections. One connection per request here; a pooler
+# (PgBouncer) in front of PostgreSQL is the production answer. Workers keep CONN_MAX_AGE.
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)

@@ -92,3 +92,13 @@ class ServiceUnavailableMiddleware:
         for header, value in error.headers.items():
             response[header] = value
         return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """URLs that match no route: under /api/ the one JSON error shape (a client parsing JSON must not
+    get an HTML page for a malformed id), elsewhere Django's own 404 page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("Not found."), status=status.HTTP_404_NOT_FOUND)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

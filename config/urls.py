@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from config.health import healthz, ping
 
+handler404 = "config.errors.not_found"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
     path("healthz", healthz, name="healthz"),
