@@ -84,7 +84,10 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
 
     invitation = tester.invitation
     consent = tester.consent_version
-    labels = dict(Variant.objects.filter(campaign_id=tester.campaign_id).values_list("pk", "label"))
+    labels = {
+        str(pk): label
+        for pk, label in Variant.objects.filter(campaign_id=tester.campaign_id).values_list("pk", "label")
+    }
     predictions = {
         row.frame_id: row for row in Prediction.objects.filter(tester=tester).select_related("model_version")
     }
@@ -93,7 +96,7 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
         prediction = predictions.get(frame.pk)
         frames.append(
             {
-                "variant": labels.get(frame.variant_id, str(frame.variant_id)),
+                "variant": labels.get(str(frame.variant_id), str(frame.variant_id)),
                 "sequence": frame.sequence,
                 "media_time_ms": frame.media_time_ms,
                 "captured_at": _iso(frame.captured_at),

@@ -264,4 +264,8 @@ def tester_withdraw(*, tester: Tester) -> None:
     for image in kept:
         transaction.on_commit(lambda image=image: image.storage.delete(image.name))
     if invitation_id is not None:
-        Invitation.objects.filter(pk=invitation_id).update(withdrawn_at=timezone.now())
+        # The invitation row stays so the researcher sees "withdrawn"; the address that tied it to
+        # a person goes (unique per row, because (campaign, email) is unique).
+        Invitation.objects.filter(pk=invitation_id).update(
+            withdrawn_at=timezone.now(), email=f"withdrawn-{invitation_id}@erased.invalid", send_error=""
+        )
