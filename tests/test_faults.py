@@ -48,6 +48,7 @@ def upload(base_url: str, token: str, variant_id: str, sequence: int) -> httpx.R
 
 @pytest.mark.django_db(transaction=True)
 def test_redis_restart_answers_503_with_retry_after_and_loses_no_accepted_frame(tmp_path):
+    model_version_ensure_default()  # a flushed test database has no active model: healthz would name it
     study, token, tester = consenting_study()
     variant = tester.variant_order[0]
     with own_redis(tmp_path) as broker:
