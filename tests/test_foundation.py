@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from django.test import override_settings
@@ -63,3 +64,30 @@ def test_the_served_app_shows_the_login_page_in_chromium(asgi_server, browser):
     assert "/accounts/login/" in page.url
     assert page.get_by_role("button", name="Log in").is_visible()
     assert "script-src 'self'" in page.request.get(page.url).headers["content-security-policy"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_celery_worker_takes_a_task_from_redis_and_its_effect_lands_in_postgresql(celery_worker):
+    from django.contrib.auth import get_user_model
+
+    from campaigns.models import Invitation, Organisation
+    from campaigns.services import campaign_create, invitations_create
+
+    organisation = Organisation.objects.create(name="Verlag")
+    researcher = get_user_model().objects.create_user("owner", password="a-long-password-1")
+    campaign = campaign_create(
+        organisation=organisation, created_by=researcher, consent_text="Ich willige ein.", name="Herbst"
+    )
+
+    invitations_create(campaign=campaign, addresses=["reader@example.com"])  # queued on commit
+
+    invitation = Invitation.objects.get(campaign=campaign)
+    deadline = time.monotonic() + 30
+    while invitation.sent_at is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        invitation.refresh_from_db()
+    assert invitation.sent_at is not None, celery_worker.log()
+    assert invitation.send_error == ""
+    messages = list(celery_worker.mail_dir.iterdir())
+    assert len(messages) == 1
+    assert "reader@example.com" in messages[0].read_text()
