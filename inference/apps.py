@@ -6,3 +6,7 @@ class InferenceConfig(AppConfig):
 
     name = "inference"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the recompute task; Celery's autodiscovery only imports inference.tasks.
+        from inference import calibrations  # noqa: F401

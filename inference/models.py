@@ -61,6 +61,14 @@ class Prediction(models.Model):
     top_probability = models.FloatField()
     face_box = models.JSONField(default=list, help_text="[x, y, width, height] in frame pixels.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # A cache of the active calibration applied to `probabilities`, which stay raw: a new
+    # calibration rewrites these from the raw values without running the model again.
+    calibration_version = models.CharField(
+        max_length=64, blank=True, default="", help_text="Calibration.version the calibrated fields come from."
+    )
+    calibrated_probabilities = models.JSONField(null=True, blank=True, help_text="{class name: probability}.")
+    calibrated_top_class = models.CharField(max_length=32, blank=True, default="")
+    calibrated_top_probability = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -68,7 +76,59 @@ class Prediction(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "model_version", "variant", "tester"]),
+            # The dashboard's per-tester counts on calibrated values become index-only scans
+            # (INCLUDE is PostgreSQL-only; other databases get the plain index).
+            models.Index(
+                fields=["campaign", "model_version", "tester", "variant"],
+                include=["calibration_version", "calibrated_top_class", "calibrated_top_probability"],
+                name="prediction_calibrated_counts",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.top_class} {self.top_probability:.2f} (frame {self.frame_id})"
+
+
+class Calibration(models.Model):
+    """A fitted mapping from a model version's raw probabilities to calibrated ones (see
+    ml/calibration.py), with what the dashboard needs to say how well the model counts and to
+    estimate emotion shares. At most one is active per model version."""
+
+    class Method(models.TextChoices):
+        TEMPERATURE = "temperature", "Temperature scaling"
+        PER_CLASS_TEMPERATURE = "per_class_temperature", "Per-class temperature"
+        VECTOR_SCALING = "vector_scaling", "Vector scaling"
+
+    class TestTimeAugmentation(models.TextChoices):
+        # The workers classify the face as it is; "mirror" would need them to average the mirror too.
+        NONE = "none", "None"
+        MIRROR = "mirror", "Mirror (face and mirror image averaged)"
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="calibrations")
+    version = models.CharField(max_length=64, help_text="Digest of the parameters (ml.calibration).")
+    method = models.CharField(max_length=32, choices=Method.choices)
+    test_time_augmentation = models.CharField(
+        max_length=8, choices=TestTimeAugmentation.choices, default=TestTimeAugmentation.NONE
+    )
+    parameters = models.JSONField(help_text="Input of ml.calibration.apply_calibration.")
+    quantifier = models.JSONField(help_text="ml.quantification.fit_quantifier on the calibrated faces.")
+    calibration_set = models.JSONField(
+        help_text="{'raw_probabilities': [[...]], 'labels': [...]} of the labelled faces; no images."
+    )
+    metrics = models.JSONField(default=dict, blank=True, help_text="Held-out figures before and after.")
+    faces = models.PositiveIntegerField()
+    split_seed = models.IntegerField(default=0)
+    source = models.TextField(blank=True, help_text="Which labelled faces it was fitted on.")
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "version"], name="calibration_version_unique"),
+            models.UniqueConstraint(
+                fields=["model_version"], condition=Q(is_active=True), name="one_active_calibration_per_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} calibration {self.version}"

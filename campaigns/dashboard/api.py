@@ -15,6 +15,7 @@ from campaigns.dashboard.exports import csv_response
 from campaigns.dashboard.params import threshold_from_query
 from campaigns.dashboard.selectors import dashboard_data
 from campaigns.selectors import get_campaign_for_user
+from inference.calibrations import predictions_recalibrate_soon
 
 THRESHOLD_PARAMETER = OpenApiParameter(
     "threshold",
@@ -29,12 +30,17 @@ class DashboardDataApi(APIView):
         parameters=[THRESHOLD_PARAMETER],
         responses={200: OpenApiTypes.OBJECT},
         description="Progress, per-variant emotion ratios with per-tester intervals, paired comparisons, "
-        "survey, timeline and order effect of one campaign.",
+        "the calibration the counts rest on, counting quality per emotion, estimated shares (PACC) with "
+        "tester-bootstrap intervals, survey, timeline and order effect of one campaign.",
     )
     def get(self, request: Request, campaign_id: uuid.UUID) -> Response:
         campaign = get_campaign_for_user(request.user, campaign_id)
         threshold = threshold_from_query(request.query_params, default=campaign.confidence_threshold)
-        return Response(dashboard_data(campaign=campaign, threshold=threshold))
+        data = dashboard_data(campaign=campaign, threshold=threshold)
+        if data["calibration"]["stale_frames"]:
+            # Stale rows are counted raw meanwhile; the recompute makes the next refresh exact.
+            predictions_recalibrate_soon(model_version_id=data["model"]["id"])
+        return Response(data)
 
 
 class DashboardExportApi(APIView):

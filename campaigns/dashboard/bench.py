@@ -1,5 +1,7 @@
 """Benchmark: build the dashboard data for 1,000 testers x 2 variants x 300 frames (600,000
-predictions) in PostgreSQL, and compare it with a bare count over the same rows.
+predictions) in PostgreSQL, and compare it with a bare count over the same rows. The model has an
+active calibration (temperature, fitted on generated faces) and every prediction carries all seven
+raw and calibrated probabilities, so the counts, counting quality and estimated shares are all timed.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mimik python -m campaigns.dashboard.bench
 
@@ -29,6 +31,29 @@ CAPTURE_INTERVAL_MS = 2000
 RUNS = 7
 TARGET_MS = 300
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+CALIBRATION_FACES_PER_CLASS = 500
+
+
+def _activate_generated_calibration(model: Any) -> Any:
+    """A temperature calibration fitted on generated over-confident faces, active without recompute
+    (the fill writes the calibrated columns itself, in SQL, much faster than the recompute task)."""
+    import numpy as np
+
+    from inference.calibrations import calibration_create
+    from inference.models import Calibration
+    from ml import calibration as calibration_math
+    from ml.calibrate import calibrate, to_jsonable
+
+    random = np.random.default_rng(0)
+    labels = np.repeat(np.arange(len(CLASSES)), CALIBRATION_FACES_PER_CLASS)
+    features = random.normal(size=(len(labels), len(CLASSES))) + 1.5 * np.eye(len(CLASSES))[labels]
+    raw = calibration_math.softmax(1.5 * features * 3.0)
+    result = calibrate(raw, labels, class_names=CLASSES, methods=["temperature"])
+    calibration = calibration_create(
+        model_version=model, result=to_jsonable(result), raw_probabilities=raw, labels=labels, activate=False
+    )
+    Calibration.objects.filter(pk=calibration.pk).update(is_active=True)
+    return calibration
 
 
 def _server(database_url: str) -> dict[str, Any]:
@@ -100,7 +125,15 @@ def fill() -> Any:
         for n in range(TESTERS)
     )
     model = get_active_model()
-    parameters = {"campaign": campaign.pk, "model": model.pk, "frames": FRAMES_PER_VARIANT - 1}
+    calibration = _activate_generated_calibration(model)
+    parameters = {
+        "campaign": campaign.pk,
+        "model": model.pk,
+        "frames": FRAMES_PER_VARIANT - 1,
+        "version": calibration.version,
+        "inverse_temperature": 1 / calibration.parameters["temperature"],
+        "all_classes": CLASSES,
+    }
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(0.42)")
         cursor.execute(
@@ -124,20 +157,35 @@ def fill() -> Any:
             parameters,
         )
         # Variant B makes people a little happier (30 % of frames vs 25 %), so the verdict has
-        # something to find; confidence is uniform in 0.3 .. 1.0.
+        # something to find; confidence is uniform in 0.3 .. 1.0 and the other six classes share the
+        # rest equally. Calibrated values: temperature scaling, p ** (1 / T) normalised, as
+        # ml.calibration.apply_calibration computes it (probabilities floored at 1e-7).
         cursor.execute(
             """
             INSERT INTO inference_prediction (frame_id, model_version_id, campaign_id, variant_id, tester_id,
-                media_time_ms, probabilities, top_class, top_probability, face_box, created_at)
+                media_time_ms, probabilities, top_class, top_probability, face_box, created_at,
+                calibration_version, calibrated_probabilities, calibrated_top_class, calibrated_top_probability)
             SELECT id, %(model)s, campaign_id, variant_id, tester_id, media_time_ms,
-                jsonb_build_object(top_class, top_probability), top_class, top_probability, '[]'::jsonb, now()
+                (SELECT jsonb_object_agg(c, CASE WHEN c = top_class THEN top_probability ELSE other END)
+                 FROM unnest(%(all_classes)s::text[]) AS c),
+                top_class, top_probability, '[]'::jsonb, now(), %(version)s,
+                (SELECT jsonb_object_agg(
+                    c, round((CASE WHEN c = top_class THEN a ELSE b END / (a + 6 * b))::numeric, 6))
+                 FROM unnest(%(all_classes)s::text[]) AS c),
+                top_class, a / (a + 6 * b)
             FROM (
-                SELECT f.*,
-                    CASE WHEN random() < 0.25 + 0.05 * v.position THEN 'happy'
-                         ELSE (%(classes)s::text[])[1 + floor(random() * 6)::int] END AS top_class,
-                    0.3 + 0.7 * random() AS top_probability
-                FROM tester_sessions_frame f JOIN campaigns_variant v ON v.id = f.variant_id
-                WHERE f.campaign_id = %(campaign)s
+                SELECT *, power(greatest(top_probability, 1e-7), %(inverse_temperature)s) AS a,
+                    power(greatest(other, 1e-7), %(inverse_temperature)s) AS b
+                FROM (
+                    SELECT *, (1 - top_probability) / 6 AS other FROM (
+                        SELECT f.*,
+                            CASE WHEN random() < 0.25 + 0.05 * v.position THEN 'happy'
+                                 ELSE (%(classes)s::text[])[1 + floor(random() * 6)::int] END AS top_class,
+                            0.3 + 0.7 * random() AS top_probability
+                        FROM tester_sessions_frame f JOIN campaigns_variant v ON v.id = f.variant_id
+                        WHERE f.campaign_id = %(campaign)s
+                    ) AS drawn
+                ) AS spread
             ) AS frames
             """,
             {**parameters, "classes": [name for name in CLASSES if name != "happy"]},
@@ -179,6 +227,7 @@ def measure(campaign: Any) -> dict[str, Any]:
     timings = _timings(build, bare_count, campaign, model, variants)
     data = selectors.dashboard_data(campaign=campaign)
     happy = next(c for c in data["comparisons"] if c["class_name"] == "happy")
+    happy_share = next(c for c in data["estimated_shares"]["comparisons"] if c["class_name"] == "happy")
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         server_version = cursor.fetchone()[0].split(",")[0]
@@ -197,24 +246,42 @@ def measure(campaign: Any) -> dict[str, Any]:
         **timings,
         "with_proposed_covering_index": with_index,
         "happy_verdict": happy["verdict"],
+        "happy_share_verdict": happy_share["verdict"],
+        "calibration": data["calibration"]["version"],
+        "stale_frames": data["calibration"]["stale_frames"],
         "postgres": server_version,
     }
 
 
 def _timings(build: Callable, bare_count: Callable, campaign: Any, model: Any, variants: list) -> dict[str, Any]:
-    from campaigns.dashboard import selectors
+    from campaigns.dashboard import calibrated, selectors
 
     dashboard_ms, dashboard_runs = _median_ms(build)
     count_ms, count_runs = _median_ms(bare_count)
     threshold = campaign.confidence_threshold
+    calibration = selectors.active_calibration(model)
+    matrix = selectors.tester_matrix(
+        campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration
+    )
     parts = {
         "tester_matrix": _median_ms(
-            lambda: selectors.tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants)
+            lambda: selectors.tester_matrix(
+                campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration
+            )
+        )[0],
+        "counting_quality": _median_ms(lambda: calibrated.counting_quality(calibration, threshold))[0],
+        "estimated_shares": _median_ms(
+            lambda: calibrated.estimated_shares(calibration=calibration, variants=variants, means=matrix.shares_input())
         )[0],
         "frame_outcomes": _median_ms(lambda: selectors.frame_outcomes(campaign))[0],
         "timeline": _median_ms(
             lambda: selectors.timeline(
-                campaign=campaign, model=model, threshold=threshold, variants=variants, excluded=[]
+                campaign=campaign,
+                model=model,
+                threshold=threshold,
+                variants=variants,
+                excluded=[],
+                calibration=calibration,
             )
         )[0],
     }

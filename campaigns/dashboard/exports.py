@@ -11,7 +11,7 @@ from django.db.models import FilteredRelation, Q
 from django.http import Http404, StreamingHttpResponse
 from django.utils.text import slugify
 
-from campaigns.dashboard.selectors import effective_model, frame_outcomes, tester_matrix
+from campaigns.dashboard.selectors import active_calibration, effective_model, frame_outcomes, tester_matrix
 from campaigns.models import Campaign, Variant
 from sessions.models import Frame, SurveyAnswer, Tester
 
@@ -44,6 +44,8 @@ def frame_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iter
     class_names = list(model.class_names) if model else []
     header = ["tester", "variant", "sequence", "media_time_ms", "captured_at", "received_at", "outcome"]
     header += ["top_class", "top_probability", "confident", *[f"p_{name}" for name in class_names]]
+    # Raw model output first (as before), then the calibrated values and the calibration they came from.
+    header += ["calibration_version", "calibrated_top_class", "calibrated_top_probability"]
     frames = (
         Frame.objects.filter(campaign=campaign)
         .annotate(prediction=FilteredRelation("predictions", condition=Q(predictions__model_version=model)))
@@ -59,14 +61,32 @@ def frame_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iter
             "prediction__top_class",
             "prediction__top_probability",
             "prediction__probabilities",
+            "prediction__calibration_version",
+            "prediction__calibrated_top_class",
+            "prediction__calibrated_top_probability",
         )
     )
 
     def rows() -> Iterator[tuple]:
-        for *fields, top_class, top_probability, probabilities in frames.iterator(chunk_size=CHUNK_SIZE):
+        for (
+            *fields,
+            top_class,
+            top_probability,
+            probabilities,
+            version,
+            calibrated_class,
+            calibrated_top,
+        ) in frames.iterator(chunk_size=CHUNK_SIZE):
             confident = "" if top_probability is None else int(top_probability >= threshold)
             scores = [(probabilities or {}).get(name, "") for name in class_names]
-            yield (*fields, top_class or "", "" if top_probability is None else top_probability, confident, *scores)
+            raw = (top_class or "", "" if top_probability is None else top_probability, confident, *scores)
+            yield (
+                *fields,
+                *raw,
+                version or "",
+                calibrated_class or "",
+                "" if calibrated_top is None else calibrated_top,
+            )
 
     return header, rows()
 
@@ -80,7 +100,13 @@ def tester_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Ite
     header += [f"{kind}_{name}" for name in class_names for kind in ("count", "ratio")]
     if model is None:
         return header, iter(())
-    matrix = tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants)
+    matrix = tester_matrix(
+        campaign=campaign,
+        model=model,
+        threshold=threshold,
+        variants=variants,
+        calibration=active_calibration(model),
+    )
     _outcomes, senders = frame_outcomes(campaign)
     row_of = {tester_id: row for row, tester_id in enumerate(matrix.tester_ids)}
     orders = dict(Tester.objects.filter(campaign=campaign).values_list("id", "variant_order"))

@@ -7,6 +7,10 @@ Rules every number on the page follows:
   on every variant: the comparison is paired, so a tester missing one side adds nothing to it.
   Everyone else who sent frames is counted as excluded and appears in no ratio or interval.
 - Withdrawn testers are deleted rows; only their invitation's `withdrawn_at` remains (progress).
+- With an active calibration for the model, frames are counted on their calibrated top class and
+  probability. A prediction whose `calibration_version` is not the active one (written before the
+  calibration was activated, or by a worker that does not calibrate yet) is "stale": it is counted
+  on its raw values, the page says how many there are, and the API queues the recompute.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Avg, Count, Exists, F, FloatField, OuterRef, Q
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
-from campaigns.dashboard import stats
+from campaigns.dashboard import calibrated, stats
 from campaigns.dashboard.survey import survey_summary
 from campaigns.dashboard.wording import emotion_name, paired_verdict
 from campaigns.models import Campaign, Invitation, Variant
-from inference.models import ModelVersion, Prediction
+from inference.models import Calibration, ModelVersion, Prediction
 from inference.selectors import get_active_model
 from sessions.models import Frame, Tester
 
@@ -43,6 +49,36 @@ def effective_model(campaign: Campaign) -> ModelVersion | None:
     return campaign.model_version or get_active_model()
 
 
+def active_calibration(model: ModelVersion | None) -> Calibration | None:
+    if model is None:
+        return None
+    return Calibration.objects.filter(model_version=model, is_active=True).first()
+
+
+def stale_frames(*, campaign: Campaign, model: ModelVersion, calibration: Calibration | None) -> int:
+    """Predictions not computed with the active calibration (an index-only scan)."""
+    if calibration is None:
+        return 0
+    return (
+        Prediction.objects.filter(campaign=campaign, model_version=model)
+        .exclude(calibration_version=calibration.version)
+        .count()
+    )
+
+
+def confident_as(class_name: str, threshold: float, calibration: Calibration | None, *, stale: bool = True) -> Q:
+    """Frames counted as `class_name`: calibrated values where current, raw values otherwise.
+    Without stale rows (the usual case) the plain calibrated test is enough, and much cheaper."""
+    raw = Q(top_probability__gte=threshold, top_class=class_name)
+    if calibration is None:
+        return raw
+    calibrated = Q(calibrated_top_probability__gte=threshold, calibrated_top_class=class_name)
+    if not stale:
+        return calibrated
+    current = Q(calibration_version=calibration.version)
+    return (current & calibrated) | (~current & raw)
+
+
 @dataclass
 class TesterMatrix:
     """Per (tester, variant) analysed frames and per (tester, variant, class) confident counts."""
@@ -52,6 +88,10 @@ class TesterMatrix:
     tester_ids: list[uuid.UUID]
     analysed: np.ndarray  # testers x variants
     counts: np.ndarray  # testers x variants x classes
+    stale_frames: int  # frames not computed with the active calibration
+    # testers x variants x classes: mean calibrated probabilities over the current frames (NaN if
+    # none), or None without an active calibration.
+    mean_calibrated: np.ndarray | None
     included: np.ndarray = field(init=False)  # bool per tester
 
     def apply_minimum(self, min_frames: int) -> None:
@@ -69,38 +109,69 @@ class TesterMatrix:
     def class_index(self, class_name: str) -> int | None:
         return self.class_names.index(class_name) if class_name in self.class_names else None
 
+    def shares_input(self) -> np.ndarray:
+        """Included testers with a calibrated frame on every variant: testers x variants x classes."""
+        if self.mean_calibrated is None:
+            return np.zeros((0, len(self.variants), len(self.class_names)))
+        means = self.mean_calibrated[self.included]
+        return means[~np.isnan(means).any(axis=(1, 2))]
+
 
 def tester_matrix(
-    *, campaign: Campaign, model: ModelVersion, threshold: float, variants: list[Variant]
+    *,
+    campaign: Campaign,
+    model: ModelVersion,
+    threshold: float,
+    variants: list[Variant],
+    calibration: Calibration | None = None,
 ) -> TesterMatrix:
-    """One GROUP BY (tester, variant) with a COUNT(*) FILTER (top_probability >= threshold AND
-    top_class = c) per class. One row per (tester, variant) comes back: 2,000 rows for 1,000 testers,
-    where grouping by class too would send 7 times as many through Python (measured: slower)."""
+    """One GROUP BY (tester, variant) with a COUNT(*) FILTER per class (see `confident_as`), and with
+    a calibration, the AVG of each calibrated probability over current frames (after one count of
+    stale frames, which decides how much work each row needs).
+    One row per (tester, variant) comes back: 2,000 rows for 1,000 testers, where grouping by class
+    too would send 7 times as many through Python (measured: slower)."""
     class_names = list(model.class_names)
-    confident = Q(top_probability__gte=threshold)
-    per_class = {f"class_{i}": Count("pk", filter=confident & Q(top_class=name)) for i, name in enumerate(class_names)}
+    stale = stale_frames(campaign=campaign, model=model, calibration=calibration)
+    aggregates: dict[str, Any] = {
+        f"class_{i}": Count("pk", filter=confident_as(name, threshold, calibration, stale=bool(stale)))
+        for i, name in enumerate(class_names)
+    }
+    if calibration is not None:
+        current = Q(calibration_version=calibration.version) if stale else None
+        aggregates.update(
+            {
+                f"mean_{i}": Avg(Cast(KT(f"calibrated_probabilities__{name}"), FloatField()), filter=current)
+                for i, name in enumerate(class_names)
+            }
+        )
     rows = (
         Prediction.objects.filter(campaign=campaign, model_version=model)
         .values_list("tester_id", "variant_id")
-        .annotate(analysed=Count("*"), **per_class)
+        .annotate(analysed=Count("*"), **aggregates)
         .order_by()
     )
     variant_index = {variant.pk: i for i, variant in enumerate(variants)}
     tester_index: dict[uuid.UUID, int] = {}
-    cells: list[tuple[int, int, tuple[int, ...]]] = []
+    cells: list[tuple[int, int, tuple[float | None, ...]]] = []
     for tester_id, variant_id, *numbers in rows:
         if variant_id not in variant_index:
             continue
         row = tester_index.setdefault(tester_id, len(tester_index))
         cells.append((row, variant_index[variant_id], tuple(numbers)))
-    analysed = np.zeros((len(tester_index), len(variants)), dtype=np.int64)
-    counts = np.zeros((len(tester_index), len(variants), len(class_names)), dtype=np.int64)
+    class_count = len(class_names)
+    shape = (len(tester_index), len(variants))
+    analysed = np.zeros(shape, dtype=np.int64)
+    counts = np.zeros((*shape, class_count), dtype=np.int64)
+    mean_calibrated = np.full((*shape, class_count), np.nan) if calibration is not None else None
     if cells:
         rows_idx, cols_idx, numbers = zip(*cells, strict=True)
-        values = np.asarray(numbers, dtype=np.int64)
+        # AVG over no current frame is NULL; float None -> nan.
+        values = np.asarray(numbers, dtype=np.float64)
         analysed[rows_idx, cols_idx] = values[:, 0]
-        counts[rows_idx, cols_idx, :] = values[:, 1:]
-    matrix = TesterMatrix(variants, class_names, list(tester_index), analysed, counts)
+        counts[rows_idx, cols_idx, :] = values[:, 1 : 1 + class_count]
+        if mean_calibrated is not None:
+            mean_calibrated[rows_idx, cols_idx, :] = values[:, 1 + class_count :]
+    matrix = TesterMatrix(variants, class_names, list(tester_index), analysed, counts, stale, mean_calibrated)
     matrix.apply_minimum(campaign.min_frames_per_tester)
     return matrix
 
@@ -249,14 +320,20 @@ def _present(values: np.ndarray) -> np.ndarray:
 
 
 def timeline(
-    *, campaign: Campaign, model: ModelVersion, threshold: float, variants: list[Variant], excluded: list[uuid.UUID]
+    *,
+    campaign: Campaign,
+    model: ModelVersion,
+    threshold: float,
+    variants: list[Variant],
+    excluded: list[uuid.UUID],
+    calibration: Calibration | None = None,
+    stale: bool = True,
 ) -> dict[str, Any]:
     """Happy and sad shares per media-time bin for video variants, one GROUP BY (variant, bin)."""
     bin_ms = max(1000, round(campaign.capture_interval_seconds * 1000))
     videos = [variant for variant in variants if variant.kind == Variant.Kind.VIDEO]
     if not videos:
         return {"bin_ms": bin_ms, "variants": []}
-    confident = Q(top_probability__gte=threshold)
     rows = (
         Prediction.objects.filter(campaign=campaign, model_version=model, variant__in=videos)
         .exclude(tester_id__in=excluded)
@@ -264,8 +341,8 @@ def timeline(
         .values_list("variant_id", "bin")
         .annotate(
             frames=Count("*"),
-            happy=Count("pk", filter=confident & Q(top_class="happy")),
-            sad=Count("pk", filter=confident & Q(top_class="sad")),
+            happy=Count("pk", filter=confident_as("happy", threshold, calibration, stale=stale)),
+            sad=Count("pk", filter=confident_as("sad", threshold, calibration, stale=stale)),
         )
         .order_by("variant_id", "bin")
     )
@@ -280,19 +357,41 @@ def timeline(
     }
 
 
+def calibration_summary(calibration: Calibration | None, matrix: TesterMatrix | None) -> dict[str, Any]:
+    """Which probabilities the counts rest on, named on the page and in the JSON."""
+    if calibration is None:
+        return {"state": "uncalibrated", "version": None, "method": None, "faces": None, "stale_frames": 0}
+    return {
+        "state": "calibrated",
+        "id": calibration.pk,
+        "version": calibration.version,
+        "method": calibration.method,
+        "method_label": str(Calibration.Method(calibration.method).label),
+        "faces": calibration.faces,
+        "created_at": calibration.created_at.isoformat(),
+        "stale_frames": matrix.stale_frames if matrix is not None else 0,
+    }
+
+
 def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dict[str, Any]:
     """Everything the dashboard shows, as plain JSON-able data (the page and the API share it)."""
     threshold = campaign.confidence_threshold if threshold is None else threshold
     model = effective_model(campaign)
+    calibration = active_calibration(model)
     variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
     outcomes, senders = frame_outcomes(campaign)
-    matrix = tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants) if model else None
+    matrix = (
+        tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration)
+        if model
+        else None
+    )
     included = {tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep} if matrix else set()
     excluded = sorted((senders | set(matrix.tester_ids if matrix else [])) - included)
     ratios = matrix.ratios() if matrix else np.zeros((0, len(variants), 0))
     return {
         "campaign": {"id": str(campaign.pk), "name": campaign.name},
         "model": {"id": model.pk, "name": model.name, "version": model.version} if model else None,
+        "calibration": calibration_summary(calibration, matrix),
         "class_names": [
             {"class_name": name, "label": emotion_name(name)} for name in (model.class_names if model else [])
         ],
@@ -304,9 +403,23 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dic
         "testers": {"included": len(included), "excluded": len(excluded)},
         "variants": variant_rows(matrix, ratios) if matrix else [],
         "comparisons": comparisons(matrix, ratios) if matrix else [],
+        "counting_quality": calibrated.counting_quality(calibration, threshold) if calibration else [],
+        "estimated_shares": calibrated.estimated_shares(
+            calibration=calibration, variants=variants, means=matrix.shares_input()
+        )
+        if calibration and matrix
+        else None,
         "order_effect": order_effect(matrix, ratios, campaign) if matrix else None,
         "survey": survey_summary(campaign=campaign, matrix=matrix, ratios=ratios, excluded=excluded),
-        "timeline": timeline(campaign=campaign, model=model, threshold=threshold, variants=variants, excluded=excluded)
+        "timeline": timeline(
+            campaign=campaign,
+            model=model,
+            threshold=threshold,
+            variants=variants,
+            excluded=excluded,
+            calibration=calibration,
+            stale=bool(matrix and matrix.stale_frames),
+        )
         if model
         else {"bin_ms": 0, "variants": []},
     }

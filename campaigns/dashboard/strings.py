@@ -63,4 +63,23 @@ def page_strings() -> dict[str, str]:
         "load_failed": _("Could not load the numbers"),
         "no_model": _("No emotion model is active, so there is nothing to analyse yet."),
         "no_video": _("No video variants in this campaign."),
+        "calibrated": _("Counting on calibrated probabilities: calibration %(version)s (%(method)s, %(faces)s faces)"),
+        "uncalibrated": _("Uncalibrated: counting on the model's raw probabilities"),
+        "stale_note": _(
+            "%(frames)s frames were not yet computed with this calibration and are counted on raw probabilities "
+            "meanwhile; they are being recomputed."
+        ),
+        "no_quality": _(
+            "This model has no calibration, so how well it counts each emotion is unknown. "
+            "Run manage.py calibrate_model on labelled faces."
+        ),
+        "no_shares": _("Estimated shares need a calibration of the model (manage.py calibrate_model)."),
+        "no_share_testers": _("No tester has calibrated frames on every variant yet."),
+        "estimator": _("Estimator: %(estimator)s, %(testers)s testers."),
+        "estimated_share": _("Estimated share"),
+        "faces": _("Labelled faces"),
+        "counted": _("Counted"),
+        "recall": _("Recall (share of its faces counted)"),
+        "precision": _("Precision (share of counted that are right)"),
+        "in_words": _("In words"),
     }

@@ -77,3 +77,77 @@ def paired_verdict(result: PairedResult, *, label_a: str, label_b: str, class_na
         )
         % values
     )
+
+
+def _one_in(share: float) -> str:
+    """0.11 -> "about 1 in 9", 0.75 -> "about 3 in 4": the rule of ml.calibration's sentence, translated."""
+    if share <= 0:
+        return _("none of the")
+    if share >= 0.975:
+        return _("nearly all")
+    if share < 0.2:
+        return _("about 1 in %(denominator)s") % {"denominator": round(1 / share)}
+    # Halves, thirds, quarters, fifths, tenths read easily: the simplest within 0.03, else the closest.
+    fractions = [(numerator, denominator) for denominator in (2, 3, 4, 5, 10) for numerator in range(1, denominator)]
+    close = [pair for pair in fractions if abs(pair[0] / pair[1] - share) <= 0.03]
+    numerator, denominator = min(
+        close or fractions, key=lambda pair: (pair[1] if close else 0, abs(pair[0] / pair[1] - share))
+    )
+    return _("about %(numerator)s in %(denominator)s") % {"numerator": numerator, "denominator": denominator}
+
+
+def counting_quality_sentence(class_name: str, figures: dict, threshold: float) -> str:
+    """E.g. "At 0.8, this model counts about 1 in 9 sad faces; about 3 in 4 frames it counts as sad
+    are sad." Figures as ml.calibration.threshold_figures gives them."""
+    values = {"threshold": f"{threshold:g}", "emotion": emotion_name(class_name)}
+    if figures["recall"] is None:
+        return _("At %(threshold)s, no %(emotion)s faces were measured for this model.") % values
+    values["recall"] = _one_in(figures["recall"])
+    if figures["precision"] is None:
+        return (
+            _("At %(threshold)s, this model counts %(recall)s %(emotion)s faces; it counted no face as %(emotion)s.")
+            % values
+        )
+    values["precision"] = _one_in(figures["precision"])
+    sentence = (
+        _(
+            "At %(threshold)s, this model counts %(recall)s %(emotion)s faces; "
+            "%(precision)s frames it counts as %(emotion)s are %(emotion)s."
+        )
+        % values
+    )
+    if not figures["enough_counted"]:
+        sentence += " " + _("(From only %(counted)s counted faces.)") % {"counted": figures["counted"]}
+    return sentence
+
+
+def share_verdict(row: dict) -> str:
+    """One sentence on the paired difference of estimated shares (b - a), as paired_verdict does for ratios."""
+    b_leads = row["difference"] > 0
+    sign = 1 if b_leads else -1
+    low, high = sorted((sign * row["low"], sign * row["high"]))
+    values = {
+        "leader": row["label_b"] if b_leads else row["label_a"],
+        "other": row["label_a"] if b_leads else row["label_b"],
+        "emotion": emotion_name(row["class_name"]),
+        "points": _points(abs(row["difference"])),
+        "low": _points(low),
+        "high": _points(high),
+    }
+    if row["n"] < 2:
+        return _("Not enough testers yet to compare estimated shares of %(emotion)s.") % values
+    if row["clear"]:
+        return (
+            _(
+                "%(leader)s shows more %(emotion)s: its estimated share is %(points)s points higher "
+                "(95%% interval %(low)s to %(high)s)."
+            )
+            % values
+        )
+    return (
+        _(
+            "No clear difference in the estimated share of %(emotion)s: %(leader)s is ahead of %(other)s by "
+            "%(points)s points (95%% interval %(low)s to %(high)s)."
+        )
+        % values
+    )

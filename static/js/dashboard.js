@@ -114,6 +114,76 @@
     table($("table-variants"), [T.variant, T.emotion, T.count, T.frames, T.ratio, T.tester_mean, T.interval, T.testers], rows);
   }
 
+  function renderCalibration(data) {
+    const c = data.calibration;
+    $("calibration-name").textContent = c.state === "calibrated"
+      ? format(T.calibrated, { version: c.version, method: c.method_label, faces: c.faces })
+      : T.uncalibrated;
+    $("stale-note").hidden = !c.stale_frames;
+    $("stale-note").textContent = c.stale_frames ? format(T.stale_note, { frames: c.stale_frames }) : "";
+  }
+
+  function renderQuality(data) {
+    const list = $("quality");
+    list.replaceChildren();
+    if (!data.counting_quality.length) {
+      const li = document.createElement("li");
+      li.textContent = T.no_quality;
+      list.appendChild(li);
+    }
+    data.counting_quality.forEach((q) => {
+      const li = document.createElement("li");
+      li.textContent = q.sentence;
+      li.dataset.testid = "quality-" + q.class_name;
+      list.appendChild(li);
+    });
+    table($("table-quality"), [T.emotion, T.faces, T.counted, T.recall, T.precision, T.interval],
+      data.counting_quality.map((q) => [q.label, String(q.faces), String(q.counted), pct(q.recall), pct(q.precision),
+        q.precision === null ? "–" : pct(q.precision_low) + " – " + pct(q.precision_high)]));
+  }
+
+  function renderShares(data) {
+    const shares = data.estimated_shares;
+    const note = $("shares-note");
+    const list = $("share-verdicts");
+    list.replaceChildren();
+    if (!shares || !shares.testers) {
+      note.hidden = false;
+      note.textContent = shares ? T.no_share_testers : T.no_shares;
+      Plotly.purge($("chart-shares"));
+      table($("table-shares"), [], []);
+      table($("table-share-comparisons"), [], []);
+      return;
+    }
+    note.hidden = false;
+    note.textContent = format(T.estimator, { estimator: shares.estimator, testers: shares.testers });
+    const traces = shares.variants.map((variant, i) => ({
+      type: "bar", name: variant.label, x: variant.classes.map((c) => c.label), y: variant.classes.map((c) => c.share),
+      text: variant.classes.map((c) => pct(c.share)), textposition: "outside",
+      marker: { color: COLOURS[i % COLOURS.length], pattern: { shape: PATTERNS[i % PATTERNS.length] } },
+      error_y: {
+        type: "data", symmetric: false,
+        array: variant.classes.map((c) => c.high - c.share), arrayminus: variant.classes.map((c) => c.share - c.low),
+      },
+    }));
+    plot("chart-shares", traces, { barmode: "group", yaxis: { title: { text: T.estimated_share }, tickformat: ".0%", rangemode: "tozero" } });
+    shares.comparisons.filter((c) => ["happy", "sad"].includes(c.class_name)).forEach((c) => {
+      const li = document.createElement("li");
+      li.textContent = c.verdict;
+      li.className = c.clear ? "clear" : "unclear";
+      li.dataset.testid = "share-verdict-" + c.class_name;
+      list.appendChild(li);
+    });
+    const rows = [];
+    shares.variants.forEach((v) => v.classes.forEach((c) => rows.push([
+      v.label, c.label, { text: pct(c.share), testid: "share-" + v.id + "-" + c.class_name }, interval(c, pct),
+    ])));
+    table($("table-shares"), [T.variant, T.emotion, T.estimated_share, T.interval], rows);
+    table($("table-share-comparisons"), [T.comparison, T.difference, T.interval, T.verdict],
+      shares.comparisons.map((c) => [c.label_b + " − " + c.label_a + " (" + c.label + ")", num(c.difference * 100, 1),
+        interval(c, (x) => num(x * 100, 1)), c.verdict]));
+  }
+
   function renderComparisons(data) {
     const list = $("verdicts");
     list.replaceChildren();
@@ -238,7 +308,10 @@
     $("no-model").hidden = Boolean(data.model);
     $("no-model").textContent = data.model ? "" : T.no_model;
     renderProgress(data);
+    renderCalibration(data);
     renderRatios(data);
+    renderQuality(data);
+    renderShares(data);
     renderComparisons(data);
     renderTimeline(data);
     renderOrder(data);

@@ -177,7 +177,8 @@ def test_dashboard_data_uses_a_fixed_number_of_queries(fixed):
         add_frame(fixed.testers["t1"], fixed.a, sequence, "happy", 0.9)
     with CaptureQueriesContext(connection) as second:
         data = dashboard_data(campaign=fixed.campaign)
-    assert len(second) == len(first) <= 12
+    # 13: one more than before the calibration work, the active calibration's row.
+    assert len(second) == len(first) <= 13
     assert happy(variant(data, "A"))["count"] == 7
 
 
