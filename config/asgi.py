@@ -7,8 +7,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django keeps a database connection per thread, and under ASGI the sync code runs on changing
 # executor threads, so persistent connections pile up (Django docs, "Persistent connections"):
-# the load run ran PostgreSQL out of connections. One connection per request here; a pooler
-# (PgBouncer) in front of PostgreSQL is the production answer. Workers keep CONN_MAX_AGE.
+# the load run ran PostgreSQL out of connections. So the web process borrows connections from a
+# bounded pool per process (PostgreSQL; see DATABASE_POOL in settings) and returns them after
+# each request; other databases open one per request. Workers keep CONN_MAX_AGE.
+os.environ.setdefault("DATABASE_POOL", "1")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 django_asgi_app = get_asgi_application()
 

@@ -8,6 +8,7 @@ SECRET_KEY and leaves DEBUG off.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -82,6 +83,22 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A connection pool per process (psycopg_pool, Django's "pool" option) instead of persistent
+# connections: under ASGI the sync code runs on changing executor threads, and per-thread
+# persistent connections piled up until PostgreSQL ran out (config/asgi.py turns this on; Celery
+# workers keep CONN_MAX_AGE: a pool's threads do not survive the prefork). Connections are checked
+# before each use (CONN_HEALTH_CHECKS), so a PostgreSQL restart costs no request a 500.
+if env_bool("DATABASE_POOL", False) and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
+        # Per process, as many as the ASGI executor has threads (asgiref's default, or ASGI_THREADS),
+        # so a request never waits for a free connection; mind max_connections x web processes.
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", env_int("ASGI_THREADS", min(32, (os.cpu_count() or 1) + 4))),
+        # Seconds a request waits for a connection while PostgreSQL is unreachable before it fails
+        # (healthz must still answer quickly, naming the database).
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 3.0),
+    }
 if env_str("DATABASE_TEST_NAME"):
     # Lets parallel test runs on one PostgreSQL server use separate test databases.
     DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}

@@ -3,10 +3,12 @@ get_tester_for_token, so expiry, revocation, withdrawal and guessing limits are 
 
 from __future__ import annotations
 
+import functools
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -20,6 +22,7 @@ from sessions.models import Tester
 # Failed lookups per client address and minute before we answer 429: a real tester mistypes a
 # link a few times at most; anyone trying tokens in bulk is slowed to a crawl.
 FAILED_LOOKUPS_PER_MINUTE = 20
+WINDOW_TTL_SECONDS = 70
 
 
 class LinkUnavailable(ApplicationError):
@@ -46,31 +49,77 @@ class LinkUnavailable(ApplicationError):
         super().__init__(str(self.MESSAGES[reason]), extra={"reason": reason}, status_code=status_code, headers=headers)
 
 
-def minute_window_count(key: str) -> tuple[int, int]:
-    """Increment a per-minute counter in the cache (Redis): (count so far, seconds until reset)."""
+@functools.cache
+def _redis():
+    """One redis-py client per process for the counters (thread-safe, its connection pool reused);
+    Django's RedisCache builds a client object per operation. None without Redis (the embedded
+    fallback), where the counters live in Django's cache."""
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    options = settings.CACHES["default"].get("OPTIONS", {})
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=options.get("socket_connect_timeout", 1),
+        socket_timeout=options.get("socket_timeout", 1),
+        health_check_interval=30,
+    )
+
+
+def _window(key: str, now: float) -> str:
+    # In the cache's database and under its prefix, so cache.clear() resets the counters too.
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:counter:{key}:{int(now // 60)}"
+
+
+def _seconds_left(now: float) -> int:
+    return max(1, 60 - int(now % 60))
+
+
+def minute_window_count(key: str, *, peek: str | None = None) -> tuple[int, int, int]:
+    """Increment a per-minute counter in Redis: (count so far, seconds until reset, count of the
+    `peek` counter, read without incrementing). One round trip (pipelined INCR + EXPIRE + GET).
+    Redis errors propagate: the API and the pages answer them with 503 and Retry-After."""
     now = time.time()
-    window_key = f"{key}:{int(now // 60)}"
-    cache.add(window_key, 0, timeout=70)
-    try:
-        count = cache.incr(window_key)
-    except ValueError:  # expired between add and incr
-        cache.set(window_key, 1, timeout=70)
-        count = 1
-    return count, max(1, 60 - int(now % 60))
+    client = _redis()
+    if client is None:
+        window_key = _window(key, now)
+        cache.add(window_key, 0, timeout=WINDOW_TTL_SECONDS)
+        try:
+            count = cache.incr(window_key)
+        except ValueError:  # expired between add and incr
+            cache.set(window_key, 1, timeout=WINDOW_TTL_SECONDS)
+            count = 1
+        peeked = cache.get(_window(peek, now), 0) if peek else 0
+        return count, _seconds_left(now), peeked
+    pipeline = client.pipeline(transaction=False)
+    pipeline.incr(_window(key, now))
+    pipeline.expire(_window(key, now), WINDOW_TTL_SECONDS)
+    if peek:
+        pipeline.get(_window(peek, now))
+    replies = pipeline.execute()
+    return replies[0], _seconds_left(now), int(replies[2] or 0) if peek else 0
 
 
-def _client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
+def _failures_key(request: HttpRequest) -> str:
+    return f"tester-token-failures:{request.META.get('REMOTE_ADDR', 'unknown')}"
 
 
-def _refuse_if_guessing(request: HttpRequest) -> None:
-    failures = cache.get(f"tester-token-failures:{_client_address(request)}:{int(time.time() // 60)}", 0)
+def _failed_lookups(request: HttpRequest) -> int:
+    now = time.time()
+    client = _redis()
+    key = _window(_failures_key(request), now)
+    return int((client.get(key) if client is not None else cache.get(key)) or 0)
+
+
+def _refuse_if_guessing(request: HttpRequest, failures: int | None = None) -> None:
+    failures = _failed_lookups(request) if failures is None else failures
     if failures >= FAILED_LOOKUPS_PER_MINUTE:
-        raise LinkUnavailable(LinkUnavailable.TOO_MANY_ATTEMPTS, retry_after=max(1, 60 - int(time.time() % 60)))
+        raise LinkUnavailable(LinkUnavailable.TOO_MANY_ATTEMPTS, retry_after=_seconds_left(time.time()))
 
 
 def _record_failure(request: HttpRequest) -> None:
-    minute_window_count(f"tester-token-failures:{_client_address(request)}")
+    minute_window_count(_failures_key(request))
 
 
 def _check_invitation(invitation: Invitation | None) -> None:
@@ -120,10 +169,22 @@ def get_campaign_for_open_link(request: HttpRequest, token: str) -> Campaign:
     return campaign
 
 
-def frame_rate_limit(*, tester: Tester, kind: str = "frames") -> None:
-    """429 with Retry-After once a tester sends more than the configured snapshots per minute."""
+def get_tester_for_upload(request: HttpRequest, token: str, *, kind: str = "frames") -> Tester:
+    """get_tester_for_token for the snapshot API, which a tester calls every second: the same
+    answers (404 / 429 for guessing, the link's state) and then 429 with Retry-After once the
+    tester sends more than FRAME_RATE_LIMIT_PER_MINUTE, in one Redis round trip (the tester's
+    counter, keyed by the token's hash, and the address's failures) and one query (the tester,
+    the campaign's status and the invitation's state). The tester's `campaign` holds id and
+    status only; `invitation` is not loaded."""
+    token_hash = hash_token(token or "")
+    count, retry_after, failures = minute_window_count(f"tester-{kind}:{token_hash[:32]}", peek=_failures_key(request))
+    _refuse_if_guessing(request, failures)
+    tester = _tester_for_upload(token_hash)
+    if tester is None:  # unknown, or an invitation never opened: the general path decides (404 ...)
+        tester = get_tester_for_token(request, token)
+    elif tester.link_state:
+        raise LinkUnavailable(tester.link_state)
     limit = settings.MIMIK["FRAME_RATE_LIMIT_PER_MINUTE"]
-    count, retry_after = minute_window_count(f"tester-{kind}:{tester.pk}")
     if count > limit:
         raise ApplicationError(
             str(_("Too many snapshots; please slow down.")),
@@ -131,3 +192,38 @@ def frame_rate_limit(*, tester: Tester, kind: str = "frames") -> None:
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(retry_after)},
         )
+    return tester
+
+
+@functools.cache
+def _tester_for_upload_sql(vendor: str) -> str:
+    """Built once from the models (the ORM would compile the same join on every request).
+    The CASE follows _check_invitation's order: withdrawn, revoked, expired; '' if usable."""
+    q = connection.ops.quote_name
+    tester, campaign, invitation = Tester._meta, Campaign._meta, Invitation._meta
+
+    def column(meta, name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    columns = ", ".join(f"t.{q(field.column)}" for field in tester.concrete_fields)
+    return (
+        f"SELECT {columns}, c.{column(campaign, 'status')} AS campaign_status, CASE"  # noqa: S608 - names from the models
+        f" WHEN i.{column(invitation, 'withdrawn_at')} IS NOT NULL THEN '{LinkUnavailable.WITHDRAWN}'"
+        f" WHEN i.{column(invitation, 'revoked_at')} IS NOT NULL THEN '{LinkUnavailable.REVOKED}'"
+        f" WHEN i.{column(invitation, 'expires_at')} <= %s THEN '{LinkUnavailable.EXPIRED}'"
+        f" ELSE '' END AS link_state"
+        f" FROM {q(tester.db_table)} t"
+        f" JOIN {q(campaign.db_table)} c ON c.{q(campaign.pk.column)} = t.{column(tester, 'campaign')}"
+        f" LEFT JOIN {q(invitation.db_table)} i ON i.{q(invitation.pk.column)} = t.{column(tester, 'invitation')}"
+        f" WHERE t.{column(tester, 'token_hash')} = %s"
+    )
+
+
+def _tester_for_upload(token_hash: str) -> Tester | None:
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    rows = list(Tester.objects.raw(_tester_for_upload_sql(connection.vendor), [now, token_hash]))
+    if not rows:
+        return None
+    tester = rows[0]
+    tester.campaign = Campaign.from_db(tester._state.db, ["id", "status"], [tester.campaign_id, tester.campaign_status])
+    return tester

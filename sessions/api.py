@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from config.errors import ApplicationError
 from inference.services import frame_quality_verdict
 from sessions import services
-from sessions.access import frame_rate_limit, get_tester_for_token
+from sessions.access import get_tester_for_upload
 from sessions.models import Tester
 from sessions.serializers import (
     CameraCheckResultSerializer,
@@ -42,42 +42,49 @@ VERDICT_MESSAGES = {
 }
 
 
+def too_large() -> ApplicationError:
+    limit = settings.MIMIK["FRAME_MAX_BYTES"]
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    return ApplicationError(_("The snapshot is too large."), extra={"max_bytes": limit}, status_code=status_code)
+
+
 class AlwaysInMemoryUploadHandler(MemoryFileUploadHandler):
-    """Snapshots must never touch the disk: keep the file in memory whatever its size (the
-    Content-Length check has already capped it)."""
+    """Snapshots must never touch the disk: keep the file in memory whatever its size, and count
+    the bytes as they arrive, so a body without (or with a false) Content-Length is cut off at
+    FRAME_MAX_BYTES instead of being read to its end."""
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None) -> None:
         self.activated = True
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        self.received += len(raw_data)
+        if self.received > settings.MIMIK["FRAME_MAX_BYTES"]:
+            raise too_large()
+        return super().receive_data_chunk(raw_data, start)
 
 
 class TesterApiView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
     parser_classes = [MultiPartParser]
+    rate_limit_kind = "frames"
 
     def tester(self, request: Request, token: str | None) -> Tester:
-        return get_tester_for_token(request._request, token or request.headers.get(TOKEN_HEADER, ""))
+        token = token or request.headers.get(TOKEN_HEADER, "")
+        return get_tester_for_upload(request._request, token, kind=self.rate_limit_kind)
 
     def read_image(self, request: Request, serializer_class: type) -> dict:
         """Refuse an oversized body before reading it, then parse the form in memory."""
-        limit = settings.MIMIK["FRAME_MAX_BYTES"]
         content_length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if content_length > limit + MULTIPART_OVERHEAD_BYTES:
-            raise ApplicationError(
-                _("The snapshot is too large."),
-                extra={"max_bytes": limit},
-                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
+        if content_length > settings.MIMIK["FRAME_MAX_BYTES"] + MULTIPART_OVERHEAD_BYTES:
+            raise too_large()
         request._request.upload_handlers = [AlwaysInMemoryUploadHandler(request._request)]
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         image = serializer.validated_data["image"]
-        if image.size > limit:
-            raise ApplicationError(
-                _("The snapshot is too large."),
-                extra={"max_bytes": limit},
-                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
+        if image.size > settings.MIMIK["FRAME_MAX_BYTES"]:
+            raise too_large()
         return {**serializer.validated_data, "image_bytes": image.read()}
 
 
@@ -113,7 +120,6 @@ class FrameUploadApi(TesterApiView):
     )
     def post(self, request: Request, token: str | None = None) -> Response:
         tester = self.tester(request, token)
-        frame_rate_limit(tester=tester)
         services.tester_capture_check(tester=tester)
         data = self.read_image(request, FrameUploadSerializer)
         services.frame_accept(
@@ -133,6 +139,8 @@ class FrameUploadByHeaderApi(FrameUploadApi):
 
 
 class CameraCheckApi(TesterApiView):
+    rate_limit_kind = "camera-check"
+
     @extend_schema(
         operation_id="tester_camera_check",
         summary="Check one test snapshot's face and lighting",
@@ -143,7 +151,6 @@ class CameraCheckApi(TesterApiView):
     )
     def post(self, request: Request, token: str | None = None) -> Response:
         tester = self.tester(request, token)
-        frame_rate_limit(tester=tester, kind="camera-check")
         services.tester_capture_check(tester=tester)
         data = self.read_image(request, CameraCheckSerializer)
         services.snapshot_check(image_bytes=data["image_bytes"])

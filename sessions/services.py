@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,7 +21,6 @@ from campaigns.tokens import new_token
 from config.errors import ApplicationError
 from inference.services import QueueUnavailable, frame_submit_for_analysis
 from sessions.models import Frame, SurveyAnswer, Tester
-from sessions.selectors import variant_for_tester
 
 QUEUE_RETRY_AFTER_SECONDS = 5
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -220,27 +220,30 @@ def frame_accept(
 ) -> Frame | None:
     """Store one snapshot's row and hand the image to the inference queue. None for a repeat.
 
-    Every refusal happens before anything is stored. The row commits in its own transaction
-    BEFORE the image is queued, so a worker never looks for a missing row; if the broker refuses,
-    the row goes again and the page retries on 503. The image is never written to disk here.
+    Every refusal happens before anything is stored. The row commits on its own (one INSERT in
+    autocommit) BEFORE the image is queued, so a worker never looks for a missing row; if the
+    broker refuses, the row goes again and the page retries on 503. The image is never written
+    to disk here.
     """
     tester_capture_check(tester=tester)
-    variant = variant_for_tester(tester=tester, variant_id=variant_id)
-    if variant is None:
+    # The viewing order was made from the campaign's own variants at consent: no query needed.
+    if str(variant_id) not in tester.variant_order:
         raise ApplicationError(_("This variant is not part of your test."), extra={"field": "variant"})
     snapshot_check(image_bytes=image_bytes)
+    frame = Frame(
+        campaign_id=tester.campaign_id,
+        tester_id=tester.pk,
+        variant_id=variant_id,
+        sequence=sequence,
+        media_time_ms=media_time_ms,
+        captured_at=captured_at,
+        byte_size=len(image_bytes),
+    )
     try:
-        with transaction.atomic():
-            frame = Frame.objects.create(
-                campaign_id=tester.campaign_id,
-                tester=tester,
-                variant=variant,
-                sequence=sequence,
-                media_time_ms=media_time_ms,
-                captured_at=captured_at,
-                byte_size=len(image_bytes),
-            )
-    except IntegrityError:  # the same (tester, variant, sequence) arrived before: a client retry
+        inserted = _frame_insert_once(frame)
+    except IntegrityError as error:  # the variant was deleted since the tester consented
+        raise ApplicationError(_("This variant is not part of your test."), extra={"field": "variant"}) from error
+    if not inserted:  # the same (tester, variant, sequence) arrived before: a client retry
         return None
     try:
         frame_submit_for_analysis(frame_id=frame.pk, image_bytes=image_bytes)
@@ -252,6 +255,39 @@ def frame_accept(
             headers={"Retry-After": str(QUEUE_RETRY_AFTER_SECONDS)},
         ) from error
     return frame
+
+
+def _frame_fields() -> list:
+    return [field for field in Frame._meta.concrete_fields if not field.primary_key]
+
+
+@functools.cache
+def _frame_insert_sql(vendor: str) -> str:
+    """INSERT ... ON CONFLICT (tester, variant, sequence) DO NOTHING RETURNING id, built once from
+    the model (PostgreSQL, and SQLite >= 3.35). The unique constraint decides what is a repeat."""
+    q = connection.ops.quote_name
+    columns = ", ".join(q(field.column) for field in _frame_fields())
+    unique = ", ".join(q(Frame._meta.get_field(name).column) for name in ("tester", "variant", "sequence"))
+    placeholders = ", ".join(["%s"] * len(_frame_fields()))
+    return (
+        f"INSERT INTO {q(Frame._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 - names from the model
+        f" ON CONFLICT ({unique}) DO NOTHING RETURNING {q(Frame._meta.pk.column)}"
+    )
+
+
+def _frame_insert_once(frame: Frame) -> bool:
+    """Insert the row in one statement and round trip, no savepoint: True and frame.pk set if it
+    is new, False for a repeat. Values go through the fields as in Model.save (auto_now_add,
+    JSON, time zones)."""
+    values = [field.get_db_prep_save(field.pre_save(frame, True), connection) for field in _frame_fields()]
+    with connection.cursor() as cursor:
+        cursor.execute(_frame_insert_sql(connection.vendor), values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    frame.pk = row[0]
+    frame._state.adding, frame._state.db = False, connection.alias
+    return True
 
 
 @transaction.atomic
