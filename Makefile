@@ -9,7 +9,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mimik} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}
 
-.PHONY: run test lint venv dev-venv services system-packages bench messages clean
+.PHONY: run test lint venv dev-venv services system-packages bench load messages clean
 
 $(VENV)/.installed: requirements.txt requirements-models.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Mimik needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
@@ -49,8 +49,15 @@ lint: dev-venv
 test: dev-venv system-packages services lint
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: venv
-	$(PY) -m inference.bench
+# Benchmarks print figures (JSON); they are not tests. They use the machine's PostgreSQL and Redis.
+bench: dev-venv services
+	$(TEST_ENV) $(PY) -m inference.bench
+	$(TEST_ENV) $(PY) -m campaigns.dashboard.bench
+
+# The load test (issue 8): N testers uploading through the real HTTP API; see README "Performance".
+load: dev-venv services
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	$(TEST_ENV) $(PY) -m tests.load $(LOAD_ARGS)
 
 messages: venv
 	$(PY) manage.py compilemessages --ignore=.venv
