@@ -5,6 +5,11 @@ portrait with shifts, scales 90-240 px and brightness changes, plus frames witho
 measures frames per second for each stage alone, the whole per-frame pipeline in one process, and
 the same through a real Celery worker and Redis with the database writes; plus worker peak memory.
 Not a test: figures depend on the machine. Needs scikit-image (dev dependency) for the frames.
+
+On a shared machine wall-clock figures follow the other processes' load, so each in-process
+figure is also given in CPU time of this thread (`cpu_fps`: what the code costs, whatever the
+load), the worker's as CPU milliseconds per frame of all its processes, and `load_average` says
+how busy the machine was.
 """
 
 from __future__ import annotations
@@ -24,15 +29,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _fps(count: int, run: Callable[[], object], *, repeat: int = 3) -> float:
-    """Best of `repeat` runs (the least disturbed by other processes on a shared machine)."""
-    best = float("inf")
-    run()  # warm-up: caches, interpreter allocation
+def _fps(runs: dict[str, tuple[int, Callable[[], object]]], *, repeat: int = 3) -> tuple[dict, dict]:
+    """Frames per second of each run, wall clock and CPU time of this thread, best of `repeat`
+    rounds (the least disturbed by other processes). The runs take turns within each round, so
+    a change of load on a shared machine touches all of them alike and their ratios hold."""
+    best = {name: float("inf") for name in runs}
+    best_cpu = dict(best)
+    for _count, run in runs.values():
+        run()  # warm-up: caches, interpreter allocation
     for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return round(count / best, 1)
+        for name, (_count, run) in runs.items():
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+            best_cpu[name] = min(best_cpu[name], time.thread_time() - start_cpu)
+    wall = {name: round(count / best[name], 1) for name, (count, _run) in runs.items()}
+    cpu = {name: round(count / max(best_cpu[name], 1e-9), 1) for name, (count, _run) in runs.items()}
+    return wall, cpu
 
 
 def in_process(frames, *, batch: int) -> dict:
@@ -48,29 +61,31 @@ def in_process(frames, *, batch: int) -> dict:
     crops = [crop_face(image.rgb, found[0]) for image, found in zip(decoded, detections, strict=True) if found]
     face_share = len(crops) / len(frames)
 
-    figures = {
-        "frames": len(frames),
-        "frames_with_face": sum(frame.has_face for frame in frames),
-        "decode_fps": _fps(len(jpegs), lambda: [decode_image(jpeg) for jpeg in jpegs]),
-        "detection_fps": _fps(len(decoded), lambda: [detect_faces(image.rgb) for image in decoded]),
-        "classification_batch1_fps": _fps(len(crops), lambda: [classifier.predict_faces([crop]) for crop in crops]),
-        f"classification_batch{batch}_fps": _fps(
-            len(crops), lambda: [classifier.predict_faces(crops[i : i + batch]) for i in range(0, len(crops), batch)]
+    runs = {
+        "decode_fps": (len(jpegs), lambda: [decode_image(jpeg) for jpeg in jpegs]),
+        "detection_fps": (len(decoded), lambda: [detect_faces(image.rgb) for image in decoded]),
+        "classification_batch1_fps": (len(crops), lambda: [classifier.predict_faces([crop]) for crop in crops]),
+        f"classification_batch{batch}_fps": (
+            len(crops),
+            lambda: [classifier.predict_faces(crops[i : i + batch]) for i in range(0, len(crops), batch)],
         ),
-        "pipeline_batch1_fps": _fps(
-            len(jpegs), lambda: [analyse_images([jpeg], classifier=classifier) for jpeg in jpegs]
-        ),
-        f"pipeline_batch{batch}_fps": _fps(
+        "pipeline_batch1_fps": (len(jpegs), lambda: [analyse_images([jpeg], classifier=classifier) for jpeg in jpegs]),
+        f"pipeline_batch{batch}_fps": (
             len(jpegs),
             lambda: [analyse_images(jpegs[i : i + batch], classifier=classifier) for i in range(0, len(jpegs), batch)],
         ),
     }
+    figures = {"frames": len(frames), "frames_with_face": sum(frame.has_face for frame in frames)}
+    wall, cpu = _fps(runs)
+    figures.update(wall)
     # The practical limit: the stages back to back with nothing in between (per frame seconds).
-    per_frame = (
-        1 / figures["decode_fps"] + 1 / figures["detection_fps"] + face_share / figures["classification_batch1_fps"]
-    )
-    figures["sum_of_parts_fps"] = round(1 / per_frame, 1)
-    figures["pipeline_share_of_parts"] = round(figures["pipeline_batch1_fps"] / figures["sum_of_parts_fps"], 2)
+    for source in (figures, cpu):
+        per_frame = (
+            1 / source["decode_fps"] + 1 / source["detection_fps"] + face_share / source["classification_batch1_fps"]
+        )
+        source["sum_of_parts_fps"] = round(1 / per_frame, 1)
+        source["pipeline_share_of_parts"] = round(source["pipeline_batch1_fps"] / source["sum_of_parts_fps"], 2)
+    figures["cpu_fps"] = cpu
     outcomes = analyse_images(jpegs, classifier=classifier)
     figures["outcomes"] = {name: sum(a.outcome == name for a in outcomes) for name in {a.outcome for a in outcomes}}
     happy = [a.top_class == "happy" for a in outcomes if a.outcome == "prediction"]
@@ -90,8 +105,26 @@ def fer_package(frames) -> dict:
 
     detector = FER()
     images = [cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR) for frame in frames]
-    fps = _fps(len(images), lambda: [detector.detect_emotions(image) for image in images], repeat=1)
-    return {"fer_detect_emotions_fps": fps}
+    # Wall clock only: TensorFlow runs on threads of its own, which this thread's CPU time misses.
+    wall, _cpu = _fps({"fer": (len(images), lambda: [detector.detect_emotions(image) for image in images])}, repeat=1)
+    return {"fer_detect_emotions_fps": wall["fer"]}
+
+
+def _worker_pids(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return [pid, *children]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def _peak_rss_mib(pid: int) -> dict:
@@ -103,9 +136,7 @@ def _peak_rss_mib(pid: int) -> dict:
                 return int(line.split()[1]) / 1024
         return 0.0
 
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(child) for child in (task / "children").read_text().split()]
+    children = _worker_pids(pid)[1:]
     return {
         "worker_main_peak_rss_mib": round(hwm(pid), 1),
         "worker_child_peak_rss_mib": round(max((hwm(child) for child in children), default=0.0), 1),
@@ -145,16 +176,21 @@ def through_worker(frames, *, concurrency: int) -> dict:
             Frame(campaign=campaign, tester=tester, variant=variant, sequence=i + 1, media_time_ms=i)
             for i in range(len(frames))
         )
+        pids = _worker_pids(worker.pid)
+        cpu_start = _cpu_seconds(pids)
         start = time.perf_counter()
         for row, frame in zip(rows, frames, strict=True):
             frame_submit_for_analysis(frame_id=row.pk, image_bytes=frame.jpeg)
         published = time.perf_counter() - start
         _wait(lambda: not Frame.objects.filter(campaign=campaign, outcome="pending").exists(), log_path)
         elapsed = time.perf_counter() - start
+        worker_cpu = _cpu_seconds(pids) - cpu_start
         figures = {
             "worker_concurrency": concurrency,
             "worker_end_to_end_fps": round(len(frames) / elapsed, 1),
             "publish_fps": round(len(frames) / published, 1),
+            # CPU of the worker's processes (main + pool) per frame: its cost whatever the load.
+            "worker_cpu_ms_per_frame": round(1000 * worker_cpu / len(frames), 2),
         }
         figures.update(_peak_rss_mib(worker.pid))
         return figures
@@ -187,10 +223,14 @@ def main() -> None:
     import django
 
     django.setup()
+    import cv2
+
     from inference.sample_frames import benchmark_frames
 
+    cv2.setNumThreads(1)  # as in the workers (inference.tasks): one process per core
     frames = benchmark_frames(arguments.frames)
-    figures = {"cpu_count": os.cpu_count(), **in_process(frames, batch=arguments.batch)}
+    figures = {"cpu_count": os.cpu_count(), "load_average": [round(load, 2) for load in os.getloadavg()]}
+    figures.update(in_process(frames, batch=arguments.batch))
     if not arguments.no_worker:
         figures.update(through_worker(frames, concurrency=arguments.concurrency))
     if arguments.with_fer:
@@ -198,6 +238,7 @@ def main() -> None:
             figures.update(fer_package(frames[:60]))
         except Exception as error:  # the comparison is optional; keep our own figures
             figures["fer_detect_emotions_fps"] = f"failed: {error.__class__.__name__}: {error}"
+    figures["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
     print(json.dumps(figures, indent=2))
 
 

@@ -34,18 +34,25 @@ class ModelSpec:
 
 
 class EmotionClassifier:
-    """Not thread-safe per instance for TFLite; a lock serialises calls (a worker uses one thread)."""
+    """Not thread-safe per instance for TFLite; a lock serialises calls (a worker uses one thread).
+
+    The TFLite interpreter stays at batch size 1 and a batch is answered one face after another:
+    on one CPU thread this small CNN costs the same per face at batch 1, 4 or 16 (0.37 ms), while
+    resizing the input and reallocating the tensors whenever the batch size changed cost more than
+    the model itself."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self._lock = threading.Lock()
-        self._batch_size = 0
         if spec.framework == "tflite":
             from ai_edge_litert.interpreter import Interpreter
 
             self._interpreter = Interpreter(model_path=str(spec.file_path), num_threads=1)
             self._input_index = self._interpreter.get_input_details()[0]["index"]
             self._output_index = self._interpreter.get_output_details()[0]["index"]
+            channels = 1 if spec.color_mode == "grayscale" else 3
+            self._interpreter.resize_tensor_input(self._input_index, [1, spec.input_size, spec.input_size, channels])
+            self._interpreter.allocate_tensors()
         elif spec.framework == "keras":
             import keras
 
@@ -67,14 +74,14 @@ class EmotionClassifier:
         if len(batch) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         if self.spec.framework == "tflite":
+            batch = np.ascontiguousarray(batch, dtype=np.float32)
+            rows = []
             with self._lock:
-                if self._batch_size != len(batch):
-                    self._interpreter.resize_tensor_input(self._input_index, list(batch.shape))
-                    self._interpreter.allocate_tensors()
-                    self._batch_size = len(batch)
-                self._interpreter.set_tensor(self._input_index, batch.astype(np.float32))
-                self._interpreter.invoke()
-                output = self._interpreter.get_tensor(self._output_index).copy()
+                for face in batch:
+                    self._interpreter.set_tensor(self._input_index, face[None])
+                    self._interpreter.invoke()
+                    rows.append(self._interpreter.get_tensor(self._output_index)[0])
+            output = np.stack(rows)
         else:
             output = np.asarray(self._keras_model(batch, training=False))
         if self.spec.outputs_logits:

@@ -81,19 +81,60 @@ class DecodedFrame:
 
 def decode_image(image_bytes: bytes, *, long_side: int | None = DETECTION_LONG_SIDE_PX) -> DecodedFrame:
     """Decode to RGB, reduced in the decoder when `long_side` allows. Truncated or corrupt images
-    raise UndecodableFrame: PIL refuses truncated data, where OpenCV would return a grey half."""
+    raise UndecodableFrame: PIL refuses truncated data, where OpenCV would return a grey half.
+
+    PIL reads the header (size, format: microseconds); a complete baseline RGB or grey JPEG, the
+    browser's snapshot, is then decoded by OpenCV straight into a numpy array at the same libjpeg
+    scale PIL's draft mode picks (identical pixels, a third less time: no PIL copies)."""
     try:
         image = Image.open(io.BytesIO(image_bytes))
         width, height = image.size
         if width * height > MAX_PIXELS:
             raise UndecodableFrame(f"{width}x{height} is larger than {MAX_PIXELS} pixels")
+        draft_size = None
         if long_side and image.format == "JPEG" and max(width, height) > long_side:
             factor = long_side / max(width, height)
-            image.draft("RGB", (math.ceil(width * factor), math.ceil(height * factor)))
-        rgb = np.asarray(image.convert("RGB"))
+            draft_size = (math.ceil(width * factor), math.ceil(height * factor))
+        if image.format == "JPEG" and image.mode in ("RGB", "L") and _ends_with_eoi(image_bytes):
+            rgb = _decode_jpeg_cv2(image_bytes, _draft_scale(width, height, draft_size))
+        else:
+            if draft_size:
+                image.draft("RGB", draft_size)
+            rgb = np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UndecodableFrame(str(error)) from error
     return DecodedFrame(rgb=rgb, scale=width / rgb.shape[1], full_size=(width, height), image_bytes=image_bytes)
+
+
+def _draft_scale(width: int, height: int, draft_size: tuple[int, int] | None) -> int:
+    """The libjpeg scale (1, 2, 4 or 8) PIL's `draft(mode, draft_size)` picks (JpegImageFile.draft):
+    the largest that keeps the image at least `draft_size`."""
+    if draft_size is None:
+        return 1
+    fits = min(width // draft_size[0], height // draft_size[1])
+    return next(scale for scale in (8, 4, 2, 1) if fits >= scale)
+
+
+_CV2_JPEG_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def _ends_with_eoi(image_bytes: bytes) -> bool:
+    """A complete JPEG ends with the EOI marker (FF D9), possibly followed by padding; a truncated
+    one does not, and goes through PIL, which refuses it."""
+    return image_bytes[-64:].rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+
+
+def _decode_jpeg_cv2(image_bytes: bytes, reduction: int) -> np.ndarray:
+    flags = _CV2_JPEG_FLAGS[reduction] | cv2.IMREAD_IGNORE_ORIENTATION  # PIL ignores EXIF rotation too
+    bgr = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), flags)
+    if bgr is None:
+        raise UndecodableFrame("OpenCV could not decode the JPEG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def face_figures(gray_face: np.ndarray) -> tuple[float, float]:

@@ -1,10 +1,17 @@
-"""Reads for the model registry."""
+"""Reads for the model registry and for the workers."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from inference.models import ModelVersion
+
+# A worker looks the model up for every frame; the registry changes a few times a year. Within
+# this many seconds of an activation every worker process uses the new model.
+MODEL_LOOKUP_CACHE_SECONDS = 5.0
 
 
 def resolve_model_path(file_path: str) -> Path:
@@ -26,6 +33,57 @@ def get_model_for_campaign(campaign) -> ModelVersion | None:
     if campaign.model_version_id is not None:
         return campaign.model_version
     return get_active_model()
+
+
+# What a worker needs of a frame, in one query: whether it is still pending, its age, where the
+# prediction goes, whether the campaign keeps snapshots, and which model the campaign names.
+FRAME_FIELDS_FOR_ANALYSIS = (
+    "pk",
+    "outcome",
+    "received_at",
+    "campaign_id",
+    "variant_id",
+    "tester_id",
+    "media_time_ms",
+    "campaign__keep_frames",
+    "campaign__frame_retention_days",
+    "campaign__model_version_id",
+)
+
+
+def frame_for_analysis(*, frame_id: int) -> dict[str, Any] | None:
+    """The pending frame's fields (FRAME_FIELDS_FOR_ANALYSIS) as a dict, or None when it is gone
+    (the tester withdrew) or already has its outcome (a redelivered message)."""
+    from sessions.models import Frame
+
+    rows = Frame.objects.filter(pk=frame_id, outcome=Frame.Outcome.PENDING).values(*FRAME_FIELDS_FOR_ANALYSIS)
+    return next(iter(rows), None)
+
+
+_model_cache: dict[int | None, tuple[float, ModelVersion | None]] = {}
+_model_cache_lock = threading.Lock()
+
+
+def get_model_version_cached(*, model_version_id: int | None) -> ModelVersion | None:
+    """`get_model_for_campaign` for a worker: the campaign's own model (by id) or, for None, the
+    active one, remembered by this process for MODEL_LOOKUP_CACHE_SECONDS."""
+    now = time.monotonic()
+    with _model_cache_lock:
+        cached = _model_cache.get(model_version_id)
+    if cached is not None and now - cached[0] < MODEL_LOOKUP_CACHE_SECONDS:
+        return cached[1]
+    if model_version_id is None:
+        model_version = get_active_model()
+    else:
+        model_version = ModelVersion.objects.filter(pk=model_version_id).first()
+    with _model_cache_lock:
+        _model_cache[model_version_id] = (now, model_version)
+    return model_version
+
+
+def forget_cached_models() -> None:
+    with _model_cache_lock:
+        _model_cache.clear()
 
 
 def model_health() -> tuple[bool, str]:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from campaigns.live import publish_campaign_event
 from config.errors import ApplicationError
+from inference.calibrations import prediction_calibrated_fields
 from inference.models import ModelVersion, Prediction
 from inference.pipeline import FrameAnalysis
 from sessions.models import Frame
@@ -88,58 +89,65 @@ def frame_record_analysis(
     analysis: FrameAnalysis,
     model_version: ModelVersion | None,
     image_bytes: bytes | None,
+    frame: dict[str, Any] | None = None,
 ) -> bool:
     """Store the frame's one outcome (and its prediction). Idempotent: the conditional UPDATE claims
     the pending row, so a redelivered message finds nothing to claim and changes nothing; the
     unique (frame, model_version) constraint backs it up. A frame deleted meanwhile (the tester
-    withdrew) is left alone. Returns True if this call recorded the outcome."""
+    withdrew) is left alone. Returns True if this call recorded the outcome.
+
+    `frame` is what `inference.selectors.frame_for_analysis` returned for it, when the caller has
+    it already (the worker); it saves a query. Only fields that never change after upload are read
+    from it: the claim itself is decided by the UPDATE."""
     now = timezone.now()
     claimed = Frame.objects.filter(pk=frame_id, outcome=Frame.Outcome.PENDING).update(
         outcome=analysis.outcome, outcome_at=now, quality=analysis.quality
     )
     if not claimed:
         return False
-    frame = Frame.objects.select_related("campaign").only(
-        "campaign_id", "variant_id", "tester_id", "media_time_ms", "campaign__keep_frames",
-        "campaign__frame_retention_days",
-    ).get(pk=frame_id)  # fmt: skip
+    if frame is None:
+        from inference.selectors import FRAME_FIELDS_FOR_ANALYSIS
+
+        frame = Frame.objects.filter(pk=frame_id).values(*FRAME_FIELDS_FOR_ANALYSIS).get()
     if analysis.outcome == Frame.Outcome.PREDICTION:
         Prediction.objects.create(
             frame_id=frame_id,
             model_version=model_version,
-            campaign_id=frame.campaign_id,
-            variant_id=frame.variant_id,
-            tester_id=frame.tester_id,
-            media_time_ms=frame.media_time_ms,
+            campaign_id=frame["campaign_id"],
+            variant_id=frame["variant_id"],
+            tester_id=frame["tester_id"],
+            media_time_ms=frame["media_time_ms"],
             probabilities=analysis.probabilities,
             top_class=analysis.top_class,
             top_probability=analysis.top_probability,
             face_box=analysis.face_box or [],
+            # The active calibration (cached per process) applied to the raw probabilities.
+            **prediction_calibrated_fields(model_version_id=model_version.pk, probabilities=analysis.probabilities),
         )
-    if image_bytes is not None and frame.campaign.keep_frames:
-        _frame_keep_image(frame=frame, image_bytes=image_bytes, now=now)
+    if image_bytes is not None and frame["campaign__keep_frames"]:
+        _frame_keep_image(
+            frame_id=frame_id, retention_days=frame["campaign__frame_retention_days"], image_bytes=image_bytes, now=now
+        )
     publish_campaign_event(
-        campaign_id=frame.campaign_id,
+        campaign_id=frame["campaign_id"],
         event={
             "kind": "frame",
-            "variant_id": str(frame.variant_id),
+            "variant_id": str(frame["variant_id"]),
             "outcome": analysis.outcome,
             "top_class": analysis.top_class,
             "top_probability": analysis.top_probability,
-            "media_time_ms": frame.media_time_ms,
+            "media_time_ms": frame["media_time_ms"],
         },
     )
     return True
 
 
-def _frame_keep_image(*, frame: Frame, image_bytes: bytes, now) -> None:
+def _frame_keep_image(*, frame_id: int, retention_days: int, image_bytes: bytes, now) -> None:
     """Only for campaigns that opted in. The file is written before the row points at it; if the
     transaction then fails, the file is removed again so no snapshot is left without a row."""
-    name = default_storage.save(f"frames/{now:%Y/%m/%d}/frame-{frame.pk}.jpg", ContentFile(image_bytes))
+    name = default_storage.save(f"frames/{now:%Y/%m/%d}/frame-{frame_id}.jpg", ContentFile(image_bytes))
     try:
-        Frame.objects.filter(pk=frame.pk).update(
-            kept_image=name, retain_until=now + timedelta(days=frame.campaign.frame_retention_days)
-        )
+        Frame.objects.filter(pk=frame_id).update(kept_image=name, retain_until=now + timedelta(days=retention_days))
     except Exception:
         default_storage.delete(name)
         raise

@@ -29,23 +29,30 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, kombu.exceptions.Operation
 
 
 def analyse_frame_now(*, frame_id: int, image_bytes: bytes) -> str | None:
-    """The whole per-frame job; returns the outcome recorded, or None if there was nothing to do."""
+    """The whole per-frame job; returns the outcome recorded, or None if there was nothing to do.
+
+    Database round trips per frame: one SELECT (frame, campaign and model id together), then the
+    claim UPDATE and the prediction INSERT in one transaction. The model's registry entry comes
+    from a per-process cache of a few seconds (inference.selectors)."""
     from inference.pipeline import FrameAnalysis, analyse_images, get_classifier
-    from inference.selectors import get_model_for_campaign
+    from inference.selectors import forget_cached_models, frame_for_analysis, get_model_version_cached
     from inference.services import frame_record_analysis, model_version_ensure_default
     from sessions.models import Frame
 
-    frame = Frame.objects.select_related("campaign__model_version").filter(pk=frame_id).first()
-    if frame is None or frame.outcome != Frame.Outcome.PENDING:
+    frame = frame_for_analysis(frame_id=frame_id)
+    if frame is None:
         return None  # withdrawn meanwhile, or a redelivery of a frame already done
     max_age = timedelta(seconds=settings.MIMIK["FRAME_MAX_AGE_SECONDS"])
-    if timezone.now() - frame.received_at > max_age:
+    if timezone.now() - frame["received_at"] > max_age:
         analysis, model_version, image_bytes = FrameAnalysis(Frame.Outcome.EXPIRED), None, None
     else:
-        model_version = get_model_for_campaign(frame.campaign) or model_version_ensure_default()
+        model_version = get_model_version_cached(model_version_id=frame["campaign__model_version_id"])
+        if model_version is None:
+            model_version = model_version_ensure_default()
+            forget_cached_models()
         analysis = analyse_images([image_bytes], classifier=get_classifier(model_version))[0]
     recorded = frame_record_analysis(
-        frame_id=frame_id, analysis=analysis, model_version=model_version, image_bytes=image_bytes
+        frame_id=frame_id, analysis=analysis, model_version=model_version, image_bytes=image_bytes, frame=frame
     )
     return analysis.outcome if recorded else None
 
@@ -110,6 +117,10 @@ def load_models_after_fork(**_kwargs) -> None:
     """Load the detector and the active model in each worker child, so the first frame does not
     pay for it; interpreters are never shared across a fork."""
     try:
+        import cv2
+
+        # One pool process per core: OpenCV's own threads would only fight the other processes.
+        cv2.setNumThreads(1)
         from inference.detection import get_detector, get_full_range_detector
         from inference.pipeline import get_classifier
         from inference.services import model_version_ensure_default

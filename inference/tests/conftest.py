@@ -40,6 +40,20 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 60, message: s
     raise AssertionError(f"timed out waiting: {message}")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_model_lookups():
+    """Workers remember the model and calibration lookups for a while; tests roll the registry
+    back between them, so each starts with nothing remembered."""
+    from inference.calibrations import forget_cached_calibrations
+    from inference.selectors import forget_cached_models
+
+    forget_cached_models()
+    forget_cached_calibrations()
+    yield
+    forget_cached_models()
+    forget_cached_calibrations()
+
+
 @pytest.fixture
 def media_root(tmp_path, settings):
     root = tmp_path / "media"
