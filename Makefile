@@ -59,8 +59,10 @@ load: dev-venv services
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(TEST_ENV) $(PY) -m tests.load $(LOAD_ARGS)
 
+# Extract new strings into locale/de, translate them (tests/test_i18n.py lists gaps), compile.
 messages: venv
-	$(PY) manage.py compilemessages --ignore=.venv
+	DEBUG=1 $(PY) manage.py makemessages -l de --ignore=.venv --ignore=ml/runs --ignore=var --no-obsolete --add-location=file
+	DEBUG=1 $(PY) manage.py compilemessages -l de --ignore=.venv
 
 clean:
 	rm -rf $(VENV) var db.sqlite3

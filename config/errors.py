@@ -8,6 +8,7 @@ from typing import Any
 import redis.exceptions
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -46,7 +47,7 @@ REDIS_RETRY_AFTER_SECONDS = 5
 
 def service_unavailable() -> ApplicationError:
     return ApplicationError(
-        "A service this request needs is briefly unavailable; please retry.",
+        _("A service this request needs is briefly unavailable; please retry."),
         extra={"service": "redis"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": str(REDIS_RETRY_AFTER_SECONDS)},
@@ -66,10 +67,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = error_body("The request is not valid.", {"fields": exc.detail})
+        response.data = error_body(_("The request is not valid."), {"fields": exc.detail})
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
-        message = str(detail) if not isinstance(detail, dict | list) else "The request failed."
+        message = str(detail) if not isinstance(detail, dict | list) else _("The request failed.")
         extra = {} if not isinstance(detail, dict | list) else {"detail": detail}
         response.data = error_body(message, extra)
     return response
@@ -98,7 +99,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     """URLs that match no route: under /api/ the one JSON error shape (a client parsing JSON must not
     get an HTML page for a malformed id), elsewhere Django's own 404 page."""
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("Not found."), status=status.HTTP_404_NOT_FOUND)
+        return JsonResponse(error_body(_("Not found.")), status=status.HTTP_404_NOT_FOUND)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
