@@ -198,8 +198,10 @@ def asgi_server(transactional_db, tmp_path: Path) -> Iterator[AsgiServer]:
     _stop(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def playwright_instance():
+    # Per test, not per session: while Playwright's sync API is open it keeps an asyncio loop
+    # running in the main thread, and every later test that calls async_to_sync there would fail.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
