@@ -28,6 +28,7 @@ class FrameAnalysis:
     probabilities: dict[str, float] | None = None
     top_class: str | None = None
     top_probability: float | None = None
+    face_crop: Any = field(default=None, repr=False)  # kept in memory for the second opinion only
 
 
 def inspect_image(image_bytes: bytes, *, thresholds: Thresholds, min_crop_px: int) -> tuple[FrameAnalysis, Any]:
@@ -65,6 +66,7 @@ def analyse_images(
     for image_bytes in images:
         analysis, crop = inspect_image(image_bytes, thresholds=thresholds, min_crop_px=classifier.spec.input_size)
         if crop is not None:
+            analysis.face_crop = crop
             crops.append(crop)
             crop_owners.append(analysis)
         analyses.append(analysis)

@@ -48,6 +48,7 @@ FRAME_FIELDS_FOR_ANALYSIS = (
     "campaign__keep_frames",
     "campaign__frame_retention_days",
     "campaign__model_version_id",
+    "campaign__second_model_version_id",
 )
 
 

@@ -54,6 +54,12 @@ def analyse_frame_now(*, frame_id: int, image_bytes: bytes) -> str | None:
     recorded = frame_record_analysis(
         frame_id=frame_id, analysis=analysis, model_version=model_version, image_bytes=image_bytes, frame=frame
     )
+    second_model_id = frame["campaign__second_model_version_id"]
+    if recorded and second_model_id and analysis.face_crop is not None:
+        # The second model gets the crop the primary already cut, on its own queue (after commit).
+        from inference.second_opinion import queue_second_opinion
+
+        queue_second_opinion(frame_id=frame_id, model_version_id=second_model_id, face_crop=analysis.face_crop)
     return analysis.outcome if recorded else None
 
 
