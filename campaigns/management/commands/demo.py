@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         emails = [f"tester{number}@example.com" for number in range(1, 4)]
         services.invitations_create(campaign=campaign, addresses=emails, send=False)
         self.stdout.write(self.style.SUCCESS("Demo ready."))
-        self.stdout.write(f"  Log in at /accounts/login/ as {DEMO_USERNAME} / {DEMO_PASSWORD}")
+        self.stdout.write(f"  Log in at {settings.SITE_URL}/accounts/login/ as {DEMO_USERNAME} / {DEMO_PASSWORD}")
         self.stdout.write("  Tester links (each opens the consent page):")
         for invitation in Invitation.objects.filter(campaign=campaign, email__in=emails):
             try:
