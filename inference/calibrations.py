@@ -185,6 +185,57 @@ def predictions_recalibrate(*, model_version_id: int, batch_size: int = RECALIBR
         last_pk = batch[-1].pk
 
 
+# The aggregate inference.CalibratedSum holds, over any set of prediction rows: the triggers of
+# migration 0004 run it over each statement's new and old rows; the rebuild over the table.
+CALIBRATED_SUMS_OF = """
+    SELECT campaign_id, model_version_id, calibration_version, tester_id, variant_id, class_name,
+        count(*) AS frames, coalesce(sum(probability), 0) AS total
+    FROM (
+        SELECT p.campaign_id, p.model_version_id, p.calibration_version, p.tester_id, p.variant_id,
+            item.key AS class_name, (item.value #>> '{{}}')::numeric AS probability
+        FROM {rows} AS p CROSS JOIN LATERAL jsonb_each(p.calibrated_probabilities) AS item
+        WHERE jsonb_typeof(item.value) = 'number'
+        UNION ALL
+        SELECT p.campaign_id, p.model_version_id, p.calibration_version, p.tester_id, p.variant_id, '', NULL
+        FROM {rows} AS p
+    ) AS parts
+    GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+MEDIA_TIME_FRAMES_OF = """
+    SELECT campaign_id, model_version_id, variant_id, media_time_ms, count(*) AS frames
+    FROM {rows} AS p GROUP BY 1, 2, 3, 4
+"""
+
+
+@transaction.atomic
+def calibrated_sums_rebuild(*, model_version_id: int) -> int:
+    """Recompute the model version's CalibratedSum and MediaTimeFrames rows from its predictions,
+    each in one INSERT ... SELECT ... GROUP BY (a repair: the triggers keep them current). Returns
+    the CalibratedSum rows written."""
+    from django.db import connection
+
+    rows = "(SELECT * FROM inference_prediction WHERE model_version_id = %(model)s)"
+    with connection.cursor() as cursor:
+        # Writers of this model's predictions wait until the rebuild commits, so none is lost.
+        cursor.execute("LOCK TABLE inference_prediction IN SHARE MODE")
+        cursor.execute("DELETE FROM inference_calibratedsum WHERE model_version_id = %s", [model_version_id])
+        # The sum of every class, and of the empty class name: every prediction (stale ones too).
+        cursor.execute(
+            "INSERT INTO inference_calibratedsum (campaign_id, model_version_id, calibration_version, tester_id,"
+            " variant_id, class_name, frames, total) " + CALIBRATED_SUMS_OF.format(rows=rows),
+            {"model": model_version_id},
+        )
+        written = cursor.rowcount
+        cursor.execute("DELETE FROM inference_mediatimeframes WHERE model_version_id = %s", [model_version_id])
+        cursor.execute(
+            "INSERT INTO inference_mediatimeframes (campaign_id, model_version_id, variant_id, media_time_ms, frames) "
+            + MEDIA_TIME_FRAMES_OF.format(rows=rows),
+            {"model": model_version_id},
+        )
+        return written
+
+
 def predictions_recalibrate_soon(*, model_version_id: int) -> bool:
     """Queue a recompute after commit, at most once per RECALIBRATE_QUEUE_THROTTLE_SECONDS per
     model version (the dashboard calls this on every refresh while it sees stale rows)."""

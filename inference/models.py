@@ -83,10 +83,77 @@ class Prediction(models.Model):
                 include=["calibration_version", "calibrated_top_class", "calibrated_top_probability"],
                 name="prediction_calibrated_counts",
             ),
+            # With every prediction current, the dashboard counts only the frames at or above
+            # the threshold (a few per cent at the usual thresholds): a range of this index.
+            models.Index(
+                fields=["campaign", "model_version", "calibrated_top_probability"],
+                include=["calibrated_top_class", "tester", "variant", "media_time_ms"],
+                name="prediction_confident",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.top_class} {self.top_probability:.2f} (frame {self.frame_id})"
+
+
+class CalibratedSum(models.Model):
+    """Sum of one calibrated class probability over a tester's predictions on a variant, per model
+    version and calibration version, so the dashboard's mean calibrated probabilities read ~7 rows
+    per (tester, variant) instead of taking every prediction's JSON apart.
+
+    Maintained by PostgreSQL triggers on inference_prediction (migration 0004), in the statement
+    that writes the predictions: every INSERT, UPDATE (the recompute's bulk_update) and DELETE
+    (a withdrawal's cascade) adds or subtracts its rows, whoever issues it. Sums are exact decimals
+    (the calibrated probabilities are stored rounded to 6 places), so adding and subtracting never
+    drifts. `frames` counts the predictions that have this class in their calibrated probabilities;
+    the row with the empty class name counts every prediction of the version, with or without them
+    (the dashboard's count of stale frames).
+    `calibrated_sums_rebuild` (inference.calibrations) recomputes them from the predictions."""
+
+    # The unique constraint below leads with the campaign; no separate index for it.
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    calibration_version = models.CharField(max_length=64, blank=True, default="")
+    tester = models.ForeignKey("tester_sessions.Tester", on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey("campaigns.Variant", on_delete=models.CASCADE, related_name="+")
+    class_name = models.CharField(max_length=32)
+    frames = models.PositiveIntegerField()
+    total = models.DecimalField(max_digits=30, decimal_places=12)
+
+    class Meta:
+        constraints = [
+            # Also the dashboard's index: one campaign, model and calibration version at a time.
+            models.UniqueConstraint(
+                fields=["campaign", "model_version", "calibration_version", "tester", "variant", "class_name"],
+                name="calibrated_sum_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.class_name} sum {self.total} over {self.frames} frames"
+
+
+class MediaTimeFrames(models.Model):
+    """How many predictions of a model version a variant has at each media time, kept by the same
+    triggers as CalibratedSum: the frames per bin of the dashboard's video timeline, whatever the
+    bin width, without reading every prediction."""
+
+    # The unique constraint below leads with the campaign; no separate index for it.
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    variant = models.ForeignKey("campaigns.Variant", on_delete=models.CASCADE, related_name="+")
+    media_time_ms = models.PositiveIntegerField()
+    frames = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "model_version", "variant", "media_time_ms"], name="media_time_frames_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.frames} frames at {self.media_time_ms} ms"
 
 
 class Calibration(models.Model):
