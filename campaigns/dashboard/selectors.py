@@ -28,9 +28,10 @@ from django.db.models.functions import Cast
 
 from campaigns.dashboard import calibrated, stats
 from campaigns.dashboard.survey import survey_summary
-from campaigns.dashboard.wording import emotion_name, paired_verdict
+from campaigns.dashboard.wording import emotion_name, paired_verdict, second_opinion_sentence
 from campaigns.models import Campaign, Invitation, Variant
 from inference.models import Calibration, ModelVersion, Prediction
+from inference.second_opinion_verdict import second_opinion_verdict
 from inference.selectors import get_active_model
 from sessions.models import Frame, Tester
 
@@ -611,4 +612,22 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dic
         )
         if model
         else {"bin_ms": 0, "variants": []},
+        "second_opinion": second_opinion_summary(campaign=campaign, threshold=threshold),
     }
+
+
+def second_opinion_summary(*, campaign: Campaign, threshold: float) -> dict[str, Any] | None:
+    """Does the leading variant stay ahead under the campaign's second model? None without one."""
+    if campaign.second_model_version_id is None:
+        return None
+    verdict = second_opinion_verdict(campaign=campaign, threshold=threshold)
+    verdict["sentences"] = [
+        {
+            "class_name": name,
+            "flipped": row["flipped"],
+            "sentence": second_opinion_sentence(name, row, verdict["model"]),
+        }
+        for name, row in verdict["classes"].items()
+        if name in ("happy", "sad") or row["flipped"]
+    ]
+    return verdict

@@ -151,3 +151,21 @@ def share_verdict(row: dict) -> str:
         )
         % values
     )
+
+
+def second_opinion_sentence(class_name: str, row: dict, model_name: str) -> str:
+    """One plain sentence: does the leader on this emotion stay ahead under the second model?"""
+    values = {
+        "emotion": emotion_name(class_name),
+        "primary": row["primary_leader"],
+        "second": row["second_leader"],
+        "model": model_name,
+    }
+    if row["flipped"]:
+        return (
+            _("Flipped: on %(emotion)s, %(primary)s leads under the main model but %(second)s leads under %(model)s.")
+            % values
+        )
+    if row["primary_leader"] is None or row["second_leader"] is None:
+        return _("On %(emotion)s, at least one model sees no leading variant yet.") % values
+    return _("On %(emotion)s, %(primary)s leads under both models (second opinion: %(model)s).") % values

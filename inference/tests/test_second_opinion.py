@@ -222,3 +222,24 @@ def test_no_second_model_no_verdict():
         "classes": {},
         "flipped_any": False,
     }
+
+
+@pytest.mark.django_db
+def test_the_dashboard_says_in_plain_words_when_the_leader_flips_under_the_second_model(client):
+    from django.contrib.auth import get_user_model
+
+    from campaigns.models import Membership
+
+    campaign = _scored_campaign({"A": ["neutral", "sadness"], "B": ["happy", "happy"]})
+    researcher = get_user_model().objects.create_user("owner", password="a-long-password-1")
+    Membership.objects.create(user=researcher, organisation=campaign.organisation)
+    client.force_login(researcher)
+
+    response = client.get(f"/api/campaigns/{campaign.pk}/dashboard/", {"threshold": "0.8"})
+
+    assert response.status_code == 200
+    second = response.json()["second_opinion"]
+    assert second["flipped_any"] is True
+    happy = next(item for item in second["sentences"] if item["class_name"] == "happy")
+    assert happy["flipped"] is True
+    assert "A leads under the main model but B leads under second 1" in happy["sentence"]

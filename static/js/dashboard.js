@@ -123,6 +123,21 @@
     $("stale-note").textContent = c.stale_frames ? format(T.stale_note, { frames: c.stale_frames }) : "";
   }
 
+  function renderSecondOpinion(data) {
+    const verdict = data.second_opinion;
+    $("second-opinion").hidden = !verdict;
+    const list = $("second-opinion-list");
+    list.replaceChildren();
+    if (!verdict) return;
+    verdict.sentences.forEach((s) => {
+      const li = document.createElement("li");
+      li.textContent = s.sentence;
+      li.className = s.flipped ? "unclear" : "clear";
+      li.dataset.testid = "second-opinion-" + s.class_name;
+      list.appendChild(li);
+    });
+  }
+
   function renderQuality(data) {
     const list = $("quality");
     list.replaceChildren();
@@ -311,6 +326,7 @@
     renderCalibration(data);
     renderRatios(data);
     renderQuality(data);
+    renderSecondOpinion(data);
     renderShares(data);
     renderComparisons(data);
     renderTimeline(data);
