@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from tests.load.servers import stop, uvicorn_server
 
 ROOT = Path(__file__).resolve().parent
 # Playwright's sync API keeps an event loop running in the test thread; Django's database
@@ -36,12 +36,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_database_url() -> str:
@@ -69,16 +63,6 @@ def child_environment(**overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
-
-
-def _stop(process: subprocess.Popen, timeout: float = 10) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
@@ -136,7 +120,7 @@ def start_celery_worker(
         if " ready." in log_path.read_text(errors="replace"):
             return WorkerProcess(process, log_path, mail_dir)
         time.sleep(0.2)
-    _stop(process)
+    stop(process)
     raise RuntimeError(f"Celery worker did not become ready:\n{log_path.read_text()}")
 
 
@@ -148,54 +132,21 @@ def celery_worker(transactional_db, tmp_path: Path) -> Iterator[WorkerProcess]:
     app.control.purge()
     worker = start_celery_worker(tmp_path)
     yield worker
-    _stop(worker.process)
+    stop(worker.process)
 
 
 @dataclass
 class AsgiServer:
     url: str
-    process: subprocess.Popen
     log_path: Path
 
 
 @pytest.fixture
 def asgi_server(transactional_db, tmp_path: Path) -> Iterator[AsgiServer]:
     """The production ASGI app in uvicorn, on the test database."""
-    port = _free_port()
     log_path = tmp_path / "uvicorn.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=child_environment(),
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited early:\n{log_path.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        _stop(process)
-        raise RuntimeError(f"uvicorn did not start:\n{log_path.read_text()}")
-    yield AsgiServer(f"http://127.0.0.1:{port}", process, log_path)
-    _stop(process)
+    with uvicorn_server(child_environment(), log_path) as url:
+        yield AsgiServer(url, log_path)
 
 
 @pytest.fixture

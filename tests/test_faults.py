@@ -19,13 +19,13 @@ from django.db.models import Count
 import conftest
 from campaigns.models import Invitation
 from config.celery import INFERENCE_QUEUE
-from conftest import _stop, child_environment, start_celery_worker
+from conftest import child_environment, start_celery_worker
 from inference import sample_frames
 from inference.models import Prediction
 from inference.services import frame_submit_for_analysis, model_version_ensure_default
 from sessions import services as tester_services
 from sessions.models import Frame
-from tests.load.servers import free_port, own_redis, uvicorn_server
+from tests.load.servers import free_port, own_redis, stop, uvicorn_server
 from tests.support.study import make_study
 
 
@@ -180,7 +180,7 @@ def test_database_outage_the_worker_retries_with_back_off_and_healthz_names_the_
             wait_until(lambda: not Frame.objects.filter(outcome=Frame.Outcome.PENDING).exists(), 60, worker.log)
             assert httpx.get(f"{url}/healthz", timeout=20).status_code == 200
     finally:
-        _stop(worker.process)
+        stop(worker.process)
         proxy.close()
     assert Frame.objects.filter(outcome=Frame.Outcome.PREDICTION).count() == 4
     assert not Prediction.objects.values("frame").annotate(n=Count("id")).filter(n__gt=1).exists()

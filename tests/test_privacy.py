@@ -18,14 +18,14 @@ from campaigns.services import invitations_erase_expired
 from campaigns.tasks import erase_expired_invitations
 from campaigns.tests.conftest import make_researcher
 from config.celery import app
-from conftest import _stop, child_environment, start_celery_worker
+from conftest import child_environment, start_celery_worker
 from inference import sample_frames
 from inference.models import ModelVersion, Prediction
 from inference.services import model_version_ensure_default
 from inference.tasks import purge_expired_frames
 from sessions import services as tester_services
 from sessions.models import Frame, SurveyAnswer, Tester
-from tests.load.servers import uvicorn_server
+from tests.load.servers import stop, uvicorn_server
 from tests.support.study import make_study
 
 
@@ -77,7 +77,7 @@ def test_no_snapshot_touches_the_disk_unless_the_campaign_opted_in(tmp_path):
             while Frame.objects.filter(outcome=Frame.Outcome.PENDING).exists() and time.monotonic() < deadline:
                 time.sleep(0.3)
     finally:
-        _stop(worker.process)
+        stop(worker.process)
     kept = Frame.objects.get(tester=keeper)
     assert kept.kept_image and kept.retain_until > timezone.now()
     assert [path for path in files_under(media, temp) if path not in variants_before] == [
