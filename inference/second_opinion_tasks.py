@@ -9,24 +9,12 @@ import logging
 from celery import shared_task
 
 from config.celery import SECOND_OPINION_QUEUE
-from inference.tasks import TRANSIENT_ERRORS
+from inference.tasks import FRAME_TASK_OPTIONS
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    name="inference.second_opinion",
-    queue=SECOND_OPINION_QUEUE,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=1,
-    retry_backoff_max=30,
-    retry_jitter=True,
-    max_retries=6,
-    soft_time_limit=20,
-    time_limit=30,
-)
+@shared_task(name="inference.second_opinion", queue=SECOND_OPINION_QUEUE, **FRAME_TASK_OPTIONS)
 def second_opinion(frame_id: int, model_version_id: int, face_crop_png_b64: str) -> bool:
     """Score one face crop (a small gray PNG in base64) with the second model; True if stored."""
     from inference.second_opinion import decode_face_crop, prediction_record_second_opinion

@@ -26,6 +26,19 @@ logger = logging.getLogger(__name__)
 
 # Database or broker briefly away: worth retrying. Everything else is a bug or a bad frame.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, kombu.exceptions.OperationalError)
+# Every per-frame task (primary model, second opinion): survive a killed worker, retry only
+# transient errors with capped back-off, and never hang a pool process.
+FRAME_TASK_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 6,
+    "soft_time_limit": 20,
+    "time_limit": 30,
+}
 
 
 def analyse_frame_now(*, frame_id: int, image_bytes: bytes) -> str | None:
@@ -63,19 +76,7 @@ def analyse_frame_now(*, frame_id: int, image_bytes: bytes) -> str | None:
     return analysis.outcome if recorded else None
 
 
-@shared_task(
-    name="inference.analyse_frame",
-    queue=INFERENCE_QUEUE,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=1,
-    retry_backoff_max=30,
-    retry_jitter=True,
-    max_retries=6,
-    soft_time_limit=20,
-    time_limit=30,
-)
+@shared_task(name="inference.analyse_frame", queue=INFERENCE_QUEUE, **FRAME_TASK_OPTIONS)
 def analyse_frame(frame_id: int, image_b64: str) -> str | None:
     try:
         image_bytes = base64.b64decode(image_b64, validate=True)
