@@ -39,14 +39,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.load.servers import free_port, redis_server_command
+
 ROOT = Path(__file__).resolve().parents[2]
 LOAD_DB = "mimik_load"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -103,24 +99,7 @@ class Stack:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     def start_redis(self) -> None:
-        self.spawn(
-            "redis",
-            [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.workdir),
-            ],
-        )
+        self.spawn("redis", redis_server_command(self.redis_port, self.workdir))
         wait_for(lambda: port_open(self.redis_port), timeout=20, what="redis-server")
 
     def start_worker(self, name: str, concurrency: int) -> None:

@@ -45,6 +45,25 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
+def redis_server_command(port: int, directory: Path) -> list[str]:
+    """A redis-server that keeps every acknowledged message across its own restart (fsync'd AOF)."""
+    return [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--dir",
+        str(directory),
+    ]
+
+
 class OwnRedis:
     """A redis-server on a free port with an fsync'd append-only file, as the broker must be in
     production: killed and started again, it still holds every message it acknowledged."""
@@ -58,21 +77,7 @@ class OwnRedis:
     def start(self) -> None:
         log_path = self.directory / "redis.log"
         self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.directory),
-            ],
+            redis_server_command(self.port, self.directory),
             stdout=log_path.open("a"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
