@@ -3,7 +3,8 @@
 Images are decoded fully (a truncated file fails here, not in a tester's browser) and re-encoded
 from their pixels, so EXIF, XMP, ICC comments and anything appended after the image (the usual
 polyglot trick) are gone before the file is ever served. Videos cannot be re-encoded without
-ffmpeg, so they are sniffed by their container's magic bytes and walked box by box.
+ffmpeg, so they are sniffed by their container's magic bytes and walked box by box; their duration
+and frame size come from the container headers (campaigns.video_metadata).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from campaigns.video_metadata import mp4_metadata, webm_metadata
 
 IMAGE_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
 VIDEO_TYPES = {"MP4": ("video/mp4", "mp4"), "WEBM": ("video/webm", "webm")}
@@ -42,6 +45,7 @@ class ValidatedMedia:
     content: bytes
     width: int | None = None
     height: int | None = None
+    duration_ms: int | None = None
 
 
 def sniff(head: bytes) -> str | None:
@@ -90,10 +94,20 @@ def validate_variant_upload(upload: UploadedFile) -> ValidatedMedia:
         return _reencode_image(content, detected)
     if detected == "MP4":
         _check_mp4(content)
+        metadata = mp4_metadata(content)
     else:
         _check_webm(content)
+        metadata = webm_metadata(content)
     content_type, ext = VIDEO_TYPES[detected]
-    return ValidatedMedia(kind="video", content_type=content_type, extension=ext, content=content)
+    return ValidatedMedia(
+        kind="video",
+        content_type=content_type,
+        extension=ext,
+        content=content,
+        width=metadata.width,
+        height=metadata.height,
+        duration_ms=metadata.duration_ms,
+    )
 
 
 def _reencode_image(content: bytes, detected: str) -> ValidatedMedia:

@@ -224,6 +224,7 @@ def variant_add(*, campaign: Campaign, label: str, description: str = "", media:
         content_type=media.content_type,
         width=media.width,
         height=media.height,
+        duration_ms=media.duration_ms,
         position=campaign.variants.count(),
     )
     variant.file.save(_stored_name(media.extension), ContentFile(media.content), save=False)
@@ -246,7 +247,7 @@ def variant_update(
     fields = ["label", "description"]
     if media is not None:
         variant.kind, variant.content_type = media.kind, media.content_type
-        variant.width, variant.height, variant.duration_ms = media.width, media.height, None
+        variant.width, variant.height, variant.duration_ms = media.width, media.height, media.duration_ms
         variant.file.save(_stored_name(media.extension), ContentFile(media.content), save=False)
         fields += ["kind", "content_type", "width", "height", "duration_ms", "file"]
         storage = variant.file.storage

@@ -7,7 +7,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from campaigns import selectors, services
 from campaigns.emails import open_link
 from campaigns.forms import CampaignForm, InvitationForm, OpenLinkForm, QuestionForm, VariantForm
+from campaigns.media_serving import media_file_response
 from campaigns.models import Campaign
 from config.errors import ApplicationError
 
@@ -181,11 +182,12 @@ def variant_delete(request: HttpRequest, campaign: Campaign, variant_id) -> None
 
 
 @login_required
-def variant_media(request: HttpRequest, campaign_id, variant_id) -> FileResponse:
+def variant_media(request: HttpRequest, campaign_id, variant_id) -> HttpResponse:
     """The variant's file for researchers, through the access helper rather than MEDIA_URL."""
     variant = selectors.get_variant_for_user(request.user, campaign_id, variant_id)
-    response = FileResponse(variant.file.open("rb"), content_type=variant.content_type)
-    response["Cache-Control"] = "private, max-age=3600"
+    response = media_file_response(
+        request, variant.file, content_type=variant.content_type, cache_control="private, max-age=3600"
+    )
     response["Content-Disposition"] = "inline"
     return response
 

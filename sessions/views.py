@@ -11,13 +11,14 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from campaigns.media_serving import media_file_response
 from campaigns.models import Campaign
 from campaigns.tokens import hash_token
 from config.errors import ApplicationError
@@ -166,9 +167,9 @@ def variant_media(
     variant = selectors.variant_for_tester(tester=tester, variant_id=str(variant_id))
     if variant is None or tester.consented_at is None:
         raise Http404
-    response = FileResponse(variant.file.open("rb"), content_type=variant.content_type)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return media_file_response(
+        request, variant.file, content_type=variant.content_type, cache_control="private, no-store"
+    )
 
 
 @never_cache

@@ -73,19 +73,39 @@ def box(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", 8 + len(payload)) + kind + payload
 
 
-def mp4_bytes() -> bytes:
+def mp4_bytes(*, timescale: int = 600, duration: int = 7_500, width: int = 1280, height: int = 720) -> bytes:
+    """A minimal MP4: file type, a movie header (12.5 s by default), one video track header, data."""
+    mvhd = struct.pack(">IIIII", 0, 0, 0, timescale, duration) + bytes(80)
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    tkhd = struct.pack(">IIIII", 7, 0, 0, 1, 0) + struct.pack(">I", duration) + bytes(16) + matrix
+    tkhd += struct.pack(">II", width << 16, height << 16)
     return (
         box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41")
-        + box(b"moov", box(b"mvhd", bytes(100)))
+        + box(b"moov", box(b"mvhd", mvhd) + box(b"trak", box(b"tkhd", tkhd)))
         + box(b"mdat", bytes(64))
     )
 
 
-def webm_bytes() -> bytes:
-    header = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm"
+def ebml(element_id: int, payload: bytes) -> bytes:
+    """One EBML element with an 8-byte size field."""
     return (
-        header + b"\x42\x87\x81\x04\x42\x85\x81\x02" + b"\x18\x53\x80\x67\x01\x00\x00\x00\x00\x00\x00\x10" + bytes(16)
+        element_id.to_bytes((element_id.bit_length() + 7) // 8, "big")
+        + b"\x01"
+        + len(payload).to_bytes(7, "big")
+        + payload
     )
+
+
+def webm_bytes(*, duration_ms: float = 9_000.0, width: int = 640, height: int = 360) -> bytes:
+    """A minimal WebM: EBML header, then a Segment with Info (duration) and one video track."""
+    header = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm"
+    header += b"\x42\x87\x81\x04\x42\x85\x81\x02"
+    info = ebml(
+        0x1549A966, ebml(0x2AD7B1, (1_000_000).to_bytes(3, "big")) + ebml(0x4489, struct.pack(">d", duration_ms))
+    )
+    video = ebml(0xE0, ebml(0xB0, width.to_bytes(2, "big")) + ebml(0xBA, height.to_bytes(2, "big")))
+    tracks = ebml(0x1654AE6B, ebml(0xAE, ebml(0xD7, b"\x01") + video))
+    return header + ebml(0x18538067, info + tracks + ebml(0x1F43B675, bytes(16)))
 
 
 def make_campaign(personas: Personas, **values) -> Campaign:

@@ -95,6 +95,40 @@ def test_images_are_reencoded_without_metadata_and_videos_are_accepted_by_magic_
     assert (variants["A"].width, variants["A"].height) == (40, 80)
     assert "photo" not in variants["A"].file.name  # the uploader's file name is not reused
     assert len(stored_files(media_root)) == 4
+    # Videos cannot be re-encoded here, but their length and size are read from the headers.
+    assert (variants["C"].duration_ms, variants["C"].width, variants["C"].height) == (12_500, 1280, 720)
+    assert (variants["D"].duration_ms, variants["D"].width, variants["D"].height) == (9_000, 640, 360)
+    detail = client.get(reverse("campaigns:detail", kwargs={"campaign_id": campaign.pk})).content.decode()
+    assert "12 s" in detail and "9 s" in detail
+
+
+@pytest.mark.django_db
+def test_videos_are_served_in_ranges_so_browsers_can_seek(client, personas, media_root):
+    campaign = make_campaign(personas)
+    client.force_login(personas.owner)
+    video = mp4_bytes()
+    assert upload(client, campaign, "clip.mp4", video, "A").status_code == 302
+    variant = campaign.variants.get()
+    url = reverse("campaigns:variant_media", kwargs={"campaign_id": campaign.pk, "variant_id": variant.pk})
+
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
+    assert b"".join(whole.streaming_content) == video
+
+    middle = client.get(url, HTTP_RANGE="bytes=10-19")
+    assert middle.status_code == 206
+    assert middle["Content-Range"] == f"bytes 10-19/{len(video)}"
+    assert b"".join(middle.streaming_content) == video[10:20]
+
+    tail = client.get(url, HTTP_RANGE="bytes=-16")
+    assert tail.status_code == 206 and b"".join(tail.streaming_content) == video[-16:]
+    open_ended = client.get(url, HTTP_RANGE=f"bytes={len(video) - 5}-")
+    assert b"".join(open_ended.streaming_content) == video[-5:]
+
+    outside = client.get(url, HTTP_RANGE=f"bytes={len(video)}-")
+    assert outside.status_code == 416 and outside["Content-Range"] == f"bytes */{len(video)}"
+    client.logout()
+    assert client.get(url, HTTP_RANGE="bytes=0-9").status_code == 302  # still login first
 
 
 @pytest.mark.django_db
