@@ -195,23 +195,35 @@ def get_tester_for_upload(request: HttpRequest, token: str, *, kind: str = "fram
     return tester
 
 
+# The tester's fields the upload path reads (tester_capture_check, frame_accept); any other field
+# is deferred and loads on first access, like .only().
+UPLOAD_TESTER_FIELDS = {"id", "campaign", "invitation", "consented_at", "declined_at", "variant_order"}
+
+
+@functools.cache
+def _upload_tester_fields() -> list:
+    """UPLOAD_TESTER_FIELDS in the model's order (Model.from_db expects that order)."""
+    return [field for field in Tester._meta.concrete_fields if field.name in UPLOAD_TESTER_FIELDS]
+
+
 @functools.cache
 def _tester_for_upload_sql(vendor: str) -> str:
-    """Built once from the models (the ORM would compile the same join on every request).
-    The CASE follows _check_invitation's order: withdrawn, revoked, expired; '' if usable."""
+    """Built once from the models (the ORM would compile the same join on every request, and a raw
+    queryset inspects every column's description on every row). The CASE follows
+    _check_invitation's order: withdrawn, revoked, expired; '' if usable."""
     q = connection.ops.quote_name
     tester, campaign, invitation = Tester._meta, Campaign._meta, Invitation._meta
 
     def column(meta, name: str) -> str:
         return q(meta.get_field(name).column)
 
-    columns = ", ".join(f"t.{q(field.column)}" for field in tester.concrete_fields)
+    columns = ", ".join(f"t.{q(field.column)}" for field in _upload_tester_fields())
     return (
-        f"SELECT {columns}, c.{column(campaign, 'status')} AS campaign_status, CASE"  # noqa: S608 - names from the models
+        f"SELECT {columns}, c.{column(campaign, 'status')}, CASE"  # noqa: S608 - names from the models
         f" WHEN i.{column(invitation, 'withdrawn_at')} IS NOT NULL THEN '{LinkUnavailable.WITHDRAWN}'"
         f" WHEN i.{column(invitation, 'revoked_at')} IS NOT NULL THEN '{LinkUnavailable.REVOKED}'"
         f" WHEN i.{column(invitation, 'expires_at')} <= %s THEN '{LinkUnavailable.EXPIRED}'"
-        f" ELSE '' END AS link_state"
+        f" ELSE '' END"
         f" FROM {q(tester.db_table)} t"
         f" JOIN {q(campaign.db_table)} c ON c.{q(campaign.pk.column)} = t.{column(tester, 'campaign')}"
         f" LEFT JOIN {q(invitation.db_table)} i ON i.{q(invitation.pk.column)} = t.{column(tester, 'invitation')}"
@@ -219,11 +231,31 @@ def _tester_for_upload_sql(vendor: str) -> str:
     )
 
 
+@functools.cache
+def _upload_tester_converters(vendor: str) -> list:
+    """(column, converters) per selected field, as the ORM's compiler applies them (JSON arrives as
+    text; SQLite's dates and UUIDs as strings)."""
+    columns = [field.get_col(Tester._meta.db_table) for field in _upload_tester_fields()]
+    return [
+        (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns
+    ]
+
+
 def _tester_for_upload(token_hash: str) -> Tester | None:
+    """The tester (UPLOAD_TESTER_FIELDS, the rest deferred) with `campaign` holding id and status,
+    and `link_state` ('' or LinkUnavailable's reason); None for an unknown token."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    rows = list(Tester.objects.raw(_tester_for_upload_sql(connection.vendor), [now, token_hash]))
-    if not rows:
+    with connection.cursor() as cursor:
+        cursor.execute(_tester_for_upload_sql(connection.vendor), [now, token_hash])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    tester = rows[0]
-    tester.campaign = Campaign.from_db(tester._state.db, ["id", "status"], [tester.campaign_id, tester.campaign_status])
+    *values, campaign_status, link_state = row
+    fields = _upload_tester_fields()
+    for index, (column, converters) in enumerate(_upload_tester_converters(connection.vendor)):
+        for converter in converters:
+            values[index] = converter(values[index], column, connection)
+    tester = Tester.from_db(connection.alias, [field.attname for field in fields], values)
+    tester.campaign = Campaign.from_db(connection.alias, ["id", "status"], [tester.campaign_id, campaign_status])
+    tester.link_state = link_state
     return tester

@@ -1,19 +1,26 @@
 """The tester's API: one snapshot per request, and the camera check. The link token is the
-credential (in the URL or the X-Tester-Token header), so there is no session or CSRF here."""
+credential (in the URL or the X-Tester-Token header), so there is no session or CSRF here.
+
+A snapshot comes either as the request body itself (`Content-Type: image/jpeg` or `image/png`, the
+other fields in X-Snapshot-* headers: what the tester page sends, the cheapest to parse) or as a
+multipart form (`image` plus the fields), for clients that prefer forms."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import BaseParser, DataAndFiles, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.body_limit import body_was_cut, tester_body_limit
 from config.errors import ApplicationError
 from inference.services import frame_quality_verdict
 from sessions import services
@@ -27,8 +34,13 @@ from sessions.serializers import (
 )
 
 TOKEN_HEADER = "X-Tester-Token"  # noqa: S105 - a header name, not a secret
-# Room for the multipart boundaries and the small form fields around the image itself.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# The fields of a raw-body upload (a multipart form carries them as form fields instead).
+SNAPSHOT_HEADERS = {
+    "variant": "X-Snapshot-Variant",
+    "sequence": "X-Snapshot-Sequence",
+    "media_time_ms": "X-Snapshot-Media-Time-Ms",
+    "captured_at": "X-Snapshot-Captured-At",
+}
 
 VERDICT_MESSAGES = {
     "ok": gettext_lazy("Your face is clearly visible. You can start."),
@@ -64,10 +76,29 @@ class AlwaysInMemoryUploadHandler(MemoryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
 
+class RawSnapshotParser(BaseParser):
+    """The body is the image itself (what a canvas' toBlob gives the page); the other fields come
+    from the X-Snapshot-* headers. No multipart boundary scan, no upload handlers: the body is
+    already in memory (config.body_limit saw to that), and what the image really is, is decided by
+    its content in services.snapshot_check, not by this Content-Type."""
+
+    media_type = "image/*"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> DataAndFiles:
+        limit = settings.MIMIK["FRAME_MAX_BYTES"]
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise too_large()
+        headers = parser_context["request"].headers
+        data = {name: headers[header] for name, header in SNAPSHOT_HEADERS.items() if header in headers}
+        files = {"image": SimpleUploadedFile("snapshot", body, media_type)} if body else {}
+        return DataAndFiles(data, files)
+
+
 class TesterApiView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
-    parser_classes = [MultiPartParser]
+    parser_classes = [RawSnapshotParser, MultiPartParser]
     rate_limit_kind = "frames"
 
     def tester(self, request: Request, token: str | None) -> Tester:
@@ -75,9 +106,10 @@ class TesterApiView(APIView):
         return get_tester_for_upload(request._request, token, kind=self.rate_limit_kind)
 
     def read_image(self, request: Request, serializer_class: type) -> dict:
-        """Refuse an oversized body before reading it, then parse the form in memory."""
+        """Refuse an oversized body before reading it (by its Content-Length, or because the ASGI
+        body limit already stopped reading it), then parse it in memory."""
         content_length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if content_length > settings.MIMIK["FRAME_MAX_BYTES"] + MULTIPART_OVERHEAD_BYTES:
+        if body_was_cut(request._request) or content_length > tester_body_limit():
             raise too_large()
         request._request.upload_handlers = [AlwaysInMemoryUploadHandler(request._request)]
         serializer = serializer_class(data=request.data)
@@ -91,6 +123,22 @@ class TesterApiView(APIView):
 TOKEN_HEADER_PARAMETER = OpenApiParameter(
     TOKEN_HEADER, str, OpenApiParameter.HEADER, required=False, description="The link token, if not in the URL."
 )
+FRAME_HEADER_PARAMETERS = [
+    OpenApiParameter(
+        SNAPSHOT_HEADERS[name],
+        kind,
+        OpenApiParameter.HEADER,
+        required=False,
+        description=f"`{name}` of an image/jpeg or image/png body (a multipart form has it as a field).",
+    )
+    for name, kind in (
+        ("variant", OpenApiTypes.UUID),
+        ("sequence", OpenApiTypes.INT),
+        ("media_time_ms", OpenApiTypes.INT),
+        ("captured_at", OpenApiTypes.DATETIME),
+    )
+]
+RAW_IMAGE_BODIES = {"image/jpeg": OpenApiTypes.BINARY, "image/png": OpenApiTypes.BINARY}
 ERRORS = {
     code: OpenApiResponse(ErrorSerializer, description=description)
     for code, description in {
@@ -114,8 +162,8 @@ class FrameUploadApi(TesterApiView):
             "Stores the snapshot's metadata and queues the image for analysis; answers 204 without any "
             "result. A repeated (variant, sequence) answers 204 again and is not queued twice."
         ),
-        request={"multipart/form-data": FrameUploadSerializer},
-        parameters=[TOKEN_HEADER_PARAMETER],
+        request={**RAW_IMAGE_BODIES, "multipart/form-data": FrameUploadSerializer},
+        parameters=[TOKEN_HEADER_PARAMETER, *FRAME_HEADER_PARAMETERS],
         responses={204: OpenApiResponse(description="Accepted (or already accepted)."), **ERRORS},
     )
     def post(self, request: Request, token: str | None = None) -> Response:
@@ -145,7 +193,7 @@ class CameraCheckApi(TesterApiView):
         operation_id="tester_camera_check",
         summary="Check one test snapshot's face and lighting",
         description="Nothing is stored; the answer says whether the snapshot would be usable.",
-        request={"multipart/form-data": CameraCheckSerializer},
+        request={**RAW_IMAGE_BODIES, "multipart/form-data": CameraCheckSerializer},
         parameters=[TOKEN_HEADER_PARAMETER],
         responses={200: CameraCheckResultSerializer, **ERRORS},
     )

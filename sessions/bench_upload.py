@@ -1,11 +1,16 @@
 """Upload cost against a bare 204, side by side: `python -m sessions.bench_upload` prints JSON.
 
 1. In process: Django's test client posts a 50 KB face JPEG to the upload API (rotating testers,
-   a new sequence each time) and GETs /api/ping (204, nothing behind it), in alternating rounds so
-   a busy machine hurts both alike. Prints the median ms per request and ping_ms / upload_ms (the
-   share of ping's requests/s the upload reaches), plus the SQL queries of one upload.
+   a new sequence each time), as the tester page sends it (the JPEG as the body, the fields in
+   X-Snapshot-* headers) and as a multipart form, and GETs /api/ping (204, nothing behind it), in
+   alternating rounds so a busy machine hurts all alike. Prints the median ms per request and
+   ping_ms / upload_ms (the share of ping's requests/s the upload reaches), plus the SQL queries
+   of one upload.
 2. Served (if `wrk` is on the PATH): uvicorn with --workers N, `wrk` against /api/ping and the
-   upload route exactly as `python -m tests.load` does, and the ratio of their requests/s.
+   upload route exactly as `python -m tests.load` does (raw body; `--wrk-multipart` adds the form),
+   the ratio of their requests/s, and the CPU milliseconds per request of each part (uvicorn's
+   processes, our redis-server, the PostgreSQL backends of the bench database, wrk): a ratio of
+   requests/s depends on what else runs on the machine, CPU per request much less.
 
 It uses a throwaway database (`mimik_bench`, dropped at the end) on DATABASE_ADMIN_URL and a
 redis-server of its own (needs `redis-server` on the PATH), like the load script.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wrk-seconds", type=int, default=10, help="0 skips the served part")
     parser.add_argument("--wrk-connections", type=int, default=32)
     parser.add_argument("--wrk-rounds", type=int, default=2)
+    parser.add_argument("--wrk-multipart", action="store_true", help="also wrk the multipart form upload")
+    parser.add_argument("--database", default=BENCH_DB, help="the throwaway database's name")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process uploads (to stderr)")
     parser.add_argument("--profile-sort", default="cumulative", help="pstats sort key, e.g. tottime")
     return parser.parse_args(argv)
@@ -63,7 +71,7 @@ def in_process(args, tokens: list[str], variant: str, jpeg: bytes, broker) -> di
 
     boundary = "----mimikbench"
 
-    def upload() -> int:
+    def upload_multipart() -> int:
         # The body is built by hand as wrk's script does (the test client's encoder would be timed too).
         number = next(sequence)
         fields = {"variant": variant, "sequence": number, "media_time_ms": number % 600000}
@@ -81,6 +89,18 @@ def in_process(args, tokens: list[str], variant: str, jpeg: bytes, broker) -> di
             HTTP_X_TESTER_TOKEN=tokens[number % len(tokens)],
         ).status_code
 
+    def upload() -> int:
+        number = next(sequence)
+        return client.post(
+            "/api/t/frames/",
+            jpeg,
+            content_type="image/jpeg",
+            HTTP_X_TESTER_TOKEN=tokens[number % len(tokens)],
+            HTTP_X_SNAPSHOT_VARIANT=variant,
+            HTTP_X_SNAPSHOT_SEQUENCE=str(number),
+            HTTP_X_SNAPSHOT_MEDIA_TIME_MS=str(number % 600000),
+        ).status_code
+
     def ping() -> int:
         return client.get("/api/ping").status_code
 
@@ -95,7 +115,7 @@ def in_process(args, tokens: list[str], variant: str, jpeg: bytes, broker) -> di
             raise RuntimeError(f"{call.__name__} answered {statuses}")
 
     for _ in range(20):  # warm up: imports, connections, caches
-        upload(), ping()
+        upload(), upload_multipart(), ping()
     queries: list[str] = []
 
     def record(execute, sql, params, many, context):
@@ -111,10 +131,11 @@ def in_process(args, tokens: list[str], variant: str, jpeg: bytes, broker) -> di
         profiler = cProfile.Profile()
         profiler.runcall(lambda: [upload() for _ in range(args.requests)])
         pstats.Stats(profiler, stream=sys.stderr).sort_stats(args.profile_sort).print_stats(60)
-    ping_ms, upload_ms, ping_cpu_ms, upload_cpu_ms = [], [], [], []
+    ping_ms, upload_ms, ping_cpu_ms, upload_cpu_ms, multipart_ms, multipart_cpu_ms = [], [], [], [], [], []
     for _ in range(args.rounds):
         timed(ping, ping_ms, ping_cpu_ms)
         timed(upload, upload_ms, upload_cpu_ms)
+        timed(upload_multipart, multipart_ms, multipart_cpu_ms)
         broker.delete(INFERENCE_QUEUE)  # no worker here: keep the queue from growing
 
     def median(values: list[float]) -> float:
@@ -127,27 +148,101 @@ def in_process(args, tokens: list[str], variant: str, jpeg: bytes, broker) -> di
         "ping_cpu_ms": median(ping_cpu_ms),
         "upload_cpu_ms": median(upload_cpu_ms),
         "upload_over_ping_cpu": round(median(ping_cpu_ms) / median(upload_cpu_ms), 3),
-        "rounds_ms": {"ping": [round(v, 3) for v in ping_ms], "upload": [round(v, 3) for v in upload_ms]},
+        "multipart_upload_ms": median(multipart_ms),
+        "multipart_upload_cpu_ms": median(multipart_cpu_ms),
+        "rounds_ms": {
+            "ping": [round(v, 3) for v in ping_ms],
+            "upload": [round(v, 3) for v in upload_ms],
+            "multipart_upload": [round(v, 3) for v in multipart_ms],
+        },
         "sql_per_upload": queries,
     }
 
 
-def served(args, stack: Stack, tokens: list[str], variant: str, jpeg_path: Path, broker) -> dict:
+def _cpu_ms(pids: list[int]) -> float:
+    """User + system CPU milliseconds of these processes so far (0 for those that are gone)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _process_group(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _backends(admin_url: str, database: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        return [row[0] for row in connection.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])]
+
+
+def wrk_with_cpu(stack: Stack, admin_url: str, database: str, *wrk_args) -> dict:
+    """run_wrk, plus the CPU ms per request of each part of the stack while it ran."""
+    web = _process_group(stack.processes["uvicorn"].pid)
+    redis_server = _process_group(stack.processes["redis"].pid)
+    backends = _backends(admin_url, database)
+    before = {"web": _cpu_ms(web), "redis": _cpu_ms(redis_server), "postgres": _cpu_ms(backends)}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = run_wrk(*wrk_args)
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    backends = sorted(set(backends) | set(_backends(admin_url, database)))  # new ones count whole
+    after = {"web": _cpu_ms(web), "redis": _cpu_ms(redis_server), "postgres": _cpu_ms(backends)}
+    requests = result["requests"] or 1
+    cpu = {part: round((after[part] - before[part]) / requests, 3) for part in before}
+    wrk_cpu = after_children.ru_utime + after_children.ru_stime - children.ru_utime - children.ru_stime
+    cpu["wrk"] = round(wrk_cpu * 1000 / requests, 3)
+    cpu["total"] = round(sum(cpu.values()), 3)
+    return {**result, "cpu_ms_per_request": cpu}
+
+
+def served(args, stack: Stack, tokens: list[str], variant: str, jpeg_path: Path, broker, admin_url: str) -> dict:
     from config.celery import INFERENCE_QUEUE
 
     stack.start_web(args.workers)
     base_url = f"http://127.0.0.1:{stack.web_port}"
     rounds = []
+    modes = ["raw", "multipart"] if args.wrk_multipart else ["raw"]
     for _ in range(args.wrk_rounds):
-        ping = run_wrk(f"{base_url}/api/ping", args.wrk_seconds, args.wrk_connections)
-        upload = run_wrk(base_url, args.wrk_seconds, args.wrk_connections, [str(jpeg_path), variant, *tokens])
-        broker.delete(INFERENCE_QUEUE)
-        ratio = round(upload["requests_per_s"] / ping["requests_per_s"], 3) if ping["requests_per_s"] else None
-        rounds.append({"ping": ping, "upload": upload, "upload_over_ping": ratio})
+        load_before = os.getloadavg()[0]
+        ping = wrk_with_cpu(
+            stack, admin_url, args.database, f"{base_url}/api/ping", args.wrk_seconds, args.wrk_connections
+        )
+        measured = {"load_average_1min": round(load_before, 2), "ping": ping}
+        for mode in modes:
+            script = [mode, str(jpeg_path), variant, *tokens]
+            upload = wrk_with_cpu(
+                stack, admin_url, args.database, base_url, args.wrk_seconds, args.wrk_connections, script
+            )
+            broker.delete(INFERENCE_QUEUE)
+            name = "upload" if mode == "raw" else "multipart_upload"
+            measured[name] = upload
+            if ping["requests_per_s"]:
+                measured[f"{name}_over_ping"] = round(upload["requests_per_s"] / ping["requests_per_s"], 3)
+                measured[f"{name}_over_ping_cpu"] = round(
+                    ping["cpu_ms_per_request"]["total"] / upload["cpu_ms_per_request"]["total"], 3
+                )
+        rounds.append(measured)
     return {
         "workers": args.workers,
         "connections": args.wrk_connections,
-        "upload_over_ping": statistics.median(r["upload_over_ping"] for r in rounds if r["upload_over_ping"]),
+        "upload_over_ping": statistics.median(r["upload_over_ping"] for r in rounds if "upload_over_ping" in r),
+        "upload_over_ping_cpu": statistics.median(
+            r["upload_over_ping_cpu"] for r in rounds if "upload_over_ping_cpu" in r
+        ),
         "rounds": rounds,
     }
 
@@ -160,14 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(workdir, {}, free_port(), free_port())
     env = prepare_environment(args, workdir, stack.redis_port)
     admin_url = env["DATABASE_ADMIN_URL"]
-    env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+    env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + f"/{args.database}"
     env["ALLOWED_HOSTS"] += ",testserver"
     # Every request must be a real 204: a 429 is cheaper and would flatter the upload's figure.
     env["MIMIK_FRAME_RATE_LIMIT_PER_MINUTE"] = "1000000"
     stack.env = env
     os.environ.update(env)
-    admin_sql(admin_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    admin_sql(admin_url, f"CREATE DATABASE {BENCH_DB}")
+    admin_sql(admin_url, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+    admin_sql(admin_url, f"CREATE DATABASE {args.database}")
     result: dict = {"setup": vars(args) | {"cpus": os.cpu_count(), "load_average": os.getloadavg()}}
     try:
         stack.start_redis()
@@ -189,14 +284,14 @@ def main(argv: list[str] | None = None) -> int:
             from django.db import connections
 
             connections.close_all()
-            result["served"] = served(args, stack, tokens, variant, jpeg_path, broker)
+            result["served"] = served(args, stack, tokens, variant, jpeg_path, broker, admin_url)
         result["load_average_after"] = os.getloadavg()
     finally:
         stack.stop_all()
         from django.db import connections
 
         connections.close_all()
-        admin_sql(admin_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        admin_sql(admin_url, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
         shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(result, indent=2, default=str))
     return 0

@@ -4,13 +4,17 @@ the one error shape and nothing stored: no row, no queued message, no file."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import struct
+import tempfile
 import zlib
 
 import pytest
 import redis
 import schemathesis
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -137,15 +141,28 @@ def test_hostile_snapshots_are_refused_with_the_right_status_and_nothing_is_stor
         image = SimpleUploadedFile("snapshot.jpg", content, content_type)
         return client.post(url, {"image": image, "variant": variant, "sequence": sequence, "media_time_ms": 0})
 
+    def send_raw(content: bytes, sequence: int, content_type: str = "image/jpeg"):
+        """As the tester page sends it: the file is the body, the fields are headers."""
+        return client.post(
+            url,
+            content,
+            content_type=content_type,
+            HTTP_X_SNAPSHOT_VARIANT=variant,
+            HTTP_X_SNAPSHOT_SEQUENCE=str(sequence),
+            HTTP_X_SNAPSHOT_MEDIA_TIME_MS="0",
+        )
+
     for sequence, (name, (content, status)) in enumerate(hostile_snapshots().items()):
-        response = send(content, sequence)
-        assert response.status_code == status, name
-        assert set(response.json()) == {"message", "extra"}, name
+        for sender, content_type in ((send, "image/jpeg"), (send_raw, "image/jpeg"), (send_raw, "image/svg+xml")):
+            response = sender(content, sequence, content_type)
+            assert response.status_code == status, (name, sender.__name__, content_type)
+            assert set(response.json()) == {"message", "extra"}, name
     # 50 MB body: refused from its Content-Length, before the body is parsed.
     huge = client.post(
         url, data=b"x" * (50 * 1024 * 1024), content_type="multipart/form-data; boundary=zzz", HTTP_X_NOTHING="1"
     )
     assert huge.status_code == 413 and set(huge.json()) == {"message", "extra"}
+    assert send_raw(b"\xff\xd8\xff" + b"x" * (50 * 1024 * 1024), 99).status_code == 413
     assert Frame.objects.count() == 0 and queued() == 0
 
     # The checks do not refuse what a real camera page sends: a canvas JPEG, and a PNG.
@@ -153,7 +170,10 @@ def test_hostile_snapshots_are_refused_with_the_right_status_and_nothing_is_stor
     png = io.BytesIO()
     Image.open(io.BytesIO(sample_frames.face_jpeg())).save(png, "PNG")
     assert send(png.getvalue(), 101, "image/png").status_code == 204
-    assert Frame.objects.count() == 2 and queued() == 2
+    assert send_raw(sample_frames.face_jpeg(), 102).status_code == 204
+    assert send_raw(png.getvalue(), 103, "image/png").status_code == 204
+    assert send_raw(sample_frames.face_jpeg(), 102).status_code == 204  # a client's retry: stored once
+    assert Frame.objects.count() == 4 and queued() == 4
     app.control.purge()
 
 
@@ -189,3 +209,110 @@ def test_variant_images_reach_testers_re_encoded_without_metadata_and_svg_is_ref
     assert served.status_code == 200 and body[:3] == b"\xff\xd8\xff"
     assert b"SecretCam" not in body and b"tracking-id-1234" not in body
     assert not Image.open(io.BytesIO(body)).getexif()
+
+
+# --- Bodies without a Content-Length, through the production ASGI app ----------------------------
+
+
+async def post_chunked(asgi_app, path: str, headers: dict[str, str], content: bytes, chunk: int = 64 * 1024):
+    """POST `content` in `chunk`-sized ASGI messages, as uvicorn hands on a chunked body (no
+    Content-Length). Returns (status, headers, body, bytes the app read)."""
+    read, sent = 0, []
+
+    async def receive() -> dict:
+        nonlocal read
+        if read >= len(content):
+            await asyncio.Event().wait()  # the client stays connected until the app answers
+        part = content[read : read + chunk]
+        read += len(part)
+        return {"type": "http.request", "body": part, "more_body": read < len(content)}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *((k.lower().encode(), v.encode()) for k, v in headers.items())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await asgi_app(scope, receive, send)
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    body = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), body, read
+
+
+@pytest.fixture
+def keep_test_connection():
+    """Like Django's test client: requests run on the test's connection (inside its transaction),
+    so they must not close it when they finish."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+def test_a_huge_body_without_content_length_is_cut_off_at_the_limit_and_never_spooled_to_disk(
+    monkeypatch, keep_test_connection
+):
+    """Django's ASGI handler spools a body to a temporary file past FILE_UPLOAD_MAX_MEMORY_SIZE
+    before any view runs; the tester API's bodies are cut off in memory at FRAME_MAX_BYTES instead
+    (413, the one error shape, the connection closed). Run through the production ASGI stack (in
+    this thread, so on the test's database connection), with a spy on Django's spool file to show
+    where it would touch the disk."""
+    from config import asgi
+
+    app.control.purge()
+    study = make_study(invitations=1)
+    tester = consenting_tester(study)
+    rolled_over = []
+
+    class SpoolSpy(tempfile.SpooledTemporaryFile):
+        def rollover(self) -> None:
+            rolled_over.append(self._max_size)
+            super().rollover()
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", SpoolSpy)
+    path = f"/api/t/{study.tokens[0]}/frames/"
+    headers = {"Content-Type": "image/jpeg", "X-Snapshot-Variant": tester.variant_order[0], "X-Snapshot-Sequence": "0"}
+    headers["X-Snapshot-Media-Time-Ms"] = "0"
+    limit = settings.MIMIK["FRAME_MAX_BYTES"]
+    assert limit < settings.FILE_UPLOAD_MAX_MEMORY_SIZE  # what fits is never spooled to disk either
+    huge = b"\xff" * (50 * 1024 * 1024)
+
+    # Django alone: the whole body is read and goes to a temporary file before the view sees it.
+    async_to_sync(post_chunked)(asgi.django_asgi_app, path, headers, huge[: 4 * 1024 * 1024])
+    assert rolled_over, "the spy must see Django spool a big body to disk"
+    rolled_over.clear()
+
+    status, answer_headers, body, read = async_to_sync(post_chunked)(asgi.application, path, headers, huge)
+    assert status == 413 and set(json.loads(body)) == {"message", "extra"}
+    assert answer_headers[b"connection"] == b"close"
+    assert read <= limit + 2 * 64 * 1024  # the limit (and its multipart room) plus one chunk, not 50 MB
+    assert rolled_over == []
+
+    # A declared Content-Length over the limit: not one byte is read.
+    declared = {**headers, "Content-Length": str(len(huge))}
+    status, _headers, _body, read = async_to_sync(post_chunked)(asgi.application, path, declared, huge)
+    assert status == 413 and read == 0 and rolled_over == []
+    assert Frame.objects.count() == 0 and queued() == 0
+
+    # A real snapshot sent the same way (chunked, no Content-Length) arrives whole and is accepted.
+    status, _headers, _body, _read = async_to_sync(post_chunked)(
+        asgi.application, path, headers, sample_frames.face_jpeg(), chunk=4096
+    )
+    assert status == 204 and Frame.objects.count() == 1 and queued() == 1 and rolled_over == []
+    app.control.purge()

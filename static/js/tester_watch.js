@@ -62,15 +62,23 @@
     if (sending || queue.length === 0) return;
     sending = true;
     const item = queue[0];
-    const body = new FormData();
-    body.append("image", item.blob, `snapshot-${item.sequence}.jpg`);
-    body.append("variant", settings.variant);
-    body.append("sequence", String(item.sequence));
-    body.append("media_time_ms", String(item.mediaTimeMs));
-    body.append("captured_at", item.capturedAt);
+    // The JPEG itself is the body and the fields travel in headers: no form to build here and
+    // none to parse on the server.
+    const headers = {
+      "Content-Type": item.blob.type || "image/jpeg",
+      "X-Snapshot-Variant": settings.variant,
+      "X-Snapshot-Sequence": String(item.sequence),
+      "X-Snapshot-Media-Time-Ms": String(item.mediaTimeMs),
+      "X-Snapshot-Captured-At": item.capturedAt,
+    };
     let delay = 0;
     try {
-      const response = await fetch(settings.uploadUrl, { method: "POST", body: body, credentials: "same-origin" });
+      const response = await fetch(settings.uploadUrl, {
+        method: "POST",
+        body: item.blob,
+        headers: headers,
+        credentials: "same-origin",
+      });
       if (response.status === 429 || response.status >= 500) {
         const retryAfter = Number(response.headers.get("Retry-After"));
         delay = retryAfter > 0 ? retryAfter * 1000 : backoffMs();

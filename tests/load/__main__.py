@@ -5,7 +5,8 @@ the end), a Redis of its own (a redis-server on a free port with an fsync'd appe
 the broker survives a restart like a production Redis must), uvicorn with several workers, and
 Celery workers. The script creates a running campaign and its testers through the services, then
 every tester uploads a real face JPEG (inference.sample_frames) at the capture interval through
-the real HTTP API, re-sending on 429/503 after Retry-After like the tester page does. When the
+the real HTTP API (the JPEG as the body, as the tester page sends it, over one keep-alive
+connection per tester), re-sending on 429/503 after Retry-After like the tester page does. When the
 time is up it waits for every accepted frame's outcome and prints requests/s, upload latency
 percentiles, the upload-to-outcome delay and the books (accepted, stored, lost, duplicated).
 Then `wrk` measures the upload endpoint with a 50 KB JPEG against `/api/ping` (204, nothing
@@ -16,7 +17,7 @@ starts a new one; `--restart-redis-at S --redis-down-seconds D` kills Redis and 
 seconds later. The books must still say lost 0, duplicated 0.
 
 Needs: PostgreSQL on DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
-redis-server and wrk on the PATH (`apt-get install wrk`), httpx and scikit-image (dev deps).
+redis-server and wrk on the PATH (`apt-get install wrk`) and scikit-image (a dev dependency).
 """
 
 from __future__ import annotations
@@ -197,7 +198,73 @@ class Books:
     requests: int = 0
 
 
-async def run_tester(client, tester: Tester, jpegs: list[bytes], args, deadline: float, books: Books) -> None:
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection, written and read by hand over asyncio streams: the load
+    generator shares the two cores with the server, and a full client (httpx) cost several times
+    the CPU per request. Enough HTTP for our API's answers (Content-Length bodies)."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def post(self, head: bytes, body: bytes) -> tuple[int, dict[str, str]]:
+        """(status, lower-cased headers). A kept-alive connection the server closed meanwhile is
+        opened again once and the request sent again (an upload is idempotent: same sequence)."""
+        for attempt in (1, 2):
+            reused = self.writer is not None
+            try:
+                return await asyncio.wait_for(self._exchange(head, body), self.timeout)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if not reused or attempt == 2:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+        raise AssertionError("unreachable")
+
+    async def _exchange(self, head: bytes, body: bytes) -> tuple[int, dict[str, str]]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(head)
+        self.writer.write(body)
+        await self.writer.drain()
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name:
+                headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                await self.reader.readexactly(size + 2)
+            await self.reader.readuntil(b"\r\n")
+        elif length := int(headers.get("content-length", "0")):
+            await self.reader.readexactly(length)
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers
+
+
+def upload_head(token: str, variant: str, sequence: int, media_time_ms: int, size: int) -> bytes:
+    """The tester page's request: the JPEG as the body, the fields in X-Snapshot-* headers."""
+    return (
+        f"POST /api/t/{token}/frames/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+        f"Content-Length: {size}\r\nX-Snapshot-Variant: {variant}\r\nX-Snapshot-Sequence: {sequence}\r\n"
+        f"X-Snapshot-Media-Time-Ms: {media_time_ms}\r\n\r\n"
+    ).encode("ascii")
+
+
+async def run_tester(
+    connection: HttpConnection, tester: Tester, jpegs: list[bytes], args, deadline: float, books: Books
+) -> None:
     """One tester's page: a snapshot every interval into a queue, sent oldest first; 429/503 and
     network errors wait (Retry-After or a back-off) and re-send, any other refusal is final."""
     loop = asyncio.get_running_loop()
@@ -205,53 +272,60 @@ async def run_tester(client, tester: Tester, jpegs: list[bytes], args, deadline:
     next_at, sequence, queue = loop.time(), 0, []
     per_variant = max(1, int(args.display_seconds / args.interval))
     flush_deadline = deadline + 120
-    while True:
-        now = loop.time()
-        if now < deadline:
-            queue.append(sequence)
-            sequence += 1
-        elif not queue or now > flush_deadline:
-            return
-        retry_in = None
-        while queue:
-            number = queue[0]
-            variant = tester.variants[(number // per_variant) % len(tester.variants)]
-            data = {"variant": variant, "sequence": str(number), "media_time_ms": str((number % per_variant) * 1000)}
-            files = {"image": ("snapshot.jpg", jpegs[(number + hash(tester.id)) % len(jpegs)], "image/jpeg")}
-            started = time.perf_counter()
-            try:
-                response = await client.post(f"/api/t/{tester.token}/frames/", data=data, files=files)
-                status, retry_after = response.status_code, response.headers.get("Retry-After")
-            except Exception as error:  # timeouts, resets: the page retries these too
-                status, retry_after = type(error).__name__, None
-            books.requests += 1
-            books.statuses[str(status)] += 1
-            if status == 204:
-                books.latencies_ms.append((time.perf_counter() - started) * 1000)
-                books.accepted.add((tester.id, number))
-                queue.pop(0)
-            elif status in (429, 503) or not isinstance(status, int):
-                retry_in = float(retry_after) if retry_after else 1.0
-                break
-            else:
-                queue.pop(0)  # refused for good (400/404/409/413/415): the page drops it too
-        next_at += args.interval
-        await asyncio.sleep(max(0.0, retry_in or 0.0, next_at - loop.time()))
+    try:
+        while True:
+            now = loop.time()
+            if now < deadline:
+                queue.append(sequence)
+                sequence += 1
+            elif not queue or now > flush_deadline:
+                return
+            retry_in = None
+            while queue:
+                number = queue[0]
+                variant = tester.variants[(number // per_variant) % len(tester.variants)]
+                jpeg = jpegs[(number + hash(tester.id)) % len(jpegs)]
+                head = upload_head(tester.token, variant, number, (number % per_variant) * 1000, len(jpeg))
+                started = time.perf_counter()
+                try:
+                    status, headers = await connection.post(head, jpeg)
+                    retry_after = headers.get("retry-after")
+                except Exception as error:  # timeouts, resets: the page retries these too
+                    status, retry_after = type(error).__name__, None
+                books.requests += 1
+                books.statuses[str(status)] += 1
+                if status == 204:
+                    books.latencies_ms.append((time.perf_counter() - started) * 1000)
+                    books.accepted.add((tester.id, number))
+                    queue.pop(0)
+                elif status in (429, 503) or not isinstance(status, int):
+                    retry_in = float(retry_after) if retry_after else 1.0
+                    break
+                else:
+                    queue.pop(0)  # refused for good (400/404/409/413/415): the page drops it too
+            next_at += args.interval
+            await asyncio.sleep(max(0.0, retry_in or 0.0, next_at - loop.time()))
+    finally:
+        connection.close()
 
 
 async def drive(testers: list[Tester], jpegs: list[bytes], args, base_url: str, faults) -> tuple[Books, float]:
-    import httpx
+    from urllib.parse import urlsplit
 
+    address = urlsplit(base_url)
     books = Books()
-    limits = httpx.Limits(max_connections=len(testers) + 8, max_keepalive_connections=len(testers) + 8)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
-        started = time.monotonic()
-        deadline = asyncio.get_running_loop().time() + args.seconds
-        fault_tasks = [asyncio.create_task(fault()) for fault in faults]
-        await asyncio.gather(*(run_tester(client, tester, jpegs, args, deadline, books) for tester in testers))
-        for task in fault_tasks:
-            await task
-        return books, time.monotonic() - started
+    started = time.monotonic()
+    deadline = asyncio.get_running_loop().time() + args.seconds
+    fault_tasks = [asyncio.create_task(fault()) for fault in faults]
+    await asyncio.gather(
+        *(
+            run_tester(HttpConnection(address.hostname, address.port, 30), tester, jpegs, args, deadline, books)
+            for tester in testers
+        )
+    )
+    for task in fault_tasks:
+        await task
+    return books, time.monotonic() - started
 
 
 # --- wrk ---------------------------------------------------------------------------------------
@@ -489,7 +563,9 @@ def main(argv: list[str] | None = None) -> int:
             variant = wrk_testers[0].variants[0]
             tokens = [tester.token for tester in wrk_testers if tester.variants[0] == variant]
             ping = run_wrk(f"{base_url}/api/ping", args.wrk_seconds, args.wrk_connections)
-            upload = run_wrk(base_url, args.wrk_seconds, args.wrk_connections, [str(jpeg_path), variant, *tokens])
+            upload = run_wrk(
+                base_url, args.wrk_seconds, args.wrk_connections, ["raw", str(jpeg_path), variant, *tokens]
+            )
             ratio = round(upload["requests_per_s"] / ping["requests_per_s"], 3) if ping["requests_per_s"] else None
             result["wrk"] = {"jpeg_bytes": size, "ping": ping, "upload": upload, "upload_over_ping": ratio}
     finally:

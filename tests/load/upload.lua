@@ -1,5 +1,7 @@
 -- wrk script: POST one 50 KB face JPEG per request to the header-token upload route.
--- Arguments after `--`: <jpeg path> <variant id> <token> [<token> ...]
+-- Arguments after `--`: <raw|multipart> <jpeg path> <variant id> <token> [<token> ...]
+-- raw: the JPEG is the body (Content-Type: image/jpeg), the fields in X-Snapshot-* headers, as the
+-- tester page sends it; multipart: a form with the image and the fields.
 -- Every request carries a new sequence number and the tokens rotate, so each one is a real,
 -- new snapshot (a repeated sequence would take the cheaper "already accepted" path).
 local threads = {}
@@ -11,12 +13,13 @@ function setup(thread)
 end
 
 function init(args)
-  local file = assert(io.open(args[1], "rb"))
+  mode = args[1]
+  local file = assert(io.open(args[2], "rb"))
   jpeg = file:read("*all")
   file:close()
-  variant = args[2]
+  variant = args[3]
   tokens = {}
-  for index = 3, #args do
+  for index = 4, #args do
     table.insert(tokens, args[index])
   end
   boundary = "----mimikload"
@@ -27,6 +30,15 @@ function request()
   counter = counter + 1
   local token = tokens[(counter % #tokens) + 1]
   local sequence = offset + counter
+  local headers = {}
+  headers["X-Tester-Token"] = token
+  if mode == "raw" then
+    headers["Content-Type"] = "image/jpeg"
+    headers["X-Snapshot-Variant"] = variant
+    headers["X-Snapshot-Sequence"] = tostring(sequence)
+    headers["X-Snapshot-Media-Time-Ms"] = tostring(counter % 600000)
+    return wrk.format("POST", "/api/t/frames/", headers, jpeg)
+  end
   local body = "--" .. boundary .. "\r\n"
     .. 'Content-Disposition: form-data; name="variant"\r\n\r\n' .. variant .. "\r\n"
     .. "--" .. boundary .. "\r\n"
@@ -37,9 +49,7 @@ function request()
     .. 'Content-Disposition: form-data; name="image"; filename="s.jpg"\r\n'
     .. "Content-Type: image/jpeg\r\n\r\n" .. jpeg .. "\r\n"
     .. "--" .. boundary .. "--\r\n"
-  local headers = {}
   headers["Content-Type"] = "multipart/form-data; boundary=" .. boundary
-  headers["X-Tester-Token"] = token
   return wrk.format("POST", "/api/t/frames/", headers, body)
 end
 
