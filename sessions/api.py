@@ -10,10 +10,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler
+from django.db import OperationalError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from psycopg_pool import PoolTimeout
 from rest_framework import status
 from rest_framework.parsers import BaseParser, DataAndFiles, MultiPartParser
 from rest_framework.request import Request
@@ -21,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.body_limit import body_was_cut, tester_body_limit
-from config.errors import ApplicationError
+from config.errors import ApplicationError, service_unavailable
 from inference.services import frame_quality_verdict
 from sessions import services
 from sessions.access import get_tester_for_upload
@@ -95,11 +97,25 @@ class RawSnapshotParser(BaseParser):
         return DataAndFiles(data, files)
 
 
+def waited_too_long_for_the_database(error: Exception) -> bool:
+    """No pooled connection came free within DATABASE_POOL_TIMEOUT: the web process is saturated
+    (every connection busy) or PostgreSQL is away. Either way the page should come back later."""
+    return isinstance(error, OperationalError) and isinstance(error.__cause__, PoolTimeout)
+
+
 class TesterApiView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
     parser_classes = [RawSnapshotParser, MultiPartParser]
     rate_limit_kind = "frames"
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # 503 with Retry-After, like Redis away: the tester page keeps the snapshot and sends it
+        # again; a 500 would say something is broken, and clients are told not to retry those.
+        if waited_too_long_for_the_database(exc):
+            exc = service_unavailable()
+            exc.extra = {"service": "database"}
+        return super().handle_exception(exc)
 
     def tester(self, request: Request, token: str | None) -> Tester:
         token = token or request.headers.get(TOKEN_HEADER, "")
@@ -149,7 +165,7 @@ ERRORS = {
         413: "Body over FRAME_MAX_BYTES.",
         415: "Not a JPEG or PNG by content.",
         429: "Too many requests; see Retry-After.",
-        503: "The analysis queue is unavailable; retry after Retry-After.",
+        503: "The analysis queue, Redis or the database is busy or away; retry after Retry-After.",
     }.items()
 }
 

@@ -9,6 +9,7 @@ import io
 import json
 import struct
 import tempfile
+import time
 import zlib
 
 import pytest
@@ -315,4 +316,57 @@ def test_a_huge_body_without_content_length_is_cut_off_at_the_limit_and_never_sp
         asgi.application, path, headers, sample_frames.face_jpeg(), chunk=4096
     )
     assert status == 204 and Frame.objects.count() == 1 and queued() == 1 and rolled_over == []
+    app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_uploads_beyond_the_database_pool_answer_503_with_retry_after_and_are_kept_when_sent_again(tmp_path):
+    """More uploads at once than a web process has database connections: those that wait past
+    DATABASE_POOL_TIMEOUT answer 503 with Retry-After (the page keeps the snapshot and sends it
+    again), never 500. Here the one pooled connection is held by an upload whose INSERT waits on
+    a table lock."""
+    import threading
+
+    import httpx
+    import psycopg
+
+    from conftest import child_environment, test_database_url
+    from tests.load.servers import uvicorn_server
+
+    app.control.purge()
+    study = make_study(invitations=1)
+    tester = consenting_tester(study)
+    env = child_environment(DATABASE_POOL_MIN_SIZE="1", DATABASE_POOL_MAX_SIZE="1", DATABASE_POOL_TIMEOUT="1")
+
+    def upload(url: str, sequence: int) -> httpx.Response:
+        return httpx.post(
+            f"{url}/api/t/{study.tokens[0]}/frames/",
+            content=sample_frames.face_jpeg(),
+            headers={
+                "Content-Type": "image/jpeg",
+                "X-Snapshot-Variant": tester.variant_order[0],
+                "X-Snapshot-Sequence": str(sequence),
+                "X-Snapshot-Media-Time-Ms": "0",
+            },
+            timeout=30,
+        )
+
+    with uvicorn_server(env, tmp_path / "uvicorn.log") as url:
+        assert upload(url, 0).status_code == 204  # the pool is open and its one connection idle
+        with psycopg.connect(test_database_url()) as blocker:
+            blocker.execute(f"LOCK TABLE {Frame._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+            first: list[httpx.Response] = []
+            holder = threading.Thread(target=lambda: first.append(upload(url, 1)))
+            holder.start()
+            time.sleep(1.0)  # its INSERT now waits for the lock, holding the only connection
+            refused = upload(url, 2)
+            blocker.rollback()
+        holder.join(timeout=30)
+        again = upload(url, 2)
+
+    assert refused.status_code == 503, refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.json()["extra"] == {"service": "database"}
+    assert first[0].status_code == 204 and again.status_code == 204
+    assert sorted(Frame.objects.values_list("sequence", flat=True)) == [0, 1, 2] and queued() == 3
     app.control.purge()

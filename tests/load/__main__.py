@@ -6,7 +6,7 @@ the broker survives a restart like a production Redis must), uvicorn with severa
 Celery workers. The script creates a running campaign and its testers through the services, then
 every tester uploads a real face JPEG (inference.sample_frames) at the capture interval through
 the real HTTP API (the JPEG as the body, as the tester page sends it, over one keep-alive
-connection per tester), re-sending on 429/503 after Retry-After like the tester page does. When the
+connection per tester), re-sending on 429/5xx after Retry-After like the tester page does. When the
 time is up it waits for every accepted frame's outcome and prints requests/s, upload latency
 percentiles, the upload-to-outcome delay and the books (accepted, stored, lost, duplicated).
 Then `wrk` measures the upload endpoint with a 50 KB JPEG against `/api/ping` (204, nothing
@@ -265,8 +265,9 @@ def upload_head(token: str, variant: str, sequence: int, media_time_ms: int, siz
 async def run_tester(
     connection: HttpConnection, tester: Tester, jpegs: list[bytes], args, deadline: float, books: Books
 ) -> None:
-    """One tester's page: a snapshot every interval into a queue, sent oldest first; 429/503 and
-    network errors wait (Retry-After or a back-off) and re-send, any other refusal is final."""
+    """One tester's page (static/js/tester_watch.js): a snapshot every interval into a queue, sent
+    oldest first; 429, 5xx and network errors wait (Retry-After or a second) and re-send, any other
+    refusal is final."""
     loop = asyncio.get_running_loop()
     await asyncio.sleep(random.uniform(0, args.interval))
     next_at, sequence, queue = loop.time(), 0, []
@@ -298,7 +299,7 @@ async def run_tester(
                     books.latencies_ms.append((time.perf_counter() - started) * 1000)
                     books.accepted.add((tester.id, number))
                     queue.pop(0)
-                elif status in (429, 503) or not isinstance(status, int):
+                elif status == 429 or not isinstance(status, int) or status >= 500:
                     retry_in = float(retry_after) if retry_after else 1.0
                     break
                 else:
