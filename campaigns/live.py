@@ -35,8 +35,10 @@ def campaign_group_name(campaign_id: uuid.UUID | str) -> str:
     return f"campaign-{campaign_id}"
 
 
-def publish_campaign_event(*, campaign_id: uuid.UUID | str, event: dict[str, Any]) -> None:
-    """Send `event` (a small JSON-able dict) to every dashboard watching the campaign, on commit."""
+def publish_campaign_event(*, campaign_id: uuid.UUID | str, event: dict[str, Any], frames: int = 1) -> None:
+    """Send `event` (a small JSON-able dict) to every dashboard watching the campaign, on commit.
+    `frames` > 1: the event stands for that many (a worker's batch); it arrives with
+    `"coalesced": n` like events merged here."""
     group = campaign_group_name(campaign_id)
 
     def send() -> None:
@@ -44,9 +46,9 @@ def publish_campaign_event(*, campaign_id: uuid.UUID | str, event: dict[str, Any
         if layer is None:
             return
         if isinstance(layer, InMemoryChannelLayer):
-            _send_now(layer, group, event)
+            _send_now(layer, group, event if frames == 1 else {**event, "coalesced": frames})
         else:
-            _publisher().submit(group, event)
+            _publisher().submit(group, event, count=frames)
 
     transaction.on_commit(send)
 
@@ -72,11 +74,11 @@ class _Publisher:
         self._thread = threading.Thread(target=self._run, name="campaign-live-events", daemon=True)
         self._thread.start()
 
-    def submit(self, group: str, event: dict[str, Any]) -> None:
+    def submit(self, group: str, event: dict[str, Any], count: int = 1) -> None:
         key = (group, str(event.get("kind", "")))
         with self._lock:
-            _older, count = self._pending.get(key, (None, 0))
-            self._pending[key] = (event, count + 1)
+            _older, pending = self._pending.get(key, (None, 0))
+            self._pending[key] = (event, pending + count)
             self._idle.clear()
         self._wake.set()
 

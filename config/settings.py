@@ -151,15 +151,21 @@ else:
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# kombu's Redis transport with one reused client and no window for losing a message between
+# taking it and recording it as unacknowledged (config.celery; needs Redis >= 6.2 for BLMOVE).
+CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport" if REDIS_URL.startswith("redis://") else None
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED_FALLBACK
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Frames are analysed in batches of up to 16 per pool process (inference.tasks): a worker holds
+# two batches' worth per process, one running and one filling.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 32
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
+# msgpack: the frame messages carry the JPEG as raw bytes (inference.frame_messages).
+CELERY_ACCEPT_CONTENT = ["json", "msgpack"]
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 30)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60)
 CELERY_TASK_DEFAULT_QUEUE = "default"

@@ -178,10 +178,10 @@ def through_worker(frames, *, concurrency: int) -> dict:
         )
         pids = _worker_pids(worker.pid)
         cpu_start = _cpu_seconds(pids)
-        start = time.perf_counter()
+        start, start_publish_cpu = time.perf_counter(), time.thread_time()
         for row, frame in zip(rows, frames, strict=True):
             frame_submit_for_analysis(frame_id=row.pk, image_bytes=frame.jpeg)
-        published = time.perf_counter() - start
+        published, publish_cpu = time.perf_counter() - start, time.thread_time() - start_publish_cpu
         _wait(lambda: not Frame.objects.filter(campaign=campaign, outcome="pending").exists(), log_path)
         elapsed = time.perf_counter() - start
         worker_cpu = _cpu_seconds(pids) - cpu_start
@@ -189,6 +189,8 @@ def through_worker(frames, *, concurrency: int) -> dict:
             "worker_concurrency": concurrency,
             "worker_end_to_end_fps": round(len(frames) / elapsed, 1),
             "publish_fps": round(len(frames) / published, 1),
+            # What queueing one frame costs the upload request (CPU of this thread).
+            "publish_cpu_us_per_frame": round(1e6 * publish_cpu / len(frames)),
             # CPU of the worker's processes (main + pool) per frame: its cost whatever the load.
             "worker_cpu_ms_per_frame": round(1000 * worker_cpu / len(frames), 2),
         }

@@ -52,13 +52,15 @@ FRAME_FIELDS_FOR_ANALYSIS = (
 )
 
 
-def frame_for_analysis(*, frame_id: int) -> dict[str, Any] | None:
-    """The pending frame's fields (FRAME_FIELDS_FOR_ANALYSIS) as a dict, or None when it is gone
-    (the tester withdrew) or already has its outcome (a redelivered message)."""
+def frames_for_analysis(*, frame_ids: list[int]) -> list[dict[str, Any]]:
+    """The fields (FRAME_FIELDS_FOR_ANALYSIS) of those frames that are still pending, as dicts, in
+    one query; frames gone (the tester withdrew) or already done (a redelivery) are left out."""
     from sessions.models import Frame
 
-    rows = Frame.objects.filter(pk=frame_id, outcome=Frame.Outcome.PENDING).values(*FRAME_FIELDS_FOR_ANALYSIS)
-    return next(iter(rows), None)
+    if not frame_ids:
+        return []
+    pending = Frame.objects.filter(pk__in=frame_ids, outcome=Frame.Outcome.PENDING)
+    return list(pending.values(*FRAME_FIELDS_FOR_ANALYSIS))
 
 
 _model_cache: dict[int | None, tuple[float, ModelVersion | None]] = {}

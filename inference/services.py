@@ -12,9 +12,11 @@ Contract used by sessions/ and ml/:
 
 from __future__ import annotations
 
-import base64
+import functools
 import hashlib
+import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.live import publish_campaign_event
@@ -43,9 +45,30 @@ class QueueUnavailable(Exception):
 
 
 def frame_submit_for_analysis(*, frame_id: int, image_bytes: bytes) -> None:
-    """Queue the frame for the inference workers. The image travels inside the message (base64 in
-    JSON) and nowhere else, so nothing is written to disk. No publish retries: the tester's page
-    retries on 503, which is quicker than blocking the upload request while Redis restarts."""
+    """Queue the frame for the inference workers. The image travels inside the message (raw bytes,
+    msgpack) and nowhere else, so nothing is written to disk. One LPUSH (inference.frame_messages)
+    on a Redis broker; without Redis (the embedded fallback) the task runs here and now. No
+    publish retries: the tester's page retries on 503, which is quicker than blocking the upload
+    request while Redis restarts."""
+    from django.conf import settings
+
+    broker_url = settings.CELERY_BROKER_URL
+    if settings.CELERY_TASK_ALWAYS_EAGER or not broker_url.startswith("redis://"):
+        _submit_through_celery(frame_id=frame_id, image_bytes=image_bytes)
+        return
+    import redis.exceptions
+
+    from inference.frame_messages import frame_publisher
+
+    try:
+        frame_publisher(broker_url, timeout=PUBLISH_TIMEOUT_SECONDS).publish(frame_id=frame_id, image_bytes=image_bytes)
+    except (redis.exceptions.RedisError, OSError) as error:
+        logger.warning("Broker refused frame %s: %s", frame_id, error)
+        raise QueueUnavailable(str(error)) from error
+
+
+def _submit_through_celery(*, frame_id: int, image_bytes: bytes) -> None:
+    """Celery's own publish: eager (in-process) mode, or a broker other than plain Redis."""
     import kombu.exceptions
     import redis.exceptions
 
@@ -55,11 +78,7 @@ def frame_submit_for_analysis(*, frame_id: int, image_bytes: bytes) -> None:
         with analyse_frame.app.pool.acquire(block=True, timeout=PUBLISH_TIMEOUT_SECONDS) as connection:
             # Connect with one quick try before publishing: kombu's default would retry for ~6 s.
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=1)
-            analyse_frame.apply_async(
-                args=[frame_id, base64.b64encode(image_bytes).decode("ascii")],
-                connection=connection,
-                retry=False,
-            )
+            analyse_frame.apply_async(args=[frame_id, image_bytes], connection=connection, retry=False)
     except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
         logger.warning("Broker refused frame %s: %s", frame_id, error)
         raise QueueUnavailable(str(error)) from error
@@ -75,6 +94,16 @@ def frame_quality_verdict(*, image_bytes: bytes) -> str:
     return "ok" if analysis.outcome == Frame.Outcome.PREDICTION else analysis.outcome
 
 
+@dataclass
+class FrameToRecord:
+    """One frame's outcome on its way to the database."""
+
+    frame: dict[str, Any]  # inference.selectors.FRAME_FIELDS_FOR_ANALYSIS of the frame
+    analysis: FrameAnalysis
+    model_version: ModelVersion | None  # None unless the outcome is a prediction
+    image_bytes: bytes | None  # kept only when the campaign opted in
+
+
 def frame_record_outcome(*, frame_id: int, outcome: str, quality: dict[str, Any] | None = None) -> bool:
     """Record an outcome without a prediction (expired, undecodable). False if already recorded."""
     return frame_record_analysis(
@@ -82,64 +111,124 @@ def frame_record_outcome(*, frame_id: int, outcome: str, quality: dict[str, Any]
     )
 
 
-@transaction.atomic
 def frame_record_analysis(
-    *,
-    frame_id: int,
-    analysis: FrameAnalysis,
-    model_version: ModelVersion | None,
-    image_bytes: bytes | None,
-    frame: dict[str, Any] | None = None,
+    *, frame_id: int, analysis: FrameAnalysis, model_version: ModelVersion | None, image_bytes: bytes | None
 ) -> bool:
-    """Store the frame's one outcome (and its prediction). Idempotent: the conditional UPDATE claims
-    the pending row, so a redelivered message finds nothing to claim and changes nothing; the
-    unique (frame, model_version) constraint backs it up. A frame deleted meanwhile (the tester
-    withdrew) is left alone. Returns True if this call recorded the outcome.
+    """One frame's `frames_record_analyses`; True if this call recorded its outcome."""
+    from inference.selectors import FRAME_FIELDS_FOR_ANALYSIS
 
-    `frame` is what `inference.selectors.frame_for_analysis` returned for it, when the caller has
-    it already (the worker); it saves a query. Only fields that never change after upload are read
-    from it: the claim itself is decided by the UPDATE."""
-    now = timezone.now()
-    claimed = Frame.objects.filter(pk=frame_id, outcome=Frame.Outcome.PENDING).update(
-        outcome=analysis.outcome, outcome_at=now, quality=analysis.quality
-    )
-    if not claimed:
-        return False
+    frame = Frame.objects.filter(pk=frame_id).values(*FRAME_FIELDS_FOR_ANALYSIS).first()
     if frame is None:
-        from inference.selectors import FRAME_FIELDS_FOR_ANALYSIS
+        return False
+    return frame_id in frames_record_analyses(items=[FrameToRecord(frame, analysis, model_version, image_bytes)])
 
-        frame = Frame.objects.filter(pk=frame_id).values(*FRAME_FIELDS_FOR_ANALYSIS).get()
-    if analysis.outcome == Frame.Outcome.PREDICTION:
-        Prediction.objects.create(
-            frame_id=frame_id,
-            model_version=model_version,
-            campaign_id=frame["campaign_id"],
-            variant_id=frame["variant_id"],
-            tester_id=frame["tester_id"],
-            media_time_ms=frame["media_time_ms"],
-            probabilities=analysis.probabilities,
-            top_class=analysis.top_class,
-            top_probability=analysis.top_probability,
-            face_box=analysis.face_box or [],
-            # The active calibration (cached per process) applied to the raw probabilities.
-            **prediction_calibrated_fields(model_version_id=model_version.pk, probabilities=analysis.probabilities),
-        )
-    if image_bytes is not None and frame["campaign__keep_frames"]:
-        _frame_keep_image(
-            frame_id=frame_id, retention_days=frame["campaign__frame_retention_days"], image_bytes=image_bytes, now=now
-        )
-    publish_campaign_event(
-        campaign_id=frame["campaign_id"],
-        event={
-            "kind": "frame",
-            "variant_id": str(frame["variant_id"]),
-            "outcome": analysis.outcome,
-            "top_class": analysis.top_class,
-            "top_probability": analysis.top_probability,
-            "media_time_ms": frame["media_time_ms"],
-        },
+
+def frames_record_analyses(*, items: list[FrameToRecord]) -> set[int]:
+    """Store each frame's one outcome (and its prediction) in one transaction; returns the ids of
+    the frames this call recorded. Idempotent: the conditional UPDATE claims only pending rows, so
+    a redelivered message finds nothing to claim and changes nothing; the unique (frame,
+    model_version) constraint backs it up. A frame deleted meanwhile (the tester withdrew) is left
+    alone. Only fields that never change after upload are read from `item.frame`: the claim itself
+    is decided by the UPDATE.
+
+    Round trips, whatever the number of frames: the claim UPDATE ... RETURNING and one INSERT of
+    the predictions (plus, for campaigns that keep snapshots, one UPDATE per kept file)."""
+    if not items:
+        return set()
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = _frames_claim(items, now)
+        if not claimed:
+            return claimed
+        mine = [item for item in items if item.frame["pk"] in claimed]
+        predictions = [_prediction(item) for item in mine if item.analysis.outcome == Frame.Outcome.PREDICTION]
+        if predictions:
+            Prediction.objects.bulk_create(predictions)
+        for item in mine:
+            if item.image_bytes is not None and item.frame["campaign__keep_frames"]:
+                _frame_keep_image(
+                    frame_id=item.frame["pk"],
+                    retention_days=item.frame["campaign__frame_retention_days"],
+                    image_bytes=item.image_bytes,
+                    now=now,
+                )
+        _publish_frame_events(mine)
+    return claimed
+
+
+def _frames_claim(items: list[FrameToRecord], now) -> set[int]:
+    """Set the outcome of those frames that are still pending; their ids. On PostgreSQL one
+    UPDATE ... FROM unnest(...) for all; elsewhere (the embedded SQLite) one UPDATE each."""
+    if connection.vendor != "postgresql":
+        return {
+            item.frame["pk"]
+            for item in items
+            if Frame.objects.filter(pk=item.frame["pk"], outcome=Frame.Outcome.PENDING).update(
+                outcome=item.analysis.outcome, outcome_at=now, quality=item.analysis.quality
+            )
+        }
+    with connection.cursor() as cursor:
+        cursor.execute(_frames_claim_sql(), [
+            now,
+            [item.frame["pk"] for item in items],
+            [item.analysis.outcome for item in items],
+            [json.dumps(item.analysis.quality) for item in items],
+            Frame.Outcome.PENDING,
+        ])  # fmt: skip
+        return {row[0] for row in cursor.fetchall()}
+
+
+@functools.cache
+def _frames_claim_sql() -> str:
+    q = connection.ops.quote_name
+    column = {name: q(Frame._meta.get_field(name).column) for name in ("id", "outcome", "outcome_at", "quality")}
+    return (
+        f"UPDATE {q(Frame._meta.db_table)} AS f SET {column['outcome']} = v.outcome, "  # noqa: S608 - names from the model
+        f"{column['outcome_at']} = %s, {column['quality']} = v.quality "
+        "FROM unnest(%s::bigint[], %s::text[], %s::jsonb[]) AS v(id, outcome, quality) "
+        f"WHERE f.{column['id']} = v.id AND f.{column['outcome']} = %s RETURNING f.{column['id']}"
     )
-    return True
+
+
+def _prediction(item: FrameToRecord) -> Prediction:
+    frame, analysis = item.frame, item.analysis
+    return Prediction(
+        frame_id=frame["pk"],
+        model_version=item.model_version,
+        campaign_id=frame["campaign_id"],
+        variant_id=frame["variant_id"],
+        tester_id=frame["tester_id"],
+        media_time_ms=frame["media_time_ms"],
+        probabilities=analysis.probabilities,
+        top_class=analysis.top_class,
+        top_probability=analysis.top_probability,
+        face_box=analysis.face_box or [],
+        # The active calibration (cached per process) applied to the raw probabilities.
+        **prediction_calibrated_fields(model_version_id=item.model_version.pk, probabilities=analysis.probabilities),
+    )
+
+
+def _publish_frame_events(items: list[FrameToRecord]) -> None:
+    """One live event per campaign for the whole batch: its last frame, standing for all of them
+    (dashboards refetch their figures on any event; campaigns.live coalesces further)."""
+    last: dict[Any, tuple[FrameToRecord, int]] = {}
+    for item in items:
+        campaign_id = item.frame["campaign_id"]
+        last[campaign_id] = (item, last.get(campaign_id, (None, 0))[1] + 1)
+    for campaign_id, (item, count) in last.items():
+        frame, analysis = item.frame, item.analysis
+        publish_campaign_event(
+            campaign_id=campaign_id,
+            event={
+                "kind": "frame",
+                "variant_id": str(frame["variant_id"]),
+                "outcome": analysis.outcome,
+                "top_class": analysis.top_class,
+                "top_probability": analysis.top_probability,
+                "media_time_ms": frame["media_time_ms"],
+            },
+            frames=count,
+        )
 
 
 def _frame_keep_image(*, frame_id: int, retention_days: int, image_bytes: bytes, now) -> None:
@@ -155,10 +244,15 @@ def _frame_keep_image(*, frame_id: int, retention_days: int, image_bytes: bytes,
 
 def frames_expire_stale(*, older_than: timedelta) -> int:
     """Frames still pending long after upload lost their message (e.g. Redis lost its data):
-    give them the `expired` outcome so every frame ends in exactly one outcome."""
+    give them the `expired` outcome so every frame ends in exactly one outcome (1,000 a call)."""
+    from inference.selectors import FRAME_FIELDS_FOR_ANALYSIS
+
     cutoff = timezone.now() - older_than
-    stale = Frame.objects.filter(outcome=Frame.Outcome.PENDING, received_at__lt=cutoff).values_list("pk", flat=True)
-    return sum(frame_record_outcome(frame_id=pk, outcome=Frame.Outcome.EXPIRED) for pk in list(stale[:1000]))
+    stale = Frame.objects.filter(outcome=Frame.Outcome.PENDING, received_at__lt=cutoff).values(
+        *FRAME_FIELDS_FOR_ANALYSIS
+    )
+    items = [FrameToRecord(frame, FrameAnalysis(Frame.Outcome.EXPIRED), None, None) for frame in stale[:1000]]
+    return len(frames_record_analyses(items=items))
 
 
 def frames_purge_kept_images(*, now=None) -> int:

@@ -1,9 +1,18 @@
 """Celery tasks of the inference workers.
 
-Each message carries one frame (id + JPEG in base64). `acks_late` plus `reject_on_worker_lost`
-mean a worker killed mid-task leaves its message in Redis, which redelivers it after the
-visibility timeout; the conditional-UPDATE claim in `frame_record_analysis` makes the repeat a
-no-op. Models load once per worker process, after the fork (`worker_process_init`).
+Frames arrive one message each (frame id + raw JPEG, msgpack; see inference.frame_messages) and
+are analysed in batches: the worker's main process buffers up to FRAME_BATCH_SIZE messages, or
+whatever came within FRAME_BATCH_WAIT_SECONDS, and hands them to one pool process as one call
+(celery-batches). A batch costs one SELECT, the classifier on all its faces, one transaction
+that claims every frame with one UPDATE and inserts the predictions with one INSERT, and one
+live event per campaign: per frame, the worker's CPU was two thirds Celery, Redis and database
+round trips and one third the pipeline.
+
+Delivery stays at-least-once: every message is acknowledged only when its batch has returned
+(`acks_late`); a pool process that dies rejects its batch back to the queue, and a whole worker
+killed leaves the messages in Redis's unacked hash, which redelivers them after the visibility
+timeout. The conditional claim (`frames_record_analyses`) makes a repeat a no-op. Models load once
+per worker process, after the fork (`worker_process_init`).
 """
 
 from __future__ import annotations
@@ -11,13 +20,20 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import kombu.exceptions
+from billiard.exceptions import WorkerLostError
 from celery import shared_task
 from celery.signals import worker_process_init
+from celery_batches import Batches
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from config.celery import DEFAULT_QUEUE, INFERENCE_QUEUE
@@ -26,8 +42,8 @@ logger = logging.getLogger(__name__)
 
 # Database or broker briefly away: worth retrying. Everything else is a bug or a bad frame.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, kombu.exceptions.OperationalError)
-# Every per-frame task (primary model, second opinion): survive a killed worker, retry only
-# transient errors with capped back-off, and never hang a pool process.
+# Every per-frame task (the second opinion): survive a killed worker, retry only transient
+# errors with capped back-off, and never hang a pool process.
 FRAME_TASK_OPTIONS = {
     "acks_late": True,
     "reject_on_worker_lost": True,
@@ -40,49 +56,213 @@ FRAME_TASK_OPTIONS = {
     "time_limit": 30,
 }
 
+# A batch: at most this many frames (the worker prefetches twice this per pool process, see
+# CELERY_WORKER_PREFETCH_MULTIPLIER), and a frame waits at most this long for others to join it.
+FRAME_BATCH_SIZE = 16
+FRAME_BATCH_WAIT_SECONDS = 0.05
+# The database away: retry the batch's writes after 1, 2, 4, 8, 16, 30 s (with jitter), then give
+# the messages back to the queue, so the batch's pool process is free again within its limits.
+BATCH_RETRY_DELAYS = (1, 2, 4, 8, 16, 30)
+BATCH_SOFT_TIME_LIMIT = 90
+BATCH_TIME_LIMIT = 120
 
-def analyse_frame_now(*, frame_id: int, image_bytes: bytes) -> str | None:
-    """The whole per-frame job; returns the outcome recorded, or None if there was nothing to do.
+T = TypeVar("T")
 
-    Database round trips per frame: one SELECT (frame, campaign and model id together), then the
-    claim UPDATE and the prediction INSERT in one transaction. The model's registry entry comes
-    from a per-process cache of a few seconds (inference.selectors)."""
-    from inference.pipeline import FrameAnalysis, analyse_images, get_classifier
-    from inference.selectors import forget_cached_models, frame_for_analysis, get_model_version_cached
-    from inference.services import frame_record_analysis, model_version_ensure_default
+
+class BatchGaveUp(Exception):
+    """The database stayed away through every retry: give the batch's messages back."""
+
+
+def with_back_off(work: Callable[[], T], *, what: str) -> T:
+    """`work()`, retried with capped, jittered back-off while the database is away."""
+    for delay in (*BATCH_RETRY_DELAYS, None):
+        try:
+            return work()
+        except TRANSIENT_ERRORS as error:
+            # A broken connection is not reused: the next attempt connects again.
+            connection.close()
+            if delay is None:
+                raise BatchGaveUp(str(error)) from error
+            wait = delay * random.uniform(0.5, 1.0)
+            logger.warning("%s: %s: %s. Retry in %.1fs", what, error.__class__.__name__, error, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def analyse_frames_now(frames: list[tuple[int, bytes]]) -> dict[int, str | None]:
+    """The whole job for a batch of (frame id, JPEG): {frame id: outcome recorded, or None if
+    there was nothing to do (withdrawn meanwhile, a redelivery, or a repeated id in the batch)}.
+
+    Database round trips per batch, whatever its size: one SELECT (frames, campaigns and model
+    ids together), then one transaction with the claim UPDATE and the predictions' INSERT. The
+    models' registry entries come from a per-process cache of a few seconds."""
+    from inference.selectors import frames_for_analysis
+    from inference.services import frames_record_analyses
+
+    images = dict(frames)  # a message delivered twice in one batch is analysed once
+    rows = with_back_off(lambda: frames_for_analysis(frame_ids=list(images)), what=f"{len(images)} frames")
+    results: dict[int, str | None] = dict.fromkeys(images)
+    if not rows:
+        return results
+    analysed = _analyse_rows(rows, images)
+    recorded = with_back_off(lambda: frames_record_analyses(items=analysed), what=f"{len(analysed)} frames")
+    for item in analysed:
+        if item.frame["pk"] in recorded:
+            results[item.frame["pk"]] = item.analysis.outcome
+    _queue_second_opinions(analysed, recorded)
+    return results
+
+
+def _analyse_rows(rows: list[dict[str, Any]], images: dict[int, bytes]) -> list:
+    """Run the pipeline on the pending frames, the usable faces of each model in one batch."""
+    from inference.pipeline import FrameAnalysis
+    from inference.services import FrameToRecord
     from sessions.models import Frame
 
-    frame = frame_for_analysis(frame_id=frame_id)
-    if frame is None:
-        return None  # withdrawn meanwhile, or a redelivery of a frame already done
     max_age = timedelta(seconds=settings.MIMIK["FRAME_MAX_AGE_SECONDS"])
-    if timezone.now() - frame["received_at"] > max_age:
-        analysis, model_version, image_bytes = FrameAnalysis(Frame.Outcome.EXPIRED), None, None
-    else:
-        model_version = get_model_version_cached(model_version_id=frame["campaign__model_version_id"])
-        if model_version is None:
-            model_version = model_version_ensure_default()
-            forget_cached_models()
-        analysis = analyse_images([image_bytes], classifier=get_classifier(model_version))[0]
-    recorded = frame_record_analysis(
-        frame_id=frame_id, analysis=analysis, model_version=model_version, image_bytes=image_bytes, frame=frame
+    now = timezone.now()
+    items: list[FrameToRecord] = []
+    by_model: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if now - row["received_at"] > max_age:
+            items.append(FrameToRecord(row, FrameAnalysis(Frame.Outcome.EXPIRED), None, None))
+        else:
+            by_model[row["campaign__model_version_id"]].append(row)
+    for model_version_id, group in by_model.items():
+        model_version = _model_version(model_version_id)
+        analyses = _analyse_images([images[row["pk"]] for row in group], model_version)
+        for row, analysis in zip(group, analyses, strict=True):
+            if analysis is not None:  # None: the pipeline failed on it (logged); the backstop expires it
+                items.append(FrameToRecord(row, analysis, model_version, images[row["pk"]]))
+    return items
+
+
+def _model_version(model_version_id: int | None):
+    from inference.selectors import forget_cached_models, get_model_version_cached
+    from inference.services import model_version_ensure_default
+
+    model_version = with_back_off(
+        lambda: get_model_version_cached(model_version_id=model_version_id), what="model lookup"
     )
-    second_model_id = frame["campaign__second_model_version_id"]
-    if recorded and second_model_id and analysis.face_crop is not None:
-        # The second model gets the crop the primary already cut, on its own queue (after commit).
-        from inference.second_opinion import queue_second_opinion
-
-        queue_second_opinion(frame_id=frame_id, model_version_id=second_model_id, face_crop=analysis.face_crop)
-    return analysis.outcome if recorded else None
+    if model_version is None:
+        model_version = with_back_off(model_version_ensure_default, what="default model")
+        forget_cached_models()
+    return model_version
 
 
-@shared_task(name="inference.analyse_frame", queue=INFERENCE_QUEUE, **FRAME_TASK_OPTIONS)
-def analyse_frame(frame_id: int, image_b64: str) -> str | None:
+def _analyse_images(images: list[bytes], model_version) -> list:
+    """The pipeline on a batch; if it raises, frame by frame, so one bad frame (a bug: bad input
+    is an outcome, not an exception) does not cost the others theirs."""
+    from inference.pipeline import analyse_images, get_classifier
+
+    classifier = get_classifier(model_version)
     try:
-        image_bytes = base64.b64decode(image_b64, validate=True)
-    except (binascii.Error, ValueError):
-        image_bytes = b""  # recorded as `undecodable` by the pipeline, not retried
-    return analyse_frame_now(frame_id=frame_id, image_bytes=image_bytes)
+        return analyse_images(images, classifier=classifier)
+    except Exception:
+        logger.exception("The pipeline failed on a batch of %s frames; analysing them one by one", len(images))
+    analyses = []
+    for image_bytes in images:
+        try:
+            analyses.append(analyse_images([image_bytes], classifier=classifier)[0])
+        except Exception:
+            logger.exception("The pipeline failed on a frame; it stays pending")
+            analyses.append(None)
+    return analyses
+
+
+def _queue_second_opinions(items: list, recorded: set[int]) -> None:
+    """The second model gets the crops the primary already cut, on its own queue."""
+    from inference.second_opinion import queue_second_opinion
+
+    for item in items:
+        second_model_id = item.frame["campaign__second_model_version_id"]
+        if item.frame["pk"] in recorded and second_model_id and item.analysis.face_crop is not None:
+            queue_second_opinion(
+                frame_id=item.frame["pk"], model_version_id=second_model_id, face_crop=item.analysis.face_crop
+            )
+
+
+def analyse_frame_now(*, frame_id: int, image_bytes: bytes) -> str | None:
+    """One frame: the outcome recorded, or None if there was nothing to do."""
+    return analyse_frames_now([(frame_id, image_bytes)])[frame_id]
+
+
+def _image_bytes(image: bytes | str) -> bytes:
+    """The JPEG of a message: raw bytes (msgpack), or base64 text from a message queued by an
+    earlier version (JSON) during a deployment."""
+    if isinstance(image, bytes):
+        return image
+    try:
+        return base64.b64decode(image, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return b""  # recorded as `undecodable` by the pipeline, not retried
+
+
+class FrameBatches(Batches):
+    """celery-batches, with the guarantees of the per-frame task it replaced: the messages are
+    acknowledged when the batch has returned, given back to the queue when its pool process died
+    or the database stayed away, and the batch runs under time limits."""
+
+    abstract = True
+    ACK, REQUEUE = "ack", "requeue"
+
+    def flush(self, requests):
+        requests = list(requests)
+        serializable = ([_simple_request(request) for request in requests],)
+
+        def on_return(result: Any) -> None:
+            # A batch that raised was logged by celery-batches and returns None: acknowledged like
+            # a failed task, its frames stay pending until the backstop expires them.
+            requeue = result == self.REQUEUE
+            for request in requests:
+                request.reject(requeue=True) if requeue else request.acknowledge()
+
+        def on_error(failure: Any) -> None:
+            error = getattr(failure, "exception", failure)
+            lost = isinstance(error, WorkerLostError)
+            outcome = "requeued" if lost else "acknowledged"
+            logger.warning("A batch of %s frames failed (%r); %s", len(requests), error, outcome)
+            for request in requests:
+                request.reject(requeue=True) if lost else request.acknowledge()
+
+        from celery_batches.trace import apply_batches_task
+
+        return self._pool.apply_async(
+            apply_batches_task,
+            (self, serializable, 0, None),
+            callback=on_return,
+            error_callback=on_error,
+            soft_timeout=BATCH_SOFT_TIME_LIMIT,
+            timeout=BATCH_TIME_LIMIT,
+        )
+
+
+def _simple_request(request):
+    from celery_batches import SimpleRequest
+
+    return SimpleRequest.from_request(request)
+
+
+@shared_task(
+    base=FrameBatches,
+    name="inference.analyse_frame",
+    queue=INFERENCE_QUEUE,
+    serializer="msgpack",
+    acks_late=True,
+    flush_every=FRAME_BATCH_SIZE,
+    flush_interval=FRAME_BATCH_WAIT_SECONDS,
+)
+def analyse_frame(requests) -> str:
+    """A batch of `inference.analyse_frame(frame_id, jpeg)` messages (celery-batches requests)."""
+    frames = [(int(request.args[0]), _image_bytes(request.args[1])) for request in requests]
+    try:
+        analyse_frames_now(frames)
+    except BatchGaveUp as error:
+        logger.warning("Giving %s frames back to the queue: the database is away (%s)", len(frames), error)
+        return FrameBatches.REQUEUE
+    finally:
+        close_old_connections()
+    return FrameBatches.ACK
 
 
 @shared_task(
