@@ -104,21 +104,19 @@ class UploadBooks:
 
 
 async def _send_tester(client, tester: int, link: TesterLink, items, books: UploadBooks, give_up_at: float) -> None:
-    """One tester's page: snapshots in order; 429/503 and network errors wait (Retry-After) and
-    re-send, like the tester page; any other answer is final."""
+    """One tester's page (static/js/tester_watch.js): snapshots in order, each JPEG as the request
+    body with its fields in X-Snapshot-* headers; 429, 5xx and network errors wait (Retry-After)
+    and re-send, any other answer is final."""
     for frame, jpeg in items:
-        data = {
-            "variant": link.variant_ids[frame.variant],
-            "sequence": str(frame.sequence),
-            "media_time_ms": str(frame.position * 1000),
+        headers = {
+            "Content-Type": "image/jpeg",
+            "X-Snapshot-Variant": link.variant_ids[frame.variant],
+            "X-Snapshot-Sequence": str(frame.sequence),
+            "X-Snapshot-Media-Time-Ms": str(frame.position * 1000),
         }
         while True:
             try:
-                response = await client.post(
-                    f"/api/t/{link.token}/frames/",
-                    data=data,
-                    files={"image": ("snapshot.jpg", jpeg, "image/jpeg")},
-                )
+                response = await client.post(f"/api/t/{link.token}/frames/", content=jpeg, headers=headers)
                 status, retry_after = response.status_code, response.headers.get("Retry-After")
             except Exception as error:  # timeouts, resets: the page retries these too
                 status, retry_after = type(error).__name__, None
@@ -126,7 +124,8 @@ async def _send_tester(client, tester: int, link: TesterLink, items, books: Uplo
             if status == 204:
                 books.accepted.add((tester, frame.sequence))
                 break
-            if (status in (429, 503) or not isinstance(status, int)) and time.monotonic() < give_up_at:
+            retry = not isinstance(status, int) or status == 429 or status >= 500
+            if retry and time.monotonic() < give_up_at:
                 await asyncio.sleep(float(retry_after) if retry_after else 1.0)
                 continue
             books.refused.append((tester, frame.sequence, str(status)))

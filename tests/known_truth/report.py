@@ -183,6 +183,10 @@ def report_of(
         "model": dashboard.get("model"),
         "calibration": dashboard.get("calibration"),
         "estimator": shares_block.get("estimator"),
+        # Present when the dashboard says more about its estimator (grouping, prior weight).
+        "estimator_details": {
+            key: shares_block[key] for key in ("estimator_label", "grouping", "regularisation") if key in shares_block
+        },
         "threshold": dashboard.get("threshold"),
         "testers": {
             "uploading": len(links),
@@ -268,11 +272,14 @@ def _cell(value: float | None, width: int = 6, signed: bool = False) -> str:
 
 def format_report(report: Mapping[str, Any]) -> str:
     lines = []
+    details = report.get("estimator_details") or {}
+    extra = ", ".join(f"{key} {details[key]}" for key in ("grouping", "regularisation") if key in details)
     calibration = report.get("calibration") or {}
     model = report.get("model") or {}
     lines.append(
         f"model {model.get('name')} {model.get('version')}; calibration {calibration.get('version')} "
-        f"({calibration.get('method')}, {calibration.get('faces')} faces); estimator {report.get('estimator')}; "
+        f"({calibration.get('method')}, {calibration.get('faces')} faces); estimator {report.get('estimator')}"
+        f"{f' ({extra})' if extra else ''}; "
         f"threshold {report.get('threshold')}"
     )
     testers = report["testers"]
