@@ -4,7 +4,8 @@
 
 The folder holds one sub-folder per emotion (`happy/*.png`, ...). It is research data without a
 redistribution licence: it is read from the path given (or `MIMIK_FACES_DIR`), never copied.
-Writes `calibration.json` (parameters, held-out figures, the quantifier's matrices),
+Writes `calibration.json` (parameters, held-out figures, the quantifier: matrices and prior weight
+for the share estimator, see ml.quantification),
 `reliability.png` and `reliability.html` to the output folder. A calibration that makes held-out
 ECE worse is refused (exit code 3, no calibration.json).
 
@@ -278,6 +279,14 @@ def format_figures_table(before: dict[str, Any], after: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def describe_quantifier(quantifier: dict[str, Any]) -> str:
+    """One line on what the dashboard's estimated shares will rest on."""
+    return (
+        f"share estimator {quantification.DEFAULT_ESTIMATOR} ({quantification.DEFAULT_GROUPING}): "
+        f"confusion matrix from {quantifier['faces']} labelled faces, prior weight {quantifier['regularisation']:.4g}"
+    )
+
+
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: to_jsonable(item) for key, item in value.items()}
@@ -351,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"version {parameters['version']}; held-out figures on {result['split']['held_out_faces']} faces:"
     )
     print(format_figures_table(held_out["before"], held_out["after"]))
+    print(describe_quantifier(result["quantifier"]))
     png_path, html_path = write_reliability_diagrams(
         {"raw": held_out["reliability_before"], "calibrated": held_out["reliability_after"]},
         {"raw": held_out["before"]["ece"], "calibrated": held_out["after"]["ece"]},

@@ -8,10 +8,24 @@ about", not "how much of the time did testers look sad". For the latter we estim
   model confuses classes, and the bias depends on the campaign's own mix.
 - `adjusted_classify_and_count` (ACC): CC corrected by the confusion matrix measured on the
   calibration faces: observed = M @ true shares, solved for true shares.
-- `probabilistic_adjusted_classify_and_count` (PACC, the one Mimik uses): the same with mean
-  calibrated probabilities instead of hard counts, which is less noisy.
+- `probabilistic_adjusted_classify_and_count` (PACC): the same with mean calibrated probabilities
+  instead of hard counts, which is less noisy.
+- `regularised_probabilistic_adjusted_classify_and_count` (regularised PACC, the one Mimik uses):
+  PACC as a maximum a-posteriori estimate, with a weak prior that the shares are near equal. The
+  matrix comes from a hundred or so faces per emotion, and the campaign's faces are other faces
+  again, so observed means miss M @ s by a few points; plain PACC inverts that error, amplified
+  wherever emotions are confused (sad with fear, angry and neutral for FER2013 models). The prior's
+  weight is not tuned: it is the ratio of that noise, measured on the calibration faces, to the
+  spread of a uniform Dirichlet prior (see `map_regularisation`).
 - `expectation_maximisation` (EM, Saerens et al.): re-weights calibrated posteriors to new priors.
+  Needs every frame's posteriors; the dashboard only aggregates means, so it cannot use it.
+- `average_of_pacc_and_em`: the mean of the two, kept for comparison.
 - `mean_probability`: the plain mean of calibrated probabilities, kept as the biased baseline.
+
+Groupings (`GROUPINGS`): shares can be estimated over fewer, merged groups (e.g. happy, sad, neutral
+and "other"), by summing the probability columns and the labels of each group before fitting. On
+real faces (ml.real_faces_report) merging did not help: the merged group's own mix changes between
+campaigns, which biases the others, so Mimik estimates every emotion of the model.
 
 M[:, true class] is the mean prediction vector over calibration faces of that class, so for a
 campaign whose emotions have shares s, the expected mean prediction is M @ s. That holds under
@@ -27,13 +41,35 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 ESTIMATORS = (
+    "regularised_probabilistic_adjusted_classify_and_count",
     "probabilistic_adjusted_classify_and_count",
     "adjusted_classify_and_count",
     "expectation_maximisation",
+    "average_of_pacc_and_em",
     "classify_and_count",
     "mean_probability",
 )
-DEFAULT_ESTIMATOR = "probabilistic_adjusted_classify_and_count"
+DEFAULT_ESTIMATOR = "regularised_probabilistic_adjusted_classify_and_count"
+ABBREVIATIONS = {
+    "regularised_probabilistic_adjusted_classify_and_count": "rPACC",
+    "probabilistic_adjusted_classify_and_count": "PACC",
+    "adjusted_classify_and_count": "ACC",
+    "expectation_maximisation": "EM",
+    "average_of_pacc_and_em": "PACC+EM",
+    "classify_and_count": "CC",
+    "mean_probability": "mean",
+}
+# Version 2 adds what regularised PACC needs (faces per class, its prior's weight); quantifiers of
+# version 1 (no "format" key) still serve every other estimator.
+QUANTIFIER_FORMAT = "mimik-quantifier/2"
+# Named groups, each a tuple of class names; the model's classes not named go to OTHER_GROUP.
+GROUPINGS: dict[str, tuple[tuple[str, ...], ...] | None] = {
+    "emotions": None,  # every class of the model on its own
+    "happy_sad_neutral_other": (("happy",), ("sad",), ("neutral",)),
+    "happy_sad_neutral_surprise_other": (("happy",), ("sad",), ("neutral",), ("surprise",)),
+}
+DEFAULT_GROUPING = "emotions"
+OTHER_GROUP = "other"
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 0
 
@@ -61,29 +97,108 @@ def misclassification_matrix(probabilities: np.ndarray, labels: np.ndarray, *, s
     return matrix
 
 
-def solve_shares(observed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+SUM_WEIGHT = 100.0
+
+
+def solve_shares(
+    observed: np.ndarray, matrix: np.ndarray, *, regularisation: float = 0.0, target: np.ndarray | None = None
+) -> np.ndarray:
     """Shares s >= 0 with sum 1 that best explain observed = M @ s (least squares).
 
-    Sum-to-one enters as a heavily weighted extra equation; bounds keep every share in [0, 1]."""
+    Sum-to-one enters as a heavily weighted extra equation; bounds keep every share in [0, 1].
+    With `regularisation` (lambda), also minimises lambda * |s - target|^2 (target: equal shares)."""
     class_count = matrix.shape[1]
-    weight = 100.0
-    system = np.vstack([matrix, weight * np.ones((1, class_count))])
-    target = np.r_[observed, weight]
-    shares = lsq_linear(system, target, bounds=(0.0, 1.0)).x
+    rows = [matrix, SUM_WEIGHT * np.ones((1, class_count))]
+    values = [np.asarray(observed, dtype=np.float64), [SUM_WEIGHT]]
+    if regularisation > 0:
+        rows.append(np.sqrt(regularisation) * np.eye(class_count))
+        values.append(np.sqrt(regularisation) * (np.full(class_count, 1 / class_count) if target is None else target))
+    shares = lsq_linear(np.vstack(rows), np.concatenate(values), bounds=(0.0, 1.0)).x
     return shares / shares.sum()
 
 
-def fit_quantifier(calibrated_probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict:
-    """What the estimators need from the calibration faces; JSON-able, stored with the calibration."""
+def uniform_prior_variance(class_count: int) -> float:
+    """Variance of one share under a uniform Dirichlet prior over `class_count` classes."""
+    return (class_count - 1) / (class_count**2 * (class_count + 1))
+
+
+def map_regularisation(calibrated_probabilities: np.ndarray, labels: np.ndarray, class_count: int) -> float:
+    """The prior's weight for regularised PACC: observation noise variance / prior variance.
+
+    The observed mean misses M @ s because the campaign's faces of each emotion are not the
+    calibration faces: per entry, variance sum_c s_c^2 var_c / n_c from the calibration faces
+    (var_c: within-class variance of the probabilities, n_c: faces of class c), and as much again
+    from the campaign's own faces (assumed about as many distinct faces). Evaluated at equal shares,
+    averaged over entries. Divided by the variance of a share under a uniform Dirichlet prior, this
+    is the weight that makes the least-squares solution the maximum a-posteriori one (Gaussian
+    approximations of both). More or better-separated calibration faces give a weaker prior."""
+    probabilities = np.asarray(calibrated_probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    noise = 0.0
+    for class_index in range(class_count):
+        members = probabilities[labels == class_index]
+        if len(members) >= 2:
+            noise += float(np.mean(members.var(axis=0, ddof=1))) / len(members) / class_count**2
+    return 2 * noise / uniform_prior_variance(class_count)
+
+
+def fit_quantifier(
+    calibrated_probabilities: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    regularisation: float | None = None,
+) -> dict:
+    """What the estimators need from the calibration faces; JSON-able, stored with the calibration.
+    `regularisation` overrides the measured prior weight (the bootstrap keeps the original's)."""
     labels = np.asarray(labels)
     class_count = len(class_names)
+    if regularisation is None:
+        regularisation = map_regularisation(calibrated_probabilities, labels, class_count)
     return {
+        "format": QUANTIFIER_FORMAT,
         "class_names": list(class_names),
         "faces": len(labels),
+        "class_faces": np.bincount(labels, minlength=class_count).tolist(),
         "training_prior": (np.bincount(labels, minlength=class_count) / len(labels)).round(6).tolist(),
         "soft_matrix": misclassification_matrix(calibrated_probabilities, labels, soft=True).round(6).tolist(),
         "hard_matrix": misclassification_matrix(calibrated_probabilities, labels, soft=False).round(6).tolist(),
+        "regularisation": round(float(regularisation), 8),
     }
+
+
+def grouping_members(class_names: Sequence[str], grouping: str = DEFAULT_GROUPING) -> list[tuple[str, list[int]]]:
+    """(group name, class indices) per group: the grouping's named groups (their classes the model
+    has), then OTHER_GROUP with the remaining classes, if any."""
+    if grouping not in GROUPINGS:
+        raise ValueError(f"Unknown grouping {grouping!r}; expected one of {tuple(GROUPINGS)}.")
+    groups = GROUPINGS[grouping]
+    if groups is None:
+        return [(name, [index]) for index, name in enumerate(class_names)]
+    members = []
+    for group in groups:
+        indices = [class_names.index(name) for name in group if name in class_names]
+        if indices:
+            members.append(("+".join(class_names[index] for index in indices), indices))
+    named = {index for _name, indices in members for index in indices}
+    rest = [index for index in range(len(class_names)) if index not in named]
+    if rest:
+        members.append((OTHER_GROUP, rest))
+    return members
+
+
+def group_probabilities(probabilities: np.ndarray, members: Sequence[tuple[str, list[int]]]) -> np.ndarray:
+    """Columns summed per group: the probability that the face shows any emotion of the group."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    return np.stack([probabilities[:, indices].sum(axis=1) for _name, indices in members], axis=1)
+
+
+def group_labels(labels: np.ndarray, members: Sequence[tuple[str, list[int]]]) -> np.ndarray:
+    class_count = max(index for _name, indices in members for index in indices) + 1
+    group_of = np.zeros(class_count, dtype=np.int64)
+    for group_index, (_name, indices) in enumerate(members):
+        group_of[indices] = group_index
+    return group_of[np.asarray(labels)]
 
 
 def classify_and_count(probabilities: np.ndarray, quantifier: dict | None = None) -> np.ndarray:
@@ -100,6 +215,19 @@ def adjusted_classify_and_count(probabilities: np.ndarray, quantifier: dict) -> 
 
 def probabilistic_adjusted_classify_and_count(probabilities: np.ndarray, quantifier: dict) -> np.ndarray:
     return solve_shares(mean_probability(probabilities), np.asarray(quantifier["soft_matrix"]))
+
+
+def regularised_probabilistic_adjusted_classify_and_count(probabilities: np.ndarray, quantifier: dict) -> np.ndarray:
+    if "regularisation" not in quantifier:
+        raise ValueError(
+            "This quantifier was stored before regularised PACC existed (no 'regularisation'); refit it with "
+            "fit_quantifier from its calibration faces, or choose another estimator."
+        )
+    return solve_shares(
+        mean_probability(probabilities),
+        np.asarray(quantifier["soft_matrix"]),
+        regularisation=float(quantifier["regularisation"]),
+    )
 
 
 def expectation_maximisation(
@@ -120,8 +248,17 @@ def expectation_maximisation(
     return prior
 
 
+def average_of_pacc_and_em(probabilities: np.ndarray, quantifier: dict) -> np.ndarray:
+    return (
+        probabilistic_adjusted_classify_and_count(probabilities, quantifier)
+        + expectation_maximisation(probabilities, quantifier)
+    ) / 2
+
+
 ESTIMATOR_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "regularised_probabilistic_adjusted_classify_and_count": regularised_probabilistic_adjusted_classify_and_count,
     "probabilistic_adjusted_classify_and_count": probabilistic_adjusted_classify_and_count,
+    "average_of_pacc_and_em": average_of_pacc_and_em,
     "adjusted_classify_and_count": adjusted_classify_and_count,
     "expectation_maximisation": expectation_maximisation,
     "classify_and_count": classify_and_count,
@@ -160,7 +297,12 @@ def _resampled_quantifier(
             for class_index in np.unique(labels)
         ]
     )
-    return fit_quantifier(probabilities[resampled], labels[resampled], quantifier["class_names"])
+    return fit_quantifier(
+        probabilities[resampled],
+        labels[resampled],
+        quantifier["class_names"],
+        regularisation=quantifier.get("regularisation"),
+    )
 
 
 def _frames_by_tester(tester_ids: Sequence) -> list[np.ndarray]:
@@ -314,15 +456,26 @@ def known_truth_benchmark(
     focus_classes: Sequence[str] | None = None,
     calibration_set: tuple[np.ndarray, np.ndarray] | None = None,
     estimator: str = DEFAULT_ESTIMATOR,
+    groupings: Sequence[str] = (DEFAULT_GROUPING,),
+    compared_estimators: Sequence[str] = (),
+    comparison_samples: int = 200,
     seed: int = 0,
     **campaign_options: Any,
 ) -> dict[str, Any]:
     """Simulate a two-variant campaign from labelled faces (not those the quantifier was fitted on)
     and compare, per variant and emotion, the true share, the thresholded ratio and each estimator.
     Intervals and the paired comparison use `estimator`; the paired comparison is checked against the true difference.
-    `largest_error` per estimator is over `focus_classes` (default all) and both variants."""
+    `largest_error` per estimator is over `focus_classes` (default all) and both variants.
+
+    `groupings` other than the default estimate the same campaign's frames over merged groups, with
+    a quantifier refitted on `calibration_set` grouped alike (so it is required then); their
+    figures, and those of the paired test for `compared_estimators` (with `comparison_samples`
+    draws), are in `by_grouping[grouping][estimator]`: the largest and mean absolute error over the
+    focus classes that are groups of their own, and whether the paired test picked the right
+    variant for happy and sad."""
     class_names = quantifier["class_names"]
-    focus = [class_names.index(name) for name in (focus_classes or class_names)]
+    focus_names = list(focus_classes or class_names)
+    focus = [class_names.index(name) for name in focus_names]
     campaign = simulate_paired_campaign(labels, variant_shares, seed=seed, **campaign_options)
     variants = {}
     for variant, frames in campaign.items():
@@ -360,16 +513,30 @@ def known_truth_benchmark(
         calibration_set=calibration_set,
     )
     true_difference = campaign[second]["true_shares"] - campaign[first]["true_shares"]
-    # The right answer: the variant with clearly more of an emotion (differences under 0.05 count as a tie).
-    true_verdicts = np.where(true_difference > 0.05, "B", np.where(true_difference < -0.05, "A", "tie")).tolist()
     comparison["true_difference_b_minus_a"] = true_difference
-    comparison["true_verdict"] = true_verdicts
+    comparison["true_verdict"] = _true_verdicts(true_difference)
     errors = {
         estimator: max(
             float(np.abs(variants[variant]["estimates"][estimator] - variants[variant]["true_shares"])[focus].max())
             for variant in variants
         )
         for estimator in estimators
+    }
+    by_grouping = {
+        grouping: _grouped_figures(
+            grouping,
+            calibrated_probabilities,
+            labels,
+            quantifier,
+            campaign,
+            estimators=estimators,
+            focus_names=focus_names,
+            calibration_set=calibration_set,
+            compared_estimators=compared_estimators,
+            comparison_samples=comparison_samples,
+            seed=seed,
+        )
+        for grouping in groupings
     }
     return {
         "class_names": class_names,
@@ -378,4 +545,75 @@ def known_truth_benchmark(
         "variants": variants,
         "comparison": comparison,
         "largest_error": errors,
+        "by_grouping": by_grouping,
     }
+
+
+def _true_verdicts(true_difference: np.ndarray) -> list[str]:
+    # The right answer: the variant with clearly more of an emotion (differences under 0.05 count as a tie).
+    return np.where(true_difference > 0.05, "B", np.where(true_difference < -0.05, "A", "tie")).tolist()
+
+
+def _grouped_figures(
+    grouping: str,
+    calibrated_probabilities: np.ndarray,
+    labels: np.ndarray,
+    quantifier: dict,
+    campaign: dict[str, dict[str, np.ndarray]],
+    *,
+    estimators: Sequence[str],
+    focus_names: Sequence[str],
+    calibration_set: tuple[np.ndarray, np.ndarray] | None,
+    compared_estimators: Sequence[str],
+    comparison_samples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """One grouping's figures for the campaign already drawn (same frames for every grouping)."""
+    class_names = list(quantifier["class_names"])
+    members = grouping_members(class_names, grouping)
+    names = [name for name, _indices in members]
+    probabilities = group_probabilities(calibrated_probabilities, members)
+    grouped_set = None
+    if GROUPINGS[grouping] is None:
+        grouped_quantifier = quantifier
+        grouped_set = calibration_set
+    else:
+        if calibration_set is None:
+            raise ValueError(f"Grouping {grouping!r} needs the calibration set to refit the quantifier.")
+        grouped_set = (group_probabilities(calibration_set[0], members), group_labels(calibration_set[1], members))
+        grouped_quantifier = fit_quantifier(*grouped_set, names)
+    focus = [names.index(name) for name in focus_names if name in names]
+    two = [names.index(name) for name in ("happy", "sad") if name in names]
+    truths = {
+        variant: group_probabilities(frames["true_shares"][np.newaxis], members)[0]
+        for variant, frames in campaign.items()
+    }
+    figures: dict[str, Any] = {"groups": names, "estimators": {}}
+    first, second = list(campaign)[:2]
+    for estimator in estimators:
+        errors = np.concatenate(
+            [
+                np.abs(
+                    estimate_shares(probabilities[frames["face_indices"]], grouped_quantifier, estimator)
+                    - truths[variant]
+                )[focus]
+                for variant, frames in campaign.items()
+            ]
+        )
+        row: dict[str, Any] = {"largest_error": float(errors.max()), "mean_absolute_error": float(errors.mean())}
+        if estimator in compared_estimators:
+            comparison = paired_comparison(
+                probabilities[campaign[first]["face_indices"]],
+                campaign[first]["tester_ids"],
+                probabilities[campaign[second]["face_indices"]],
+                campaign[second]["tester_ids"],
+                grouped_quantifier,
+                estimator=estimator,
+                samples=comparison_samples,
+                seed=seed,
+                calibration_set=grouped_set,
+            )
+            true_verdicts = _true_verdicts(truths[second] - truths[first])
+            row["paired_test_right"] = all(comparison["verdict"][index] == true_verdicts[index] for index in two)
+        figures["estimators"][estimator] = row
+    return figures

@@ -2,8 +2,14 @@
 threshold (on the labelled calibration faces), and the estimated share of each emotion per variant
 with intervals over testers, and the paired comparison of those shares.
 
-Estimator: probabilistic adjusted classify-and-count (PACC, ml.quantification), applied to the mean
-of per-tester mean calibrated probabilities, so every tester weighs the same, as in the ratios.
+Estimator: regularised probabilistic adjusted classify-and-count (ml.quantification), over every
+emotion of the model (grouping "emotions"), applied to the mean of per-tester mean calibrated
+probabilities, so every tester weighs the same, as in the ratios. It is PACC with a weak prior of
+equal shares whose weight is measured on the calibration faces; in the known-truth simulation on
+real faces (ml.real_faces_report) it missed less and less badly than plain PACC, EM, their average or
+merged groups. It needs only means, which is all the dashboard aggregates (EM would need every frame).
+The quantifier is refitted from the stored calibration faces, so calibrations stored before the
+regularisation existed give the same estimates as new ones.
 Intervals: percentile bootstrap over testers; each draw also resamples the calibration faces within
 each emotion, because the matrix PACC inverts comes from a few hundred faces and its own error is
 often larger than the campaign's (as in ml.quantification.bootstrap_shares).
@@ -11,7 +17,8 @@ often larger than the campaign's (as in ml.quantification.bootstrap_shares).
 Speed: the resampled matrices depend on the calibration only, so they are drawn once per process
 and calibration; each draw's bounded least squares is solved for all draws at once by the
 unconstrained solution (pseudo-inverse), which is the bounded one whenever it lies inside [0, 1];
-only the draws outside fall back to ml.quantification.solve_shares.
+only the draws outside fall back to ml.quantification.solve_shares. The prior enters both as extra
+rows of the system (sqrt(lambda) * I against sqrt(lambda) * equal shares), with the calibration's lambda.
 """
 
 from __future__ import annotations
@@ -22,17 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from campaigns.dashboard.wording import counting_quality_sentence, emotion_name, share_verdict
+from campaigns.dashboard.wording import counting_quality_sentence, emotion_name, estimator_description, share_verdict
 from inference.models import Calibration
 from ml import calibration as calibration_math
 from ml import quantification
 
-ESTIMATOR = quantification.DEFAULT_ESTIMATOR  # probabilistic adjusted classify-and-count
+ESTIMATOR = quantification.DEFAULT_ESTIMATOR  # regularised probabilistic adjusted classify-and-count
+GROUPING = quantification.DEFAULT_GROUPING  # every emotion of the model on its own
 SHARE_BOOTSTRAP_SAMPLES = 1000
 SHARE_BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
-# Same weight as ml.quantification.solve_shares gives its sum-to-one equation.
-SUM_WEIGHT = 100.0
+SUM_WEIGHT = quantification.SUM_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,10 @@ class CalibrationSet:
     class_names: tuple[str, ...]
     calibrated: np.ndarray  # faces x classes
     labels: np.ndarray
-    soft_matrix: np.ndarray  # the stored quantifier's
+    quantifier: dict  # refitted on the calibration faces (ml.quantification.fit_quantifier)
+    regularisation: float  # the prior's weight lambda
     draw_matrices: np.ndarray  # samples x classes x classes
-    draw_solvers: np.ndarray  # samples x classes x (classes + 1): pseudo-inverses of [M; w 1]
+    draw_solvers: np.ndarray  # samples x classes x (2 classes + 1): pseudo-inverses of [M; w 1; sqrt(lambda) I]
 
 
 _calibration_sets: dict[tuple[int, str], CalibrationSet] = {}
@@ -74,12 +82,20 @@ def _build_calibration_set(calibration: Calibration) -> CalibrationSet:
         if members.size:
             chosen = members[random.integers(0, members.size, (SHARE_BOOTSTRAP_SAMPLES, members.size))]
             draws[:, :, class_index] = calibrated[chosen].mean(axis=1)
-    systems = np.concatenate([draws, np.full((SHARE_BOOTSTRAP_SAMPLES, 1, class_count), SUM_WEIGHT)], axis=1)
+    # Refitted rather than read from calibration.quantifier: those stored before the regularised
+    # estimator lack its prior weight, and a refit from the same faces gives the same matrices.
+    quantifier = quantification.fit_quantifier(calibrated, labels, class_names)
+    regularisation = float(quantifier["regularisation"])
+    prior_rows = np.broadcast_to(np.sqrt(regularisation) * np.eye(class_count), draws.shape)
+    systems = np.concatenate(
+        [draws, np.full((SHARE_BOOTSTRAP_SAMPLES, 1, class_count), SUM_WEIGHT), prior_rows], axis=1
+    )
     return CalibrationSet(
         class_names=class_names,
         calibrated=calibrated,
         labels=labels,
-        soft_matrix=np.asarray(calibration.quantifier["soft_matrix"], dtype=np.float64),
+        quantifier=quantifier,
+        regularisation=regularisation,
         draw_matrices=draws,
         draw_solvers=np.linalg.pinv(systems),
     )
@@ -87,11 +103,15 @@ def _build_calibration_set(calibration: Calibration) -> CalibrationSet:
 
 def solve_draws(observed: np.ndarray, data: CalibrationSet) -> np.ndarray:
     """ml.quantification.solve_shares for every draw (row of `observed`, with its own matrix)."""
-    targets = np.concatenate([observed, np.full((len(observed), 1), SUM_WEIGHT)], axis=1)
+    class_count = observed.shape[1]
+    prior = np.full((len(observed), class_count), np.sqrt(data.regularisation) / class_count)
+    targets = np.concatenate([observed, np.full((len(observed), 1), SUM_WEIGHT), prior], axis=1)
     shares = np.einsum("kij,kj->ki", data.draw_solvers, targets)
     outside = np.flatnonzero(np.any((shares < 0) | (shares > 1), axis=1))
     for draw in outside:
-        shares[draw] = quantification.solve_shares(observed[draw], data.draw_matrices[draw])
+        shares[draw] = quantification.solve_shares(
+            observed[draw], data.draw_matrices[draw], regularisation=data.regularisation
+        )
     return shares / shares.sum(axis=1, keepdims=True)
 
 
@@ -137,11 +157,19 @@ def estimated_shares(*, calibration: Calibration, variants: list, means: np.ndar
     with a calibrated frame on every variant). Shares per variant, then paired differences."""
     data = calibration_set(calibration)
     tester_count = means.shape[0]
-    result: dict[str, Any] = {"estimator": ESTIMATOR, "testers": tester_count, "variants": [], "comparisons": []}
+    result: dict[str, Any] = {
+        "estimator": ESTIMATOR,
+        "grouping": GROUPING,
+        "estimator_label": estimator_description(ESTIMATOR, GROUPING, len(data.class_names)),
+        "regularisation": data.regularisation,
+        "testers": tester_count,
+        "variants": [],
+        "comparisons": [],
+    }
     if tester_count == 0:
         return result
     weights = _tester_weights(tester_count)
-    quantifier = {"soft_matrix": data.soft_matrix, "class_names": list(data.class_names)}
+    quantifier = data.quantifier
     draws_by_variant = []
     for v, variant in enumerate(variants):
         estimate = quantification.estimate_shares(means[:, v].mean(axis=0, keepdims=True), quantifier, ESTIMATOR)

@@ -19,6 +19,19 @@ EMOTION_NAMES = {
 }
 
 
+# ml.quantification's estimators, as the dashboard names them in "Estimator: ...".
+ESTIMATOR_NAMES = {
+    "regularised_probabilistic_adjusted_classify_and_count": gettext_lazy(
+        "regularised probabilistic adjusted classify-and-count (mean calibrated probabilities corrected for the "
+        "model's confusions on the labelled faces, with a weak prior of equal shares)"
+    ),
+    "probabilistic_adjusted_classify_and_count": gettext_lazy(
+        "probabilistic adjusted classify-and-count (mean calibrated probabilities corrected for the model's "
+        "confusions on the labelled faces)"
+    ),
+}
+
+
 def emotion_name(class_name: str) -> str:
     return str(EMOTION_NAMES.get(class_name, class_name))
 
@@ -169,3 +182,19 @@ def second_opinion_sentence(class_name: str, row: dict, model_name: str) -> str:
     if row["primary_leader"] is None or row["second_leader"] is None:
         return _("On %(emotion)s, at least one model sees no leading variant yet.") % values
     return _("On %(emotion)s, %(primary)s leads under both models (second opinion: %(model)s).") % values
+
+
+def estimator_description(estimator: str, grouping: str, class_count: int) -> str:
+    """Which estimator and grouping the estimated shares come from, e.g. "regularised probabilistic
+    adjusted classify-and-count (...), each of the model's 7 emotions on its own"."""
+    name = str(ESTIMATOR_NAMES.get(estimator, estimator))
+    if grouping == "emotions":
+        return _("%(estimator)s, each of the model's %(count)s emotions on its own") % {
+            "estimator": name,
+            "count": class_count,
+        }
+    # Merged groups (ml.quantification.GROUPINGS): what is not named is shown as "other".
+    return _("%(estimator)s, over the groups %(grouping)s (the remaining emotions together as other)") % {
+        "estimator": name,
+        "grouping": grouping.replace("_", ", "),
+    }

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ml import calibration, quantification
-from ml.calibrate import EXIT_NO_DATA, calibrate, to_jsonable, write_reliability_diagrams
+from ml.calibrate import EXIT_NO_DATA, calibrate, describe_quantifier, to_jsonable, write_reliability_diagrams
 from ml.calibrate import main as calibrate_main
 from ml.real_faces_report import main as report_main
 
@@ -200,6 +200,10 @@ def test_calibrate_pipeline_writes_jsonable_parameters_and_diagrams(tmp_path) ->
     document = json.loads(json.dumps(to_jsonable(result)))
     assert document["parameters"]["method"] == "temperature"
     assert len(document["quantifier"]["soft_matrix"]) == len(CLASS_NAMES)
+    # What the dashboard's regularised share estimator needs is stored with the calibration.
+    assert document["quantifier"]["format"] == quantification.QUANTIFIER_FORMAT
+    assert document["quantifier"]["regularisation"] > 0
+    assert "prior weight" in describe_quantifier(document["quantifier"])
     png_path, html_path = write_reliability_diagrams(
         {"raw": result["held_out"]["reliability_before"], "calibrated": result["held_out"]["reliability_after"]},
         {"raw": result["held_out"]["before"]["ece"], "calibrated": result["held_out"]["after"]["ece"]},

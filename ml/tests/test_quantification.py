@@ -41,7 +41,13 @@ def shifted_campaign(shares: list[float], frames: int = 3000, seed: int = 1) -> 
 
 @pytest.mark.parametrize(
     "estimator",
-    ["probabilistic_adjusted_classify_and_count", "adjusted_classify_and_count", "expectation_maximisation"],
+    [
+        "regularised_probabilistic_adjusted_classify_and_count",
+        "probabilistic_adjusted_classify_and_count",
+        "adjusted_classify_and_count",
+        "expectation_maximisation",
+        "average_of_pacc_and_em",
+    ],
 )
 def test_adjusted_estimators_recover_shares_under_label_shift_where_the_plain_mean_is_biased(estimator) -> None:
     _, _, quantifier = calibration_set()
@@ -165,3 +171,112 @@ def test_simulated_campaign_draws_frames_per_tester_with_the_variant_mix() -> No
 def test_threshold_ratio_counts_only_confident_top_classes() -> None:
     probabilities = np.array([[0.9, 0.1], [0.7, 0.3], [0.15, 0.85], [0.5, 0.5]])
     np.testing.assert_allclose(quantification.threshold_ratio(probabilities, 0.8), [0.25, 0.25])
+
+
+def test_the_default_estimator_is_regularised_pacc_over_every_emotion() -> None:
+    assert quantification.DEFAULT_ESTIMATOR == "regularised_probabilistic_adjusted_classify_and_count"
+    assert quantification.DEFAULT_GROUPING == "emotions"
+    members = quantification.grouping_members(CLASS_NAMES, quantification.DEFAULT_GROUPING)
+    assert [name for name, _indices in members] == list(CLASS_NAMES)
+
+
+def test_the_prior_weighs_less_with_more_or_better_separated_calibration_faces() -> None:
+    def weight(faces_per_class: int, separation: float) -> float:
+        labels = np.repeat(np.arange(len(CLASS_NAMES)), faces_per_class)
+        probabilities = generated_faces(labels, separation=separation, seed=2)
+        return quantification.fit_quantifier(probabilities, labels, CLASS_NAMES)["regularisation"]
+
+    few, many = weight(50, 1.5), weight(500, 1.5)
+    assert 0 < many < few
+    assert few / many == pytest.approx(10, rel=0.2)  # noise variance falls as 1 / faces
+    # A sharper model: probabilities spread more within a class, but each face says more; the weight is
+    # only the noise, so it is measured, not assumed.
+    assert weight(50, 3.0) != pytest.approx(few)
+
+
+def test_with_few_calibration_faces_regularised_pacc_misses_less_badly_than_plain_pacc() -> None:
+    """Sixty labelled faces per emotion (about what half of a small real test split gives): the matrix is
+    noisy, plain PACC amplifies that noise, the weak prior of equal shares damps it."""
+    errors: dict[str, list[float]] = {"plain": [], "regularised": []}
+    for seed in range(20):
+        labels = np.repeat(np.arange(len(CLASS_NAMES)), 60)
+        quantifier = quantification.fit_quantifier(generated_faces(labels, seed=seed), labels, CLASS_NAMES)
+        for variant in ("A", "B"):
+            probabilities, true_shares = shifted_campaign(VARIANT_SHARES[variant], frames=1500, seed=1000 + seed)
+            for name, estimator in (
+                ("plain", "probabilistic_adjusted_classify_and_count"),
+                ("regularised", "regularised_probabilistic_adjusted_classify_and_count"),
+            ):
+                estimate = quantification.estimate_shares(probabilities, quantifier, estimator)
+                errors[name].append(float(np.abs(estimate - true_shares)[[HAPPY, SAD, NEUTRAL]].max()))
+    assert max(errors["regularised"]) < max(errors["plain"])
+    assert np.mean(errors["regularised"]) <= np.mean(errors["plain"])
+
+
+def test_regularised_solution_leans_towards_equal_shares_only_when_the_observations_leave_room() -> None:
+    matrix = np.array([[0.6, 0.4], [0.4, 0.6]])  # a weak two-class model
+    truth = np.array([0.9, 0.1])
+    exact = quantification.solve_shares(matrix @ truth, matrix)
+    leaning = quantification.solve_shares(matrix @ truth, matrix, regularisation=0.05)
+    np.testing.assert_allclose(exact, truth, atol=1e-6)
+    assert 0.5 < leaning[0] < truth[0]
+    assert leaning.sum() == pytest.approx(1.0)
+    # A well-separated model pins the shares down; the same prior barely moves them.
+    sharp = np.array([[0.95, 0.05], [0.05, 0.95]])
+    assert quantification.solve_shares(sharp @ truth, sharp, regularisation=0.05)[0] > leaning[0]
+
+
+def test_a_quantifier_stored_before_regularisation_is_refused_clearly_by_it_and_served_by_the_others() -> None:
+    _, _, quantifier = calibration_set(faces_per_class=200)
+    old = {key: quantifier[key] for key in ("class_names", "faces", "training_prior", "soft_matrix", "hard_matrix")}
+    probabilities, true_shares = shifted_campaign(VARIANT_SHARES["A"])
+    with pytest.raises(ValueError, match="refit it with fit_quantifier"):
+        quantification.estimate_shares(probabilities, old)
+    estimate = quantification.estimate_shares(probabilities, old, "probabilistic_adjusted_classify_and_count")
+    assert np.abs(estimate - true_shares).max() < 0.05
+
+
+def test_grouping_sums_the_merged_emotions_and_recovers_the_grouped_shares() -> None:
+    members = quantification.grouping_members(CLASS_NAMES, "happy_sad_neutral_other")
+    assert members == [("happy", [HAPPY]), ("sad", [SAD]), ("neutral", [NEUTRAL]), ("other", [0, 1, 2, 5])]
+    calibration_probabilities, calibration_labels, _ = calibration_set(faces_per_class=500)
+    grouped = quantification.group_probabilities(calibration_probabilities, members)
+    np.testing.assert_allclose(grouped.sum(axis=1), 1.0)
+    grouped_labels = quantification.group_labels(calibration_labels, members)
+    assert np.bincount(grouped_labels).tolist() == [500, 500, 500, 2000]
+    quantifier = quantification.fit_quantifier(grouped, grouped_labels, [name for name, _ in members])
+    # Within "other", the campaign keeps the calibration set's equal mix, so merging is exact.
+    shares = [0.1, 0.1, 0.1, 0.3, 0.2, 0.1, 0.1]
+    probabilities, true_shares = shifted_campaign(shares)
+    estimate = quantification.estimate_shares(quantification.group_probabilities(probabilities, members), quantifier)
+    true_grouped = quantification.group_probabilities(true_shares[np.newaxis], members)[0]
+    assert np.abs(estimate - true_grouped).max() < 0.05
+    with pytest.raises(ValueError, match="Unknown grouping"):
+        quantification.grouping_members(CLASS_NAMES, "happy_versus_rest")
+
+
+def test_known_truth_benchmark_scores_every_grouping_on_the_same_campaign() -> None:
+    calibration_probabilities, calibration_labels, quantifier = calibration_set(faces_per_class=300, seed=4)
+    pool_labels = np.repeat(np.arange(len(CLASS_NAMES)), 300)
+    result = quantification.known_truth_benchmark(
+        generated_faces(pool_labels, seed=5),
+        pool_labels,
+        quantifier,
+        VARIANT_SHARES,
+        focus_classes=["happy", "sad", "neutral"],
+        calibration_set=(calibration_probabilities, calibration_labels),
+        groupings=tuple(quantification.GROUPINGS),
+        compared_estimators=(quantification.DEFAULT_ESTIMATOR,),
+        bootstrap_samples=100,
+        comparison_samples=100,
+        seed=6,
+    )
+    by_grouping = result["by_grouping"]
+    assert set(by_grouping) == set(quantification.GROUPINGS)
+    assert by_grouping["happy_sad_neutral_other"]["groups"] == ["happy", "sad", "neutral", "other"]
+    default = by_grouping["emotions"]["estimators"][quantification.DEFAULT_ESTIMATOR]
+    # The default grouping is the campaign's own figures, seen from the other side.
+    assert default["largest_error"] == pytest.approx(result["largest_error"][quantification.DEFAULT_ESTIMATOR])
+    assert default["mean_absolute_error"] <= default["largest_error"] <= 0.05
+    assert default["paired_test_right"] is True
+    assert "paired_test_right" not in by_grouping["emotions"]["estimators"]["mean_probability"]

@@ -171,7 +171,7 @@
       return;
     }
     note.hidden = false;
-    note.textContent = format(T.estimator, { estimator: shares.estimator, testers: shares.testers });
+    note.textContent = format(T.estimator, { estimator: shares.estimator_label || shares.estimator, testers: shares.testers });
     const traces = shares.variants.map((variant, i) => ({
       type: "bar", name: variant.label, x: variant.classes.map((c) => c.label), y: variant.classes.map((c) => c.share),
       text: variant.classes.map((c) => pct(c.share)), textposition: "outside",

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-activate", action="store_true", help="store it without making it active")
 
     def handle(self, *args, **options) -> None:
-        from ml.calibrate import FacesFolderMissing, calibrate, format_figures_table, to_jsonable
+        from ml.calibrate import FacesFolderMissing, calibrate, describe_quantifier, format_figures_table, to_jsonable
 
         model_version = ModelVersion.objects.filter(pk=options["model_version_id"]).first()
         if model_version is None:
@@ -78,6 +78,7 @@ class Command(BaseCommand):
         except ApplicationError as error:
             raise CommandError(error.message) from error
         self.stdout.write(format_figures_table(result["held_out"]["before"], result["held_out"]["after"]))
+        self.stdout.write(describe_quantifier(result["quantifier"]))
         state = "active; predictions are being recomputed" if stored.is_active else "stored, not active"
         self.stdout.write(
             self.style.SUCCESS(
