@@ -534,7 +534,9 @@ def main(argv: list[str] | None = None) -> int:
 
             faults.append(restart_redis)
 
+        cpu_before = time.process_time()
         books, elapsed = asyncio.run(drive(testers, jpegs, args, base_url, faults))
+        generator_cpu_s = time.process_time() - cpu_before
         drain_started = time.monotonic()
         while pending(campaign_id) and time.monotonic() - drain_started < args.drain_timeout:
             time.sleep(1)
@@ -543,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
             "requests": books.requests,
             "requests_per_s": round(books.requests / elapsed, 1),
             "accepted_per_s": round(len(books.accepted) / elapsed, 1),
+            # This script's own CPU while it uploaded: it shares the cores with the server.
+            "load_generator_cpu_ms_per_request": round(generator_cpu_s * 1000 / max(1, books.requests), 3),
             "statuses": dict(books.statuses),
             "latency_ms_of_204": {
                 "p50": percentile(books.latencies_ms, 0.50),
