@@ -1,7 +1,8 @@
 """Parts failing under the upload path, against real processes: our own redis-server killed and
 restarted under a real uvicorn, and PostgreSQL cut off (through a TCP proxy we control) under a
 real Celery worker and /healthz. A killed worker mid-burst is inference/tests/test_worker.py's
-`test_killing_a_worker_mid_batch...` and the load script's --kill-worker-at."""
+`test_killing_a_worker_mid_batch...` and the load script's --kill-worker-at; the narrow moment
+between a worker taking a message and recording it as unacknowledged is tested here."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ import contextlib
 import socket
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 
 import conftest
 from campaigns.models import Invitation
-from config.celery import INFERENCE_QUEUE
+from config.celery import INFERENCE_QUEUE, INFLIGHT_PREFIX
 from conftest import child_environment, start_celery_worker
 from inference import sample_frames
+from inference.frame_messages import frame_message
 from inference.models import Prediction
 from inference.services import frame_submit_for_analysis, model_version_ensure_default
 from sessions import services as tester_services
@@ -185,3 +189,31 @@ def test_database_outage_the_worker_retries_with_back_off_and_healthz_names_the_
     assert Frame.objects.filter(outcome=Frame.Outcome.PREDICTION).count() == 4
     assert not Prediction.objects.values("frame").annotate(n=Count("id")).filter(n__gt=1).exists()
     assert Prediction.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_frame_a_killed_worker_had_taken_but_not_yet_recorded_is_analysed_by_the_next(tmp_path):
+    """A worker takes a message with BLMOVE into its own in-flight list and records it as
+    unacknowledged right after; killed in between, it leaves the message there. The next worker's
+    restore pass gives it back to the queue once it is older than the visibility timeout."""
+    from config.celery import app
+
+    app.control.purge()
+    model_version_ensure_default()
+    _study, _token, tester = consenting_study()
+    frame = Frame.objects.create(
+        campaign_id=tester.campaign_id, tester=tester, variant_id=tester.variant_order[0], sequence=0, media_time_ms=0
+    )
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    dead_workers_list = f"{INFLIGHT_PREFIX}:{uuid.uuid4().hex}:{INFERENCE_QUEUE}"
+    broker.lpush(dead_workers_list, frame_message(frame_id=frame.pk, image_bytes=sample_frames.face_jpeg()))
+    time.sleep(2.5)  # Redis counts idle time in whole seconds; the worker below waits for 1 s
+
+    worker = start_celery_worker(tmp_path, queues="inference", CELERY_VISIBILITY_TIMEOUT="1")
+    try:
+        wait_until(lambda: not Frame.objects.filter(pk=frame.pk, outcome="pending").exists(), 30, worker.log)
+    finally:
+        stop(worker.process)
+    assert Frame.objects.get(pk=frame.pk).outcome == Frame.Outcome.PREDICTION
+    assert Prediction.objects.filter(frame=frame).count() == 1
+    assert not broker.exists(dead_workers_list)
