@@ -32,14 +32,18 @@ from django.core.management import call_command
 from inference.services import model_version_register
 from tests.known_truth import campaign as known
 from tests.known_truth.report import format_report, report_of
-from tests.support.cue_model import CLASS_NAMES, INPUT_SIZE, build_cue_model, cue_jpeg, write_labelled_crops
+from tests.support.cue_model import (
+    CLASS_NAMES,
+    INPUT_SIZE,
+    VARIANT_SHARES,
+    build_cue_model,
+    cue_jpeg,
+    write_labelled_crops,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SHARES = {
-    "A": {"happy": 0.50, "sad": 0.10, "neutral": 0.30, "surprise": 0.10},
-    "B": {"happy": 0.15, "sad": 0.40, "neutral": 0.30, "surprise": 0.15},
-}
+SHARES = VARIANT_SHARES
 TESTERS = 8
 FRAMES_PER_VARIANT = 16
 CALIBRATION_FACES_PER_CLASS = 32
@@ -50,7 +54,7 @@ RESEARCHER = ("known-truth", "known-truth-password-1")
 
 @pytest.fixture
 def cue_model_file(tmp_path: Path) -> Path:
-    # Requested before the worker fixture, so Keras loads here while nothing else waits on it.
+    # The model file, built with Keras from fixed weights (no training).
     return build_cue_model(tmp_path / "cue.keras")
 
 

@@ -35,6 +35,11 @@ CUE_RANGE = {"happy": (0.12, 0.30), "sad": (0.0, 0.20), "surprise": (0.06, 0.25)
 GAIN_HAPPY, CENTRE_HAPPY = 60.0, 0.16
 GAIN_SAD, CENTRE_SAD = 30.0, 0.09
 GAIN_SURPRISE, CENTRE_SURPRISE = 50.0, 0.03
+# The generated campaign's shares per variant: A is the happier poster, B the sadder one.
+VARIANT_SHARES = {
+    "A": {"happy": 0.50, "sad": 0.10, "neutral": 0.30, "surprise": 0.10},
+    "B": {"happy": 0.15, "sad": 0.40, "neutral": 0.30, "surprise": 0.15},
+}
 FACE_PX = (130, 200)
 BRIGHTNESS = (0.85, 1.15)
 
