@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    with tempfile.TemporaryDirectory(prefix="mimik-cue-spread-") as folder:
+        result = spread(args, Path(folder))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def spread(args: argparse.Namespace, folder: Path) -> dict:
     from inference.classifier import EmotionClassifier, ModelSpec
     from ml import calibration, quantification
     from ml.calibrate import calibrate, load_labelled_faces, predict
@@ -49,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support import cue_model
 
     class_names = list(cue_model.CLASS_NAMES)
-    folder = Path(tempfile.mkdtemp(prefix="mimik-cue-spread-"))
     spec = ModelSpec(
         cue_model.build_cue_model(folder / "cue.keras"),
         "keras",
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             for index, name in enumerate(class_names):
                 errors[name].append(float(estimate[index] - truth[index]))
                 ratio_gaps[key][name].append(float(ratio[index] - truth[index]))
-    result = {
+    return {
         "setup": vars(args) | {"calibration_method": parameters["method"]},
         "estimate_error": {
             name: {
@@ -109,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
             for key, gaps in ratio_gaps.items()
         },
     }
-    print(json.dumps(result, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
