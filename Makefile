@@ -9,7 +9,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mimik} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}
 
-.PHONY: run test lint venv dev-venv services system-packages bench load messages clean
+.PHONY: run test lint venv dev-venv services system-packages bench load known-truth messages clean
 
 $(VENV)/.installed: requirements.txt requirements-models.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Mimik needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
@@ -58,6 +58,11 @@ bench: dev-venv services
 load: dev-venv services
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(TEST_ENV) $(PY) -m tests.load $(LOAD_ARGS)
+
+# The known-truth campaign (issue 10) on the real faces, through the upload API, a worker and the dashboard.
+known-truth: dev-venv services
+	@command -v redis-server >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+	$(TEST_ENV) $(PY) -m tests.known_truth --faces-dir $${MIMIK_FACES_DIR:-../shared/data/faces/test} $(KNOWN_TRUTH_ARGS)
 
 # Extract new strings into locale/de, translate them (tests/test_i18n.py lists gaps), compile.
 messages: venv
