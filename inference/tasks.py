@@ -33,7 +33,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from celery_batches import Batches
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from config.celery import DEFAULT_QUEUE, INFERENCE_QUEUE
@@ -97,7 +97,6 @@ def analyse_frames_now(frames: list[tuple[int, bytes]]) -> dict[int, str | None]
     ids together), then one transaction with the claim UPDATE and the predictions' INSERT. The
     models' registry entries come from a per-process cache of a few seconds."""
     from inference.selectors import frames_for_analysis
-    from inference.services import frames_record_analyses
 
     images = dict(frames)  # a message delivered twice in one batch is analysed once
     rows = with_back_off(lambda: frames_for_analysis(frame_ids=list(images)), what=f"{len(images)} frames")
@@ -105,12 +104,30 @@ def analyse_frames_now(frames: list[tuple[int, bytes]]) -> dict[int, str | None]
     if not rows:
         return results
     analysed = _analyse_rows(rows, images)
-    recorded = with_back_off(lambda: frames_record_analyses(items=analysed), what=f"{len(analysed)} frames")
+    recorded = with_back_off(lambda: _record(analysed), what=f"{len(analysed)} frames")
     for item in analysed:
         if item.frame["pk"] in recorded:
             results[item.frame["pk"]] = item.analysis.outcome
     _queue_second_opinions(analysed, recorded)
     return results
+
+
+def _record(items: list) -> set[int]:
+    """All in one transaction; if the database refuses it (a constraint: a bug, or a row deleted
+    meanwhile), frame by frame, so the others still get their outcome."""
+    from inference.services import frames_record_analyses
+
+    try:
+        return frames_record_analyses(items=items)
+    except IntegrityError:
+        logger.exception("Recording %s frames together failed; recording them one by one", len(items))
+    recorded: set[int] = set()
+    for item in items:
+        try:
+            recorded |= frames_record_analyses(items=[item])
+        except IntegrityError:
+            logger.exception("Frame %s could not be recorded; it stays pending", item.frame["pk"])
+    return recorded
 
 
 def _analyse_rows(rows: list[dict[str, Any]], images: dict[int, bytes]) -> list:
@@ -254,7 +271,12 @@ def _simple_request(request):
 )
 def analyse_frame(requests) -> str:
     """A batch of `inference.analyse_frame(frame_id, jpeg)` messages (celery-batches requests)."""
-    frames = [(int(request.args[0]), _image_bytes(request.args[1])) for request in requests]
+    frames = []
+    for request in requests:
+        try:
+            frames.append((int(request.args[0]), _image_bytes(request.args[1])))
+        except (IndexError, TypeError, ValueError):  # not ours: dropped, not allowed to sink the batch
+            logger.error("inference.analyse_frame %s: malformed arguments; dropped", request.id)
     try:
         analyse_frames_now(frames)
     except BatchGaveUp as error:
