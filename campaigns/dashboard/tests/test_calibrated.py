@@ -157,7 +157,7 @@ def test_estimated_shares_recover_the_known_mix_and_the_paired_comparison_finds_
     data = dashboard_data(campaign=generated.campaign)
     shares = data["estimated_shares"]
 
-    assert shares["estimator"] == "probabilistic_adjusted_classify_and_count"
+    assert shares["estimator"] == "regularised_probabilistic_adjusted_classify_and_count"
     assert shares["testers"] == 30
     for label in ("A", "B"):
         # The truth: what the frames really show, each tester weighing the same (40 frames each).
