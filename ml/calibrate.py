@@ -68,8 +68,10 @@ def faces_folder(given: str | None) -> Path:
 
 
 def load_labelled_faces(folder: Path, class_names: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
-    """`folder/<class name>/*.png` -> (uint8 grayscale crops, label indices in class_names order).
-    Classes without a sub-folder get no faces; sub-folders that are not classes are ignored."""
+    """`folder/<class name>/*.png` -> (uint8 crops, label indices in class_names order).
+    Grey images stay grey and colour images stay RGB, as the workers hand crops to the model: an
+    RGB model calibrated on greyed faces would be calibrated for pixels it never sees. Classes
+    without a sub-folder get no faces; sub-folders that are not classes are ignored."""
     faces: list[np.ndarray] = []
     labels: list[int] = []
     for class_index, name in enumerate(class_names):
@@ -79,7 +81,7 @@ def load_labelled_faces(folder: Path, class_names: Sequence[str]) -> tuple[list[
         for image_path in sorted(class_folder.iterdir()):
             if image_path.suffix.lower() in IMAGE_SUFFIXES:
                 with Image.open(image_path) as image:
-                    faces.append(np.asarray(image.convert("L")))
+                    faces.append(np.asarray(image if image.mode == "L" else image.convert("RGB")))
                 labels.append(class_index)
     if not faces:
         raise FacesFolderMissing(f"No labelled faces under {folder} (expected sub-folders named {list(class_names)}).")

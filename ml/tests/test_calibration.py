@@ -221,3 +221,20 @@ def test_command_lines_say_clearly_when_the_faces_folder_is_missing(command, tmp
     assert "MIMIK_FACES_DIR" in capsys.readouterr().err
     assert command(["--faces-dir", str(tmp_path / "absent")]) == EXIT_NO_DATA
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_labelled_faces_keep_their_colour_like_the_workers_crops(tmp_path) -> None:
+    from PIL import Image
+
+    from ml.calibrate import load_labelled_faces
+
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "sad").mkdir()
+    Image.new("RGB", (48, 48), (200, 30, 30)).save(tmp_path / "happy" / "red.png")
+    Image.new("L", (48, 48), 90).save(tmp_path / "sad" / "grey.png")
+
+    faces, labels = load_labelled_faces(tmp_path, ("happy", "sad"))
+
+    assert faces[0].shape == (48, 48, 3) and tuple(faces[0][0, 0]) == (200, 30, 30)  # an RGB model sees red
+    assert faces[1].shape == (48, 48) and faces[1][0, 0] == 90
+    assert labels.tolist() == [0, 1]
