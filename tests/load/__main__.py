@@ -113,8 +113,11 @@ class Stack:
                 "-A",
                 "config",
                 "worker",
+                # Frames only, as production runs its inference workers: a worker on one queue
+                # takes each message atomically into its own in-flight list (config.celery), so
+                # a SIGKILL cannot lose the one it is receiving.
                 "-Q",
-                "inference,default",
+                "inference",
                 "-c",
                 str(concurrency),
                 "--without-gossip",
