@@ -51,7 +51,7 @@ import numpy as np
 
 from tests.known_truth import campaign as known
 from tests.known_truth.report import format_report, report_of
-from tests.load.servers import free_port
+from tests.load.servers import free_port, stack_environment
 
 if TYPE_CHECKING:
     from inference.models import ModelVersion
@@ -86,24 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def environment(workdir: Path, redis_port: int) -> dict[str, str]:
-    admin_url = os.environ.get("DATABASE_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "known-truth-only-" + os.urandom(16).hex(),
-        "DATABASE_URL": admin_url.rsplit("/", 1)[0] + f"/{DATABASE}",
-        "DATABASE_ADMIN_URL": admin_url,
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "MEDIA_ROOT": str(workdir / "media"),
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_TEST_NAME", None)
-    return env
+    return stack_environment(database=DATABASE, redis_port=redis_port, workdir=workdir, purpose="known-truth")
 
 
 def write_calibration_folder(

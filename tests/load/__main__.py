@@ -40,7 +40,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.load.servers import free_port, redis_server_command
+from tests.load.servers import free_port, redis_server_command, stack_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 LOAD_DB = "mimik_load"
@@ -398,27 +398,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def prepare_environment(args, workdir: Path, redis_port: int) -> dict[str, str]:
-    admin_url = os.environ.get("DATABASE_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    database_url = admin_url.rsplit("/", 1)[0] + f"/{LOAD_DB}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "load-run-only-" + os.urandom(16).hex(),
-        "DATABASE_URL": database_url,
-        "DATABASE_ADMIN_URL": admin_url,
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "MEDIA_ROOT": str(workdir / "media"),
+    return stack_environment(
+        database=LOAD_DB,
+        redis_port=redis_port,
+        workdir=workdir,
+        purpose="load-run",
         # A killed worker's message comes back after this long (the --kill-worker-at fault).
-        "CELERY_VISIBILITY_TIMEOUT": "20",
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_TEST_NAME", None)
-    return env
+        CELERY_VISIBILITY_TIMEOUT="20",
+    )
 
 
 def create_testers(count: int, *, interval: float, display_seconds: float, name: str) -> tuple[str, list[Tester]]:

@@ -45,6 +45,31 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
+def stack_environment(*, database: str, redis_port: int, workdir: Path, purpose: str, **extra: str) -> dict[str, str]:
+    """The environment of a throwaway production-like stack (uvicorn, Celery, the script itself):
+    DEBUG off, its own PostgreSQL database and Redis, media under workdir, plain-HTTP cookies on
+    localhost. `extra` adds or overrides variables."""
+    admin_url = os.environ.get("DATABASE_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or f"{purpose}-only-" + os.urandom(16).hex(),
+        "DATABASE_URL": admin_url.rsplit("/", 1)[0] + f"/{database}",
+        "DATABASE_ADMIN_URL": admin_url,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "MEDIA_ROOT": str(workdir / "media"),
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    env.pop("DATABASE_TEST_NAME", None)  # the stack's processes use DATABASE_URL's database itself
+    return env
+
+
 def redis_server_command(port: int, directory: Path) -> list[str]:
     """A redis-server that keeps every acknowledged message across its own restart (fsync'd AOF)."""
     return [
