@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -131,19 +132,26 @@ def frames_record_analyses(*, items: list[FrameToRecord]) -> set[int]:
     alone. Only fields that never change after upload are read from `item.frame`: the claim itself
     is decided by the UPDATE.
 
-    Round trips, whatever the number of frames: the claim UPDATE ... RETURNING and one INSERT of
-    the predictions (plus, for campaigns that keep snapshots, one UPDATE per kept file)."""
+    On PostgreSQL one statement, whatever the number of frames: the claim UPDATE and the INSERT of
+    the claimed frames' predictions (plus, for campaigns that keep snapshots, one UPDATE per kept
+    file)."""
     if not items:
         return set()
     now = timezone.now()
     with transaction.atomic():
-        claimed = _frames_claim(items, now)
+        if connection.vendor == "postgresql":
+            claimed = _frames_claim_and_insert_predictions(items, now)
+        else:
+            claimed = _frames_claim_each(items, now)
+            predictions = [
+                _prediction(item)
+                for item in items
+                if item.frame["pk"] in claimed and item.analysis.outcome == Frame.Outcome.PREDICTION
+            ]
+            Prediction.objects.bulk_create(predictions)
         if not claimed:
             return claimed
         mine = [item for item in items if item.frame["pk"] in claimed]
-        predictions = [_prediction(item) for item in mine if item.analysis.outcome == Frame.Outcome.PREDICTION]
-        if predictions:
-            Prediction.objects.bulk_create(predictions)
         for item in mine:
             if item.image_bytes is not None and item.frame["campaign__keep_frames"]:
                 _frame_keep_image(
@@ -156,38 +164,108 @@ def frames_record_analyses(*, items: list[FrameToRecord]) -> set[int]:
     return claimed
 
 
-def _frames_claim(items: list[FrameToRecord], now) -> set[int]:
-    """Set the outcome of those frames that are still pending; their ids. On PostgreSQL one
-    UPDATE ... FROM unnest(...) for all; elsewhere (the embedded SQLite) one UPDATE each."""
-    if connection.vendor != "postgresql":
-        return {
-            item.frame["pk"]
-            for item in items
-            if Frame.objects.filter(pk=item.frame["pk"], outcome=Frame.Outcome.PENDING).update(
-                outcome=item.analysis.outcome, outcome_at=now, quality=item.analysis.quality
-            )
-        }
+def _frames_claim_each(items: list[FrameToRecord], now) -> set[int]:
+    """The embedded SQLite: one conditional UPDATE per frame; the ids of those still pending."""
+    return {
+        item.frame["pk"]
+        for item in items
+        if Frame.objects.filter(pk=item.frame["pk"], outcome=Frame.Outcome.PENDING).update(
+            outcome=item.analysis.outcome, outcome_at=now, quality=item.analysis.quality
+        )
+    }
+
+
+def _frames_claim_and_insert_predictions(items: list[FrameToRecord], now) -> set[int]:
+    """PostgreSQL: set the outcome of those frames that are still pending and insert the
+    predictions of exactly those, in one statement; their ids. The rows travel as two JSON
+    documents (one json.dumps each, in C) rather than as SQL arrays or one parameter per value:
+    psycopg quotes array elements and Django prepares model fields in Python, which cost the worker
+    more CPU per frame than the statement itself."""
+    frames = [
+        {"id": item.frame["pk"], "outcome": item.analysis.outcome, "quality": item.analysis.quality} for item in items
+    ]
+    predictions = [_prediction_row(item) for item in items if item.analysis.outcome == Frame.Outcome.PREDICTION]
     with connection.cursor() as cursor:
-        cursor.execute(_frames_claim_sql(), [
-            now,
-            [item.frame["pk"] for item in items],
-            [item.analysis.outcome for item in items],
-            [json.dumps(item.analysis.quality) for item in items],
-            Frame.Outcome.PENDING,
+        cursor.execute(_frames_claim_and_insert_sql(), [
+            now, json.dumps(frames), Frame.Outcome.PENDING, now, json.dumps(predictions, default=_uuid_text),
         ])  # fmt: skip
         return {row[0] for row in cursor.fetchall()}
 
 
+# The prediction columns written from a JSON row (created_at comes from the statement's `now`).
+_PREDICTION_FIELDS = (
+    "frame",
+    "model_version",
+    "campaign",
+    "variant",
+    "tester",
+    "media_time_ms",
+    "probabilities",
+    "top_class",
+    "top_probability",
+    "face_box",
+    "calibration_version",
+    "calibrated_probabilities",
+    "calibrated_top_class",
+    "calibrated_top_probability",
+)
+
+
 @functools.cache
-def _frames_claim_sql() -> str:
+def _frames_claim_and_insert_sql() -> str:
     q = connection.ops.quote_name
-    column = {name: q(Frame._meta.get_field(name).column) for name in ("id", "outcome", "outcome_at", "quality")}
+    frame = {name: q(Frame._meta.get_field(name).column) for name in ("id", "outcome", "outcome_at", "quality")}
+    fields = [Prediction._meta.get_field(name) for name in _PREDICTION_FIELDS]
+    columns = ", ".join(q(field.column) for field in fields)
+    record = ", ".join(f"{q(field.column)} {field.db_type(connection)}" for field in fields)
+    created_at = q(Prediction._meta.get_field("created_at").column)
     return (
-        f"UPDATE {q(Frame._meta.db_table)} AS f SET {column['outcome']} = v.outcome, "  # noqa: S608 - names from the model
-        f"{column['outcome_at']} = %s, {column['quality']} = v.quality "
-        "FROM unnest(%s::bigint[], %s::text[], %s::jsonb[]) AS v(id, outcome, quality) "
-        f"WHERE f.{column['id']} = v.id AND f.{column['outcome']} = %s RETURNING f.{column['id']}"
+        "WITH claimed AS ("  # noqa: S608 - names from the models
+        f"UPDATE {q(Frame._meta.db_table)} AS f SET {frame['outcome']} = v.outcome, "
+        f"{frame['outcome_at']} = %s, {frame['quality']} = v.quality "
+        "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, outcome text, quality jsonb) "
+        f"WHERE f.{frame['id']} = v.id AND f.{frame['outcome']} = %s RETURNING f.{frame['id']} AS id"
+        "), inserted AS ("
+        f"INSERT INTO {q(Prediction._meta.db_table)} ({columns}, {created_at}) "
+        f"SELECT {columns}, %s FROM jsonb_to_recordset(%s::jsonb) AS p({record}) "
+        f"WHERE p.{q(fields[0].column)} IN (SELECT id FROM claimed)"
+        ") SELECT id FROM claimed"
     )
+
+
+def _uuid_text(value: Any) -> str:
+    """JSON for the campaign, variant and tester ids (UUIDs); anything else is a bug, not text."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{value.__class__.__name__} is not JSON serializable")
+
+
+def _prediction_row(item: FrameToRecord) -> dict[str, Any]:
+    """A prediction as the JSON row `_frames_claim_and_insert_sql` reads; the values a
+    `Prediction` built by `_prediction` would store (its blank calibrated fields included)."""
+    frame, analysis = item.frame, item.analysis
+    row = {
+        "frame_id": frame["pk"],
+        "model_version_id": item.model_version.pk,
+        "campaign_id": frame["campaign_id"],
+        "variant_id": frame["variant_id"],
+        "tester_id": frame["tester_id"],
+        "media_time_ms": frame["media_time_ms"],
+        "probabilities": analysis.probabilities,
+        "top_class": analysis.top_class,
+        "top_probability": analysis.top_probability,
+        "face_box": analysis.face_box or [],
+        "calibration_version": "",
+        "calibrated_probabilities": None,
+        "calibrated_top_class": "",
+        "calibrated_top_probability": None,
+    }
+    # The active calibration (cached per process) applied to the raw probabilities.
+    calibrated = prediction_calibrated_fields(
+        model_version_id=item.model_version.pk, probabilities=analysis.probabilities
+    )
+    row.update(calibrated)
+    return row
 
 
 def _prediction(item: FrameToRecord) -> Prediction:

@@ -3,10 +3,9 @@
 Frames arrive one message each (frame id + raw JPEG, msgpack; see inference.frame_messages) and
 are analysed in batches: the worker's main process buffers up to FRAME_BATCH_SIZE messages, or
 whatever came within FRAME_BATCH_WAIT_SECONDS, and hands them to one pool process as one call
-(celery-batches). A batch costs one SELECT, the classifier on all its faces, one transaction
-that claims every frame with one UPDATE and inserts the predictions with one INSERT, and one
-live event per campaign: per frame, the worker's CPU was two thirds Celery, Redis and database
-round trips and one third the pipeline.
+(celery-batches). A batch costs one SELECT, the classifier on all its faces, one statement
+that claims every frame and inserts the claimed frames' predictions, one Redis round trip that
+acknowledges all its messages, and one live event per campaign.
 
 Delivery stays at-least-once: every message is acknowledged only when its batch has returned
 (`acks_late`); a pool process that dies rejects its batch back to the queue, and a whole worker
@@ -36,7 +35,7 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
-from config.celery import DEFAULT_QUEUE, INFERENCE_QUEUE
+from config.celery import DEFAULT_QUEUE, INFERENCE_QUEUE, acks_together
 
 logger = logging.getLogger(__name__)
 
@@ -231,8 +230,9 @@ class FrameBatches(Batches):
             # A batch that raised was logged by celery-batches and returns None: acknowledged like
             # a failed task, its frames stay pending until the backstop expires them.
             requeue = result == self.REQUEUE
-            for request in requests:
-                request.reject(requeue=True) if requeue else request.acknowledge()
+            with acks_together(requests[0].message if requests else None):  # one round trip
+                for request in requests:
+                    request.reject(requeue=True) if requeue else request.acknowledge()
 
         def on_error(failure: Any) -> None:
             error = getattr(failure, "exception", failure)

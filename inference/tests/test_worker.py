@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import Count
 
 from campaigns.live import campaign_group_name
+from config.celery import INFLIGHT_PREFIX
 from conftest import ROOT, child_environment, start_celery_worker
 from inference import sample_frames
 from inference.models import Prediction
@@ -63,6 +64,8 @@ def test_each_real_frame_ends_in_its_outcome_through_a_real_worker(tmp_path):
     from config.celery import app
 
     app.control.purge()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("unacked", "unacked_index")
     default_model = model_version_ensure_default()
     media = tmp_path / "media"
     worker = start_celery_worker(tmp_path, queues="inference", MEDIA_ROOT=str(media))
@@ -84,6 +87,9 @@ def test_each_real_frame_ends_in_its_outcome_through_a_real_worker(tmp_path):
         all_ids = [frame.pk for frame in frames.values()] + [kept.pk]
         wait_until(lambda: _pending(all_ids) == 0, message=worker.log())
         time.sleep(0.5)  # let the repeated message finish too
+        # Every message was acknowledged (a batch's together): nothing is left for Redis to redeliver.
+        assert broker.hlen("unacked") == broker.zcard("unacked_index") == 0
+        assert not list(broker.scan_iter(match=f"{INFLIGHT_PREFIX}:*"))
 
         outcomes = {name: Frame.objects.get(pk=frame.pk).outcome for name, frame in frames.items()}
         assert outcomes == {name: expected for name, (_make, expected) in CASES.items()}
