@@ -103,10 +103,13 @@ class Stack:
         self.spawn("redis", redis_server_command(self.redis_port, self.workdir))
         wait_for(lambda: port_open(self.redis_port), timeout=20, what="redis-server")
 
-    def start_worker(self, name: str, concurrency: int) -> None:
+    def start_worker(self, name: str, concurrency: int, niceness: int = 0) -> None:
+        # A positive niceness gives the web tier the CPU first when the cores are short: uploads
+        # stay fast and the analysis backlog waits in Redis (see README "Performance").
         self.spawn(
             name,
             [
+                *(["nice", "-n", str(niceness)] if niceness else []),
                 sys.executable,
                 "-m",
                 "celery",
@@ -386,6 +389,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--celery-workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--concurrency", type=int, default=2, help="pool size of each Celery worker")
+    parser.add_argument(
+        "--worker-nice", type=int, default=0, help="run the Celery workers at this niceness (web tier first)"
+    )
     parser.add_argument("--drain-timeout", type=float, default=600, help="max wait for outcomes after uploads")
     parser.add_argument("--wrk-seconds", type=int, default=15, help="0 skips the wrk comparison")
     parser.add_argument("--wrk-connections", type=int, default=32)
@@ -496,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         jpegs = [frame.jpeg for frame in sample_frames.benchmark_frames(24)]
         for number in range(args.celery_workers):
-            stack.start_worker(f"worker{number}", args.concurrency)
+            stack.start_worker(f"worker{number}", args.concurrency, args.worker_nice)
         stack.start_web(args.web_workers)
         base_url = f"http://127.0.0.1:{stack.web_port}"
         print(
@@ -510,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
                 await asyncio.sleep(args.kill_worker_at)
                 stack.kill("worker0")
                 result["fault_kill_worker"] = {"killed_at_s": args.kill_worker_at}
-                await asyncio.to_thread(stack.start_worker, "worker0b", args.concurrency)
+                await asyncio.to_thread(stack.start_worker, "worker0b", args.concurrency, args.worker_nice)
 
             faults.append(kill_worker)
         if args.restart_redis_at is not None:
