@@ -20,6 +20,7 @@ from campaigns.models import Campaign, ConsentVersion, Invitation, SurveyQuestio
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
 from inference.services import QueueUnavailable, frame_submit_for_analysis
+from sessions.access import upload_eligibility_changed
 from sessions.models import Frame, SurveyAnswer, Tester
 
 QUEUE_RETRY_AFTER_SECONDS = 5
@@ -88,6 +89,7 @@ def tester_consent(*, tester: Tester) -> Tester:
         rows = williams_rows(len(variant_ids))
         tester.variant_order = [variant_ids[index] for index in rows[tester.order_slot % len(rows)]]
     tester.save(update_fields=["consent_version", "consented_at", "order_slot", "variant_order"])
+    upload_eligibility_changed(token_hash=tester.token_hash)
     return tester
 
 
@@ -95,6 +97,7 @@ def tester_consent(*, tester: Tester) -> Tester:
 def tester_decline(*, tester: Tester) -> None:
     """Declining records the moment only: no order, no camera state, nothing else."""
     Tester.objects.filter(pk=tester.pk, consented_at__isnull=True).update(declined_at=timezone.now())
+    upload_eligibility_changed(token_hash=tester.token_hash)
 
 
 @transaction.atomic
@@ -294,6 +297,7 @@ def _frame_insert_once(frame: Frame) -> bool:
 def tester_withdraw(*, tester: Tester) -> None:
     """Delete everything about the tester (frames, predictions, answers cascade) and mark the invitation."""
     invitation_id = tester.invitation_id
+    upload_eligibility_changed(token_hash=tester.token_hash)
     kept = [frame.kept_image for frame in Frame.objects.filter(tester=tester).exclude(kept_image="")]
     Tester.objects.filter(pk=tester.pk).delete()
     # Kept snapshots (campaigns that opted in) are files: remove them once the rows are surely gone.

@@ -192,6 +192,32 @@ def test_database_outage_the_worker_retries_with_back_off_and_healthz_names_the_
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_postgresql_restart_under_the_web_pool_costs_no_upload(tmp_path):
+    """Ending every backend, as a PostgreSQL restart does, leaves the web process' pool holding
+    dead connections: the pool's check (config.database) sees each one closed by the server before
+    lending it and replaces it, so no upload fails."""
+    from config.celery import app
+
+    app.control.purge()
+    _study, token, tester = consenting_study()
+    variant = tester.variant_order[0]
+    env = child_environment(DATABASE_POOL_MIN_SIZE="3", DATABASE_POOL_MAX_SIZE="3")
+    with uvicorn_server(env, tmp_path / "uvicorn.log") as url:
+        assert upload(url, token, variant, 0).status_code == 204
+        time.sleep(1)  # the pool opens its other connections in the background
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+            assert len(cursor.fetchall()) == 3
+        statuses = [upload(url, token, variant, sequence).status_code for sequence in range(1, 7)]
+    assert statuses == [204] * 6
+    assert Frame.objects.count() == 7
+    app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_frame_a_killed_worker_had_taken_but_not_yet_recorded_is_analysed_by_the_next(tmp_path):
     """A worker takes a message with BLMOVE into its own in-flight list and records it as
     unacknowledged right after; killed in between, it leaves the message there. The next worker's

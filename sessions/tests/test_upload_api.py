@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import pytest
 import redis
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns import services as campaign_services
+from campaigns.models import Invitation
+from campaigns.tokens import hash_token
 from config.celery import INFERENCE_QUEUE, app
+from sessions import services as tester_services
 from sessions.models import Frame
 from sessions.models import Tester as StudyTester
 from tests.support.camera import jpeg_bytes
@@ -70,7 +79,7 @@ def test_upload_accepts_once_queues_once_and_refuses_bad_input_storing_nothing(c
         assert set(response.json()) == {"message", "extra"}, name
     assert refusals["foreign variant"][0].json()["extra"] == {"field": "variant"}
 
-    Campaign.objects.filter(pk=study.campaign.pk).update(status=Campaign.Status.CLOSED)
+    campaign_services.campaign_close(campaign=study.campaign)
     assert upload(client, token, variant, sequence=10).status_code == 409
     assert Frame.objects.count() == 3 and queued_messages() == 3
     app.control.purge()
@@ -92,6 +101,54 @@ def test_upload_rate_limit_answers_429_with_retry_after(client):
     assert limited.status_code == 429 and 0 < int(limited["Retry-After"]) <= 60
     assert Frame.objects.count() == statuses.count(204)
     assert StudyTester.objects.get().frames.count() == statuses.count(204)
+    app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_withdrawal_revocation_consent_and_a_closed_campaign_change_the_very_next_upload(client):
+    """The upload reuses its process' copy of the tester's row (after the first upload only the
+    INSERT reaches the database), yet a change made through the services decides the next one."""
+    app.control.purge()
+    study = make_study(invitations=5)
+    withdrawn, revoked, late, expiring, running = study.tokens
+    for token in (withdrawn, revoked, expiring, running):
+        client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+    variant = study.variants[0]
+    sequence = iter(range(1000))
+
+    def warm(token: str) -> None:
+        assert upload(client, token, variant, sequence=next(sequence)).status_code == 204
+        with CaptureQueriesContext(connection) as queries:
+            assert upload(client, token, variant, sequence=next(sequence)).status_code == 204
+        assert len(queries) == 1, [query["sql"] for query in queries]  # the INSERT only: the row was reused
+
+    def refusal(token: str) -> tuple[int, dict]:
+        response = upload(client, token, variant, sequence=next(sequence))
+        return response.status_code, response.json()["extra"]
+
+    for token in (withdrawn, revoked, running):
+        warm(token)
+    tester_services.tester_withdraw(tester=StudyTester.objects.get(token_hash=hash_token(withdrawn)))
+    assert refusal(withdrawn) == (404, {"reason": "withdrawn"})
+    campaign_services.invitation_revoke(invitation=Invitation.objects.get(token_hash=hash_token(revoked)))
+    assert refusal(revoked) == (404, {"reason": "revoked"})
+
+    # Not consented yet: refused, twice (the second time from the kept row), then consent counts at once.
+    client.get(reverse("tester:start", kwargs={"token": late}))
+    assert refusal(late)[0] == refusal(late)[0] == 403
+    tester_services.tester_consent(tester=StudyTester.objects.get(token_hash=hash_token(late)))
+    warm(late)
+
+    # Expiry needs no write: it is compared on every upload, with the row kept.
+    Invitation.objects.filter(token_hash=hash_token(expiring)).update(expires_at=timezone.now() + timedelta(seconds=1))
+    warm(expiring)
+    time.sleep(1.1)
+    assert refusal(expiring) == (404, {"reason": "expired"})
+
+    campaign_services.campaign_close(campaign=study.campaign)
+    assert refusal(running)[0] == refusal(late)[0] == 409
+    assert queued_messages() == 10  # two per warm(): the withdrawn tester's two frames went with them
+    assert Frame.objects.count() == 8 and not Frame.objects.filter(tester__token_hash=hash_token(withdrawn)).exists()
     app.control.purge()
 
 
