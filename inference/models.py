@@ -33,6 +33,9 @@ class ModelVersion(models.Model):
     source = models.TextField(blank=True, help_text="Where the model came from and what it was trained on.")
     metrics = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)
+    model_card = models.TextField(
+        blank=True, help_text="Markdown model card (ml.model_card): training data, licence, figures, limits."
+    )
     is_active = models.BooleanField(default=False, help_text="The global default for campaigns that name none.")
     created_at = models.DateTimeField(auto_now_add=True)
 

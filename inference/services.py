@@ -410,10 +410,12 @@ def model_version_register(
     source: str = "",
     metrics: dict | None = None,
     notes: str = "",
+    model_card: str = "",
     activate: bool = False,
 ) -> ModelVersion:
     """Check the model (loads, answers on the known face), then store it. The known-face answer
-    is kept in `metrics["known_face"]`, so a reviewer sees what the model made of a smiling face."""
+    is kept in `metrics["known_face"]`, so a reviewer sees what the model made of a smiling face.
+    `model_card` is the Markdown card (ml.model_card) researchers read from the dashboard."""
     from inference.selectors import resolve_model_path
 
     if ModelVersion.objects.filter(name=name, version=version).exists():
@@ -433,6 +435,7 @@ def model_version_register(
         source=source,
         metrics=dict(metrics or {}),
         notes=notes,
+        model_card=model_card,
     )
     model_version.full_clean(exclude=["sha256"], validate_unique=False)
     known_face = model_version_check(model_version=model_version)

@@ -25,6 +25,8 @@ from django.db import connection
 from django.db.models import Avg, Count, Exists, F, FloatField, OuterRef, Q
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
+from django.http import Http404
+from django.urls import reverse
 
 from campaigns.dashboard import calibrated, stats
 from campaigns.dashboard.survey import survey_summary
@@ -49,6 +51,22 @@ FACE_FOUND_OUTCOMES = (
 
 def effective_model(campaign: Campaign) -> ModelVersion | None:
     return campaign.model_version or get_active_model()
+
+
+def get_model_version_for_card(model_version_id: int) -> ModelVersion:
+    """Any model version, else 404: models are global, so every logged-in researcher may read any
+    card (the view requires the login)."""
+    model_version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if model_version is None:
+        raise Http404("No such model.")
+    return model_version
+
+
+def model_summary(model: ModelVersion | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    card_url = reverse("dashboard:model-card", kwargs={"model_version_id": model.pk})
+    return {"id": model.pk, "name": model.name, "version": model.version, "card_url": card_url}
 
 
 def active_calibration(model: ModelVersion | None) -> Calibration | None:
@@ -580,7 +598,7 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dic
     ratios = matrix.ratios() if matrix else np.zeros((0, len(variants), 0))
     return {
         "campaign": {"id": str(campaign.pk), "name": campaign.name},
-        "model": {"id": model.pk, "name": model.name, "version": model.version} if model else None,
+        "model": model_summary(model),
         "calibration": calibration_summary(calibration, matrix),
         "class_names": [
             {"class_name": name, "label": emotion_name(name)} for name in (model.class_names if model else [])

@@ -62,6 +62,7 @@ def page_strings() -> dict[str, str]:
         "updated": _("Updated"),
         "load_failed": _("Could not load the numbers"),
         "no_model": _("No emotion model is active, so there is nothing to analyse yet."),
+        "model_card": _("Model card: training data, licence, test figures and limitations"),
         "no_video": _("No video variants in this campaign."),
         "calibrated": _("Counting on calibrated probabilities: calibration %(version)s (%(method)s, %(faces)s faces)"),
         "uncalibrated": _("Uncalibrated: counting on the model's raw probabilities"),

@@ -5,4 +5,5 @@ from campaigns.dashboard import views
 app_name = "dashboard"
 urlpatterns = [
     path("<uuid:campaign_id>/dashboard/", views.campaign_dashboard, name="campaign"),
+    path("models/<int:model_version_id>/card/", views.model_card, name="model-card"),
 ]

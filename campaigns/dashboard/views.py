@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from campaigns.dashboard.selectors import get_model_version_for_card
 from campaigns.dashboard.strings import page_strings
 from campaigns.selectors import get_campaign_for_user
 
@@ -28,3 +29,10 @@ def campaign_dashboard(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResp
         "strings": page_strings(),
     }
     return render(request, "dashboard/campaign_dashboard.html", context)
+
+
+@login_required
+def model_card(request: HttpRequest, model_version_id: int) -> HttpResponse:
+    """The model card stored at registration (ml.model_card), shown as escaped preformatted text."""
+    model_version = get_model_version_for_card(model_version_id)
+    return render(request, "dashboard/model_card.html", {"model_version": model_version})

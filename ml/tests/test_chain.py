@@ -22,7 +22,10 @@ from sessions.models import Frame
 @pytest.mark.django_db(transaction=True)
 def test_prepare_train_evaluate_register_and_serve(trained_run: Path, prepared_data: Path, celery_worker):
     evaluate_main([str(trained_run), str(prepared_data)])
-    register_main([str(trained_run), "--name", "synthetic-happy-sad", "--version", "e2e"])
+    licence = "Generated cartoon faces (ml/tests/synthetic.py); no licence needed"
+    register_main(
+        [str(trained_run), "--name", "synthetic-happy-sad", "--version", "e2e", "--training-data-licence", licence]
+    )
 
     model_version = ModelVersion.objects.get(name="synthetic-happy-sad", version="e2e")
     assert model_version.class_names == ["happy", "sad"]
@@ -32,6 +35,8 @@ def test_prepare_train_evaluate_register_and_serve(trained_run: Path, prepared_d
     assert model_version.metrics["test"]["images"] == 16
     assert model_version.metrics["validation"]["batch_size"] == 16
     assert model_version.is_active is False
+    assert f"Licence status: {licence}" in model_version.model_card
+    assert (trained_run / "MODEL_CARD.md").read_text() == model_version.model_card
 
     organisation = Organisation.objects.create(name="Study lab")
     campaign = Campaign.objects.create(

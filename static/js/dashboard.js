@@ -318,8 +318,20 @@
       s.comments.map((c) => [c.tester, c.variant, c.question, c.comment]));
   }
 
+  function renderModelName(model) {
+    // The name links to the model's card (training data, licence, limitations).
+    const holder = $("model-name");
+    holder.replaceChildren();
+    if (!model) return;
+    const link = document.createElement("a");
+    link.href = model.card_url;
+    link.title = T.model_card;
+    link.textContent = model.name + " " + model.version;
+    holder.appendChild(link);
+  }
+
   function render(data) {
-    $("model-name").textContent = data.model ? data.model.name + " " + data.model.version : "";
+    renderModelName(data.model);
     $("no-model").hidden = Boolean(data.model);
     $("no-model").textContent = data.model ? "" : T.no_model;
     renderProgress(data);

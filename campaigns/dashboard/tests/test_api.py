@@ -147,3 +147,18 @@ def test_the_schema_documents_the_dashboard_endpoint(client, owner):
     text = response.content.decode()
     assert "campaign_dashboard" in text
     assert schema is None or any("dashboard" in path for path in schema["paths"])
+
+
+@pytest.mark.django_db
+def test_the_dashboard_names_the_model_with_a_link_to_its_card(client, fixed, owner, outsider):
+    fixed.model.model_card = "# Model card: the default\n\n- Licence status: FER2013 carries no licence\n"
+    fixed.model.save(update_fields=["model_card"])
+    client.force_login(owner)
+    model = client.get(data_url(fixed.campaign)).json()["model"]
+
+    assert model["card_url"] == reverse("dashboard:model-card", kwargs={"model_version_id": fixed.model.pk})
+    # Models are global, so a researcher outside the campaign's organisation reads the card too.
+    client.force_login(outsider)
+    response = client.get(model["card_url"])
+    assert response.status_code == 200
+    assert b"- Licence status: FER2013 carries no licence" in response.content

@@ -67,6 +67,9 @@ def test_dashboard_renders_charts_and_updates_when_a_prediction_arrives(asgi_ser
     assert happy_a.inner_text() == "2"
     assert page.locator(f'[data-testid="frames-{fixed.a.pk}"]').first.inner_text() == "26"
     assert "B leads on happy by 55 points" in page.locator('[data-testid="verdict-happy"]').inner_text()
+    model_link = page.locator("#model-name a")
+    assert model_link.inner_text() == f"{fixed.model.name} {fixed.model.version}"
+    assert model_link.get_attribute("href") == f"/campaigns/models/{fixed.model.pk}/card/"
     expect(page.locator("#dashboard")).to_have_attribute("data-live", "on", timeout=10000)
 
     frame = add_frame(fixed.testers["t1"], fixed.a, 50, "happy", 0.95)
