@@ -451,9 +451,12 @@ def model_version_register(
 @transaction.atomic
 def model_version_ensure_default() -> ModelVersion:
     """(Re)register the bundled FER2013 model; make it active when no model is. Safe to repeat."""
-    from inference.default_model import DEFAULT_MODEL
+    from inference.default_model import DEFAULT_MODEL, DEFAULT_MODEL_CARD
 
+    # The card is kept apart from DEFAULT_MODEL because migration 0002 builds the row from all of
+    # DEFAULT_MODEL's keys, before the model_card column exists.
     defaults = {key: value for key, value in DEFAULT_MODEL.items() if key not in ("name", "version")}
+    defaults["model_card"] = DEFAULT_MODEL_CARD
     model_version, _created = ModelVersion.objects.get_or_create(
         name=DEFAULT_MODEL["name"], version=DEFAULT_MODEL["version"], defaults=defaults
     )

@@ -183,3 +183,13 @@ def test_kept_snapshots_are_deleted_when_their_retention_date_passes(media_root)
     kept.refresh_from_db()
     assert not due_path.exists() and not due.kept_image and due.retain_until is None
     assert (media_root / kept.kept_image.name).exists()
+
+
+@pytest.mark.django_db
+def test_the_bundled_model_comes_back_with_its_model_card():
+    # A database whose registry was emptied (a restore, a test's flush) gets the default model again
+    # on first use, with its card: researchers always see what the served model was trained on.
+    ModelVersion.objects.all().delete()
+    model_version = model_version_ensure_default()
+    assert model_version.is_active
+    assert "FER2013" in model_version.model_card and "licence" in model_version.model_card.lower()
