@@ -8,6 +8,8 @@ adjusted estimators must undo that under label shift.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -280,3 +282,80 @@ def test_known_truth_benchmark_scores_every_grouping_on_the_same_campaign() -> N
     assert default["mean_absolute_error"] <= default["largest_error"] <= 0.05
     assert default["paired_test_right"] is True
     assert "paired_test_right" not in by_grouping["emotions"]["estimators"]["mean_probability"]
+
+
+def test_kdey_recovers_shares_under_label_shift_where_classify_and_count_is_biased() -> None:
+    calibration_probabilities, calibration_labels, _ = calibration_set(faces_per_class=300, seed=11)
+    quantifier = quantification.fit_quantifier(
+        calibration_probabilities, calibration_labels, CLASS_NAMES, keep_faces=True, bandwidth=0.1
+    )
+    for variant, seed in (("A", 12), ("B", 13)):
+        probabilities, true_shares = shifted_campaign(VARIANT_SHARES[variant], seed=seed)
+        estimate = quantification.estimate_shares(probabilities, quantifier, "kde_maximum_likelihood")
+        assert estimate.sum() == pytest.approx(1.0)
+        assert np.all(estimate >= 0)
+        assert np.abs(estimate - true_shares).max() < 0.04
+        counted = quantification.estimate_shares(probabilities, quantifier, "classify_and_count")
+        assert np.abs(counted - true_shares).max() > 0.08
+
+
+def test_mixture_maximum_likelihood_finds_the_weights_of_known_densities() -> None:
+    # Two overlapping unit Gaussians on a line, 30% / 70%: their exact log densities per point.
+    random = np.random.default_rng(21)
+    points = np.concatenate([random.normal(0.0, 1.0, 3000), random.normal(1.5, 1.0, 7000)])
+    log_densities = np.stack([-((points - 0.0) ** 2) / 2, -((points - 1.5) ** 2) / 2], axis=1)
+    np.testing.assert_allclose(quantification.mixture_maximum_likelihood(log_densities), [0.3, 0.7], atol=0.03)
+    # A class with no calibration faces (all -inf) gets no share.
+    with_absent = np.concatenate([log_densities, np.full((len(points), 1), -np.inf)], axis=1)
+    shares = quantification.mixture_maximum_likelihood(with_absent)
+    assert shares[2] == 0.0
+    assert shares.sum() == pytest.approx(1.0)
+
+
+def test_kde_bandwidth_is_chosen_on_the_calibration_faces_and_avoids_one_that_follows_single_faces() -> None:
+    calibration_probabilities, calibration_labels, _ = calibration_set(faces_per_class=60, seed=14)
+    chosen = quantification.kde_bandwidth(
+        calibration_probabilities, calibration_labels, len(CLASS_NAMES), candidates=(0.003, 0.1), samples_per_fold=4
+    )
+    assert chosen == 0.1
+    # By default it picks among the documented candidates when the quantifier keeps the faces.
+    quantifier = quantification.fit_quantifier(
+        calibration_probabilities, calibration_labels, CLASS_NAMES, keep_faces=True
+    )
+    assert quantifier["calibration_faces"]["bandwidth"] in quantification.KDE_BANDWIDTHS
+    assert len(quantifier["calibration_faces"]["labels"]) == 60 * len(CLASS_NAMES)
+    assert json.loads(json.dumps(quantifier)) == quantifier  # stored as JSON with the calibration
+
+
+def test_kdey_refuses_a_quantifier_without_calibration_faces_and_others_do_not_need_them() -> None:
+    _, _, quantifier = calibration_set(faces_per_class=100)
+    assert "calibration_faces" not in quantifier
+    probabilities, _ = shifted_campaign(VARIANT_SHARES["A"], frames=300)
+    with pytest.raises(ValueError, match="keep_faces=True"):
+        quantification.estimate_shares(probabilities, quantifier, "kde_maximum_likelihood")
+    with pytest.raises(ValueError, match="kde_maximum_likelihood"):
+        quantification.estimate_shares(probabilities, quantifier, "kdey")
+
+
+def test_kdey_bootstrap_resamples_calibration_faces_with_the_original_bandwidth_and_brackets_the_truth() -> None:
+    calibration_probabilities, calibration_labels, _ = calibration_set(faces_per_class=100, seed=15)
+    quantifier = quantification.fit_quantifier(
+        calibration_probabilities, calibration_labels, CLASS_NAMES, keep_faces=True, bandwidth=0.13
+    )
+    resampled = quantification._resampled_quantifier(
+        quantifier, (calibration_probabilities, calibration_labels), np.random.default_rng(0)
+    )
+    assert resampled["calibration_faces"]["bandwidth"] == 0.13
+    assert resampled["calibration_faces"]["probabilities"] != quantifier["calibration_faces"]["probabilities"]
+    probabilities, true_shares = shifted_campaign(VARIANT_SHARES["A"], frames=1500, seed=16)
+    interval = quantification.bootstrap_shares(
+        probabilities,
+        np.repeat(np.arange(30), 50),
+        quantifier,
+        estimator="kde_maximum_likelihood",
+        samples=60,
+        calibration_set=(calibration_probabilities, calibration_labels),
+    )
+    for index in (HAPPY, SAD, NEUTRAL):
+        assert interval["lower"][index] <= interval["estimate"][index] <= interval["upper"][index]
+        assert interval["lower"][index] - 0.01 <= true_shares[index] <= interval["upper"][index] + 0.01
