@@ -86,9 +86,12 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # A connection pool per process (psycopg_pool, Django's "pool" option) instead of persistent
 # connections: under ASGI the sync code runs on changing executor threads, and per-thread
 # persistent connections piled up until PostgreSQL ran out (config/asgi.py turns this on; Celery
-# workers keep CONN_MAX_AGE: a pool's threads do not survive the prefork). Connections are checked
-# before each use (CONN_HEALTH_CHECKS), so a PostgreSQL restart costs no request a 500.
+# workers keep CONN_MAX_AGE: a pool's threads do not survive the prefork). A pooled connection is
+# checked before a loan when the server closed it or said something on it (config.pooled_postgresql,
+# cheaper than CONN_HEALTH_CHECKS' query on every loan), so a PostgreSQL restart costs no request a 500.
 if env_bool("DATABASE_POOL", False) and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "config.pooled_postgresql"
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
