@@ -178,7 +178,7 @@ def get_tester_for_upload(request: HttpRequest, token: str, *, kind: str = "fram
     tester sends more than FRAME_RATE_LIMIT_PER_MINUTE, in one Redis round trip (the tester's
     counter, keyed by the token's hash, the address's failures and the upload generations) and at
     most one query (the tester, the campaign's status and the invitation's state), skipped while
-    this process' copy of that row is current (see UploadGenerations). The tester's `campaign`
+    this process' copy of that row is current (UploadRows, below). The tester's `campaign`
     holds id and status only; `invitation` is not loaded."""
     token_hash = hash_token(token or "")
     count, retry_after, failures, generation = _upload_round_trip(kind, token_hash, _failures_key(request))
