@@ -21,6 +21,7 @@ from django.utils import timezone
 from campaigns.models import Invitation, Organisation
 from campaigns.tests.conftest import make_researcher
 from conftest import ROOT
+from inference.services import model_version_ensure_default
 from sessions import services as tester_services
 from sessions.access import FAILED_LOOKUPS_PER_MINUTE
 from sessions.models import Frame, SurveyAnswer
@@ -37,6 +38,9 @@ PUBLIC = {
     "campaigns/new/",
 }
 PUBLIC_PREFIXES = ("i18n/", "accounts/", "admin/")  # login, password reset; admin needs staff
+# Routes every signed-in researcher may open, whatever their organisation: they show no campaign's
+# data (model cards: models are shared by all organisations).
+FOR_EVERY_RESEARCHER_SUFFIXES = ("models/<int:model_version_id>/card/",)
 
 
 def walk(resolver: URLResolver, prefix: str = "") -> list[tuple[str, URLPattern]]:
@@ -81,6 +85,7 @@ def test_every_route_refuses_strangers_and_testers_of_another_campaign(client):
         "question_id": str(victim.questions[0].pk),
         "invitation_id": str(victim.campaign.invitations.first().pk),
         "tester_id": str(tester.pk),
+        "model_version_id": str(model_version_ensure_default().pk),
         "kind": "frames",
     }
     routes = [
@@ -109,6 +114,9 @@ def test_every_route_refuses_strangers_and_testers_of_another_campaign(client):
                 if "<str:token>" in route and persona == "tester of another campaign":
                     # Their own link: their own pages (or a redirect to their step), never the victim's.
                     assert response.status_code in {200, 204, 302, 400, 403, 404, 405, 409}, (persona, url)
+                    continue
+                if route.endswith(FOR_EVERY_RESEARCHER_SUFFIXES) and user is not None:
+                    assert response.status_code in {200, 405}, (persona, method, url, response.status_code)
                     continue
                 if response.status_code == 302:
                     assert response["Location"].startswith(reverse("login")), (persona, method, url)
