@@ -275,6 +275,9 @@ def train_one(config: TrainConfig, batch_size: int, run_dir: Path, image_folder:
     # --- Evaluation: the best checkpoint on the validation images -----------------------------
     best_model = keras.models.load_model(model_path)
     validation_loss, validation_accuracy = best_model.evaluate(validation_dataset, verbose=0)
+    # Serving needs the weights only: the checkpoint also holds Adam's two slots per weight, which
+    # triples the file, and ml.register refuses model files over 5 MB.
+    keras.models.load_model(model_path, compile=False).save(model_path)
     history = {key: [float(value) for value in values] for key, values in history.items()}
     spec = {
         "framework": "keras",

@@ -196,3 +196,16 @@ def test_time_budget_stops_after_the_epoch_that_passes_it_and_keeps_the_best_mod
     assert EmotionClassifier(load_run_spec(run_dir)).predict_faces(
         [load_image(sorted((prepared_data / "test" / "happy").glob("*.png"))[0])]
     ).shape == (1, 2)
+
+
+def test_the_saved_model_keeps_weights_but_not_the_optimizer_state(trained_run: Path):
+    # Adam's slots would triple the file that ml.register measures against its 5 MB limit.
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(trained_run / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        stored = set(weights.keys())
+    assert "layers" in stored and "optimizer" not in stored
