@@ -152,6 +152,37 @@ def test_withdrawal_revocation_consent_and_a_closed_campaign_change_the_very_nex
     app.control.purge()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_link_revoked_or_a_campaign_closed_in_the_admin_refuses_the_very_next_upload(client, rf):
+    """Support staff's edits in the admin bypass the services, yet reach the upload path's kept rows at once."""
+    from django.contrib import admin
+
+    from campaigns.models import Campaign
+
+    app.control.purge()
+    study = make_study(invitations=2)
+    revoked, running = study.tokens
+    for token in study.tokens:
+        client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+    variant = study.variants[0]
+    for token in study.tokens:
+        for sequence in (0, 1):  # the second upload runs on the kept row
+            assert upload(client, token, variant, sequence=sequence).status_code == 204
+    staff = rf.post("/admin/")
+
+    invitation = Invitation.objects.get(token_hash=hash_token(revoked))
+    invitation.revoked_at = timezone.now()
+    admin.site._registry[Invitation].save_model(staff, invitation, form=None, change=True)
+    response = upload(client, revoked, variant, sequence=2)
+    assert (response.status_code, response.json()["extra"]) == (404, {"reason": "revoked"})
+
+    campaign = Campaign.objects.get(pk=study.campaign.pk)
+    campaign.status = Campaign.Status.CLOSED
+    admin.site._registry[Campaign].save_model(staff, campaign, form=None, change=True)
+    assert upload(client, running, variant, sequence=2).status_code == 409
+    app.control.purge()
+
+
 @pytest.mark.django_db
 def test_openapi_schema_describes_the_multipart_upload(client):
     schema = client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()
