@@ -34,9 +34,11 @@ from ml import calibration as calibration_math
 logger = logging.getLogger(__name__)
 
 RECALIBRATE_BATCH_SIZE = 2000
-# Workers look the active calibration up at most this often per model version and process; an
-# activation reaches them within this time, and the recompute task catches any row written meanwhile.
-ACTIVE_CALIBRATION_TTL_SECONDS = 60
+# Workers look the active calibration up at most this often per model version and process (one
+# indexed query every few seconds, nothing per frame); an activation reaches them within this time,
+# and the recompute task catches any row written meanwhile. Rows written with the old calibration
+# count on their raw values until then, and the estimated shares leave them out, so keep it short.
+ACTIVE_CALIBRATION_TTL_SECONDS = 5
 # The dashboard refreshes every 1.5 s while frames stream in; one recompute per model per this long.
 RECALIBRATE_QUEUE_THROTTLE_SECONDS = 30
 _active_cache: dict[int, tuple[float, dict[str, Any] | None]] = {}

@@ -226,6 +226,9 @@ def run_campaign(
     if not any(name.startswith("worker") for name in stack.processes):
         mark = time.monotonic()
         stack.start_worker("worker0", args.concurrency)
+        # As in production: the default queue's tasks (recomputing predictions after a calibration
+        # is activated, the periodic ones) have a worker of their own, beside the inference one.
+        stack.start_worker("default0", 1, queues="default")
         stack.start_web(args.web_workers)
         timings["start_servers"] = time.monotonic() - mark
     base_url = f"http://127.0.0.1:{stack.web_port}"
@@ -263,6 +266,7 @@ def summary(campaigns: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "campaigns": len(campaigns),
         "largest_error_focus": largest,
+        "without_estimates": len(campaigns) - len(largest),
         "within_0.05": sum(error <= 0.05 for error in largest),
         "paired_right": {
             source: sum(bool(run["report"]["paired_right"].get(source)) for run in campaigns)
@@ -335,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     overview = result["summary"]
     print(
         f"\n{overview['campaigns']} campaign(s): largest error on happy/sad/neutral "
-        f"{[round(error, 3) for error in overview['largest_error_focus']]}, within 0.05 in {overview['within_0.05']}; "
+        f"{[round(error, 3) for error in overview['largest_error_focus']]}, within 0.05 in {overview['within_0.05']}"
+        f" (without estimated shares: {overview['without_estimates']}); "
         f"paired test right (estimated share) {overview['paired_right']['estimated_share']}, "
         f"(thresholded ratio) {overview['paired_right']['threshold_ratio']}; total {result['total_seconds']} s"
     )

@@ -172,7 +172,10 @@ def report_of(
         "threshold_ratio": _paired(dashboard.get("comparisons", []), "mean_difference", key_of, variants),
     }
     focus = [name for name in FOCUS_CLASSES if name in class_names]
-    errors = [abs(variants[key]["classes"][name]["error"] or 0.0) for key in keys for name in focus]
+    errors = [variants[key]["classes"][name]["error"] for key in keys for name in focus]
+    # No estimate (e.g. every prediction stale: computed before the active calibration reached the
+    # workers) is no answer, not an error of 0.
+    largest = max(abs(error) for error in errors) if errors and None not in errors else None
     by_emotion: dict[str, Counter] = {}
     for frame in sent:
         by_emotion.setdefault(frame.label, Counter())[outcomes.get((frame.tester, frame.sequence), "missing")] += 1
@@ -195,7 +198,8 @@ def report_of(
         },
         "variants": variants,
         "comparisons": comparisons,
-        "largest_error_focus": max(errors) if errors and shares_block else None,
+        "largest_error_focus": largest,
+        "stale_predictions": (dashboard.get("calibration") or {}).get("stale_frames"),
         "focus_classes": focus,
         "paired_right": {
             source: all(name in rows and rows[name]["right"] for name in paired_classes)
@@ -311,7 +315,13 @@ def format_report(report: Mapping[str, Any]) -> str:
         "frames pooled; upl.: all uploaded frames; ratio@t: frames counted at the threshold / analysed frames)"
     )
     largest = report.get("largest_error_focus")
-    lines.append(f"largest |error| over {', '.join(report['focus_classes'])}: {_cell(largest).strip()}")
+    if largest is None:
+        lines.append(
+            f"no estimated shares on the dashboard (stale predictions: {report.get('stale_predictions')}): "
+            "counted as a miss"
+        )
+    else:
+        lines.append(f"largest |error| over {', '.join(report['focus_classes'])}: {_cell(largest).strip()}")
     for source, rows in report["comparisons"].items():
         for name in PAIRED_CLASSES:
             if name not in rows:

@@ -103,7 +103,7 @@ class Stack:
         self.spawn("redis", redis_server_command(self.redis_port, self.workdir))
         wait_for(lambda: port_open(self.redis_port), timeout=20, what="redis-server")
 
-    def start_worker(self, name: str, concurrency: int, niceness: int = 0) -> None:
+    def start_worker(self, name: str, concurrency: int, niceness: int = 0, queues: str = "inference") -> None:
         # A positive niceness gives the web tier the CPU first when the cores are short: uploads
         # stay fast and the analysis backlog waits in Redis (see README "Performance").
         self.spawn(
@@ -120,7 +120,7 @@ class Stack:
                 # takes each message atomically into its own in-flight list (config.celery), so
                 # a SIGKILL cannot lose the one it is receiving.
                 "-Q",
-                "inference",
+                queues,
                 "-c",
                 str(concurrency),
                 "--without-gossip",
