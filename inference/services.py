@@ -240,11 +240,25 @@ def _uuid_text(value: Any) -> str:
     raise TypeError(f"{value.__class__.__name__} is not JSON serializable")
 
 
+# What a prediction stores when no calibration is active (the model's field defaults): the JSON
+# row of `_frames_claim_and_insert_sql` names every column, so it must carry them too.
+_UNCALIBRATED_FIELDS = {
+    "calibration_version": "",
+    "calibrated_probabilities": None,
+    "calibrated_top_class": "",
+    "calibrated_top_probability": None,
+}
+
+
 def _prediction_row(item: FrameToRecord) -> dict[str, Any]:
-    """A prediction as the JSON row `_frames_claim_and_insert_sql` reads; the values a
-    `Prediction` built by `_prediction` would store (its blank calibrated fields included)."""
+    """A prediction as the JSON row `_frames_claim_and_insert_sql` reads: the values `_prediction`
+    stores, its blank calibrated fields included."""
+    return {**_UNCALIBRATED_FIELDS, **_prediction_values(item)}
+
+
+def _prediction_values(item: FrameToRecord) -> dict[str, Any]:
     frame, analysis = item.frame, item.analysis
-    row = {
+    return {
         "frame_id": frame["pk"],
         "model_version_id": item.model_version.pk,
         "campaign_id": frame["campaign_id"],
@@ -255,35 +269,13 @@ def _prediction_row(item: FrameToRecord) -> dict[str, Any]:
         "top_class": analysis.top_class,
         "top_probability": analysis.top_probability,
         "face_box": analysis.face_box or [],
-        "calibration_version": "",
-        "calibrated_probabilities": None,
-        "calibrated_top_class": "",
-        "calibrated_top_probability": None,
+        # The active calibration (cached per process) applied to the raw probabilities.
+        **prediction_calibrated_fields(model_version_id=item.model_version.pk, probabilities=analysis.probabilities),
     }
-    # The active calibration (cached per process) applied to the raw probabilities.
-    calibrated = prediction_calibrated_fields(
-        model_version_id=item.model_version.pk, probabilities=analysis.probabilities
-    )
-    row.update(calibrated)
-    return row
 
 
 def _prediction(item: FrameToRecord) -> Prediction:
-    frame, analysis = item.frame, item.analysis
-    return Prediction(
-        frame_id=frame["pk"],
-        model_version=item.model_version,
-        campaign_id=frame["campaign_id"],
-        variant_id=frame["variant_id"],
-        tester_id=frame["tester_id"],
-        media_time_ms=frame["media_time_ms"],
-        probabilities=analysis.probabilities,
-        top_class=analysis.top_class,
-        top_probability=analysis.top_probability,
-        face_box=analysis.face_box or [],
-        # The active calibration (cached per process) applied to the raw probabilities.
-        **prediction_calibrated_fields(model_version_id=item.model_version.pk, probabilities=analysis.probabilities),
-    )
+    return Prediction(**_prediction_values(item))
 
 
 def _publish_frame_events(items: list[FrameToRecord]) -> None:
