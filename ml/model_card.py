@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from ml.prepare import sha256_of
 
 SOURCES_FILE = "SOURCES.md"
 SCALINGS = {
@@ -146,11 +147,7 @@ def training_data_licence(run_dir: Path, given: str | None) -> LicenceStatus:
 
 
 def file_facts(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return path.stat().st_size, digest.hexdigest()
+    return path.stat().st_size, sha256_of(path)
 
 
 def _training_section(training: dict) -> list[str]:
