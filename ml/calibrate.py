@@ -15,7 +15,6 @@ Without `--model`, the registered default model (inference/default_model.py) is 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -32,6 +31,7 @@ from PIL import Image
 from inference.classifier import EmotionClassifier, ModelSpec
 from inference.default_model import DEFAULT_MODEL
 from ml import calibration, quantification
+from ml.prepare import sha256_of
 
 FACES_DIR_VARIABLE = "MIMIK_FACES_DIR"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -50,10 +50,6 @@ def resolve_model_file(file_path: str) -> Path:
         _prefix, distribution, inner = file_path.split(":", 2)
         return Path(str(importlib.metadata.distribution(distribution).locate_file(inner)))
     return Path(file_path)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def faces_folder(given: str | None) -> Path:
@@ -375,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "name": arguments.model_name,
             "version": arguments.model_version,
             "file_path": arguments.model,
-            "sha256": file_sha256(model_file),
+            "sha256": sha256_of(model_file),
         },
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "faces": len(faces),

@@ -25,7 +25,6 @@ validation split and initial weights; the same seed gives the same model):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -82,6 +81,8 @@ def check_outside_repository(work_dir: Path) -> None:
 def link_task_data(faces: Path, classes: Sequence[str], target: Path) -> dict[str, Any]:
     """target/{train,test}/<class> -> faces/{train,test}/<class>, plus target/manifest.json (which
     ml.train records in training.json, so a model's card can name its training data)."""
+    from ml.prepare import sha256_of
+
     counts: dict[str, dict[str, int]] = {}
     files = []
     for subset in ("train", "test"):
@@ -98,10 +99,7 @@ def link_task_data(faces: Path, classes: Sequence[str], target: Path) -> dict[st
                 link.symlink_to(source.resolve(), target_is_directory=True)
             paths = sorted(path for path in source.iterdir() if path.suffix.lower() == ".png")
             counts.setdefault(name, {})[subset] = len(paths)
-            files += [
-                {"path": f"{subset}/{name}/{path.name}", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-                for path in paths
-            ]
+            files += [{"path": f"{subset}/{name}/{path.name}", "sha256": sha256_of(path)} for path in paths]
     sources = faces / "SOURCES.md"
     manifest = {
         "config": {"source": str(faces.resolve()), "linked_not_copied": True, "classes": list(classes)},
