@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from tests.load.servers import stop, uvicorn_server
 
@@ -157,6 +157,10 @@ def playwright_instance():
 
     with sync_playwright() as playwright:
         yield playwright
+        # Django's connections are context-local, and while Playwright is open the test runs in a
+        # context of its own: a connection opened there (a test that writes a frame) is out of reach
+        # of the test database's teardown, which then cannot drop the database. Close it here.
+        connections.close_all()
 
 
 @pytest.fixture
