@@ -79,9 +79,28 @@ def campaign_create(
     return campaign
 
 
+def _ensure_no_wider_keeping(campaign: Campaign, values: dict[str, Any]) -> None:
+    """Testers who consented were told whether their snapshots are kept, and for how many days
+    (the start page says so). Once the campaign has started, keeping may only become less: switching
+    it on, or keeping for longer, would store their snapshots against what they agreed to."""
+    if campaign.status == Campaign.Status.DRAFT:
+        return
+    keep = values.get("keep_frames", campaign.keep_frames)
+    days = values.get("frame_retention_days", campaign.frame_retention_days)
+    if keep and (not campaign.keep_frames or days > campaign.frame_retention_days):
+        raise ApplicationError(
+            _(
+                "Testers of a started campaign were told how long their snapshots are kept: keeping them "
+                "cannot be switched on or made longer now. Duplicate the campaign to keep snapshots."
+            ),
+            status_code=409,
+        )
+
+
 @transaction.atomic
 def campaign_update(*, campaign: Campaign, consent_text: str, **values: Any) -> Campaign:
     campaign = _locked(campaign)
+    _ensure_no_wider_keeping(campaign, values)
     for name, value in values.items():
         if name not in CAMPAIGN_FIELDS:
             raise TypeError(f"campaign_update cannot set {name}")

@@ -100,9 +100,13 @@ def campaign_edit(request: HttpRequest, campaign_id) -> HttpResponse:
     consent = selectors.current_consent(campaign=campaign)
     form = CampaignForm(request.POST or None, instance=campaign, consent_text=consent.text if consent else "")
     if form.is_valid():
-        services.campaign_update(campaign=campaign, consent_text=form.cleaned_data["consent_text"], **form.values())
-        messages.success(request, _("Campaign saved."))
-        return _detail(campaign)
+        try:
+            services.campaign_update(campaign=campaign, consent_text=form.cleaned_data["consent_text"], **form.values())
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Campaign saved."))
+            return _detail(campaign)
     return _form_page(request, "campaigns/campaign_form.html", form, campaign)
 
 

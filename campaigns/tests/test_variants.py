@@ -190,6 +190,39 @@ def test_consent_edits_after_a_consent_make_a_new_version(client, personas):
 
 
 @pytest.mark.django_db
+def test_a_started_campaign_cannot_start_keeping_snapshots_or_keep_them_longer(client, personas):
+    """Its testers were told whether and for how long their snapshots are kept."""
+    campaign = make_campaign(personas, consent_text="Consent.")
+    client.force_login(personas.owner)
+    upload(client, campaign, "a.png", image_bytes("PNG"), "A")
+    upload(client, campaign, "b.png", image_bytes("PNG", colour=(0, 0, 255)), "B")
+    question_add(campaign=campaign, kind="scale", text="Like it?")
+    campaign_start(campaign=campaign)
+    edit = reverse("campaigns:edit", kwargs={"campaign_id": campaign.pk})
+    form = client.get(edit).context["form"]
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data["keep_frames"] = ""
+
+    response = client.post(edit, {**data, "keep_frames": "on", "name": "Renamed"})
+    assert response.status_code == 200
+    assert "cannot be switched on or made longer now" in response.content.decode()
+    campaign.refresh_from_db()
+    assert (campaign.keep_frames, campaign.name) == (False, "Herbst")
+
+    # Keeping less stays possible: a campaign that keeps may stop keeping, or keep for fewer days.
+    campaign.__class__.objects.filter(pk=campaign.pk).update(keep_frames=True, frame_retention_days=30)
+    data["keep_frames"] = "on"
+    response = client.post(edit, {**data, "frame_retention_days": "31"})
+    assert "cannot be switched on or made longer now" in response.content.decode()
+    assert client.post(edit, {**data, "frame_retention_days": "7"}).status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.keep_frames, campaign.frame_retention_days) == (True, 7)
+    assert client.post(edit, {**data, "keep_frames": ""}).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.keep_frames is False
+
+
+@pytest.mark.django_db
 def test_duplicate_and_archive(client, personas):
     campaign = make_campaign(personas, image_display_seconds=7)
     client.force_login(personas.owner)
