@@ -16,6 +16,8 @@
   const SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"];
   const PLOT_CONFIG = { displaylogo: false, responsive: true };
   const REFRESH_MS = 1500;
+  const RECONNECT_FIRST_MS = 1000;
+  const RECONNECT_MAX_MS = 30000;
   let threshold = null;
   let refetchTimer = null;
   let inFlight = false;
@@ -281,6 +283,9 @@
 
   function renderSurvey(data) {
     const container = $("survey");
+    // The survey's charts are made anew on every refresh: purge the old ones first, or each keeps
+    // its window resize listener (responsive plots) and stays in memory while the dashboard is live.
+    container.querySelectorAll(".js-plotly-plot").forEach((chart) => Plotly.purge(chart));
     container.replaceChildren();
     data.survey.questions.forEach((question, q) => {
       const block = document.createElement("div");
@@ -397,6 +402,7 @@
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + window.location.host + root.dataset.socketPath);
     socket.addEventListener("open", () => {
+      delay = RECONNECT_FIRST_MS; // connected: the next drop starts the back-off afresh
       $("live-status").textContent = T.live_on;
       root.dataset.live = "on";
     });
@@ -410,7 +416,7 @@
       $("live-status").textContent = T.live_off;
       // Reconnect with back-off, and refetch once connected in case we missed events meanwhile.
       setTimeout(() => {
-        connect(Math.min(delay * 2, 30000));
+        connect(Math.min(delay * 2, RECONNECT_MAX_MS));
         scheduleLoad();
       }, delay);
     });
@@ -435,5 +441,5 @@
   });
 
   load();
-  connect(1000);
+  connect(RECONNECT_FIRST_MS);
 })();
