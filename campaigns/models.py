@@ -86,7 +86,15 @@ class Campaign(models.Model):
         "inference.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     archived_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # blank=True: the creator's account may be deleted (SET_NULL), and full_clean on a later edit
+    # must still accept the campaign.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The counterbalancing slot the next consenting tester gets. A counter, not a count of the
+    # testers: a withdrawal deletes its tester, and a count would hand that slot out again.
+    # Only sessions.services.tester_consent moves it, under the campaign's row lock.
+    next_order_slot = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
