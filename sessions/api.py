@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.db import OperationalError
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
@@ -28,7 +29,7 @@ from rest_framework.views import APIView
 from config.body_limit import body_was_cut, tester_body_limit
 from config.errors import ApplicationError, service_unavailable
 from inference.services import frame_quality_verdict
-from sessions import services
+from sessions import selectors, services
 from sessions.access import get_tester_for_upload
 from sessions.models import Tester
 from sessions.serializers import (
@@ -237,9 +238,16 @@ class CameraCheckApi(TesterApiView):
     )
     def post(self, request: Request, token: str | None = None) -> Response:
         tester = self.tester(request, token)
-        services.tester_capture_check(tester=tester)
-        data = self.read_image(request, CameraCheckSerializer)
-        services.snapshot_check(image_bytes=data["image_bytes"])
-        verdict = frame_quality_verdict(image_bytes=data["image_bytes"])
-        message = VERDICT_MESSAGES.get(verdict, VERDICT_MESSAGES["undecodable"])
-        return Response({"verdict": verdict, "message": str(message)})
+        # The camera page speaks the campaign's language (views.tester_page), so its verdicts and
+        # refusals must too, not the browser's that LocaleMiddleware chose. (The upload's tester
+        # holds only the campaign's id and status: reading the language costs one query, here only.)
+        language = selectors.tester_language(campaign=tester.campaign, cookies=request.COOKIES)
+        with translation.override(language):
+            services.tester_capture_check(tester=tester)
+            data = self.read_image(request, CameraCheckSerializer)
+            services.snapshot_check(image_bytes=data["image_bytes"])
+            verdict = frame_quality_verdict(image_bytes=data["image_bytes"])
+            message = str(VERDICT_MESSAGES.get(verdict, VERDICT_MESSAGES["undecodable"]))
+        response = Response({"verdict": verdict, "message": message})
+        response["Content-Language"] = language  # LocaleMiddleware only sets it when absent
+        return response

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import translation
 
-from campaigns.models import Campaign, SurveyQuestion, Variant
+from campaigns.models import Campaign, ConsentVersion, SurveyQuestion, Variant
 from sessions.models import Tester
 
 
@@ -56,9 +60,28 @@ def survey_questions(*, campaign: Campaign) -> QuerySet[SurveyQuestion]:
     return SurveyQuestion.objects.filter(campaign=campaign).order_by("position", "id")
 
 
+def tester_language(*, campaign: Campaign, cookies: Mapping[str, str]) -> str:
+    """The language the tester's pages and API answers speak: the campaign's, unless the tester
+    chose one with the language switcher (its cookie; LocaleMiddleware has already activated it)."""
+    if settings.LANGUAGE_COOKIE_NAME in cookies:
+        return translation.get_language() or campaign.language
+    return campaign.language
+
+
+def current_consent(*, campaign: Campaign) -> ConsentVersion | None:
+    return campaign.consent_versions.order_by("-version").first()
+
+
 def current_consent_text(*, campaign: Campaign) -> str:
-    consent = campaign.consent_versions.order_by("-version").first()
+    consent = current_consent(campaign=campaign)
     return consent.text if consent is not None else ""
+
+
+def consent_fingerprint(text: str) -> str:
+    """A digest of a consent text, carried by the start page's form: a version that nobody has
+    accepted yet is edited in place (campaigns.services.consent_set), so its id alone does not
+    say which words the tester read."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def estimated_minutes(*, campaign: Campaign) -> int:
@@ -75,12 +98,25 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _prediction_data(prediction: Any, roles: dict[int | None, str]) -> dict[str, Any]:
+    return {
+        "model": str(prediction.model_version),
+        # A model the campaign no longer names (switched since) is "other".
+        "role": roles.get(prediction.model_version_id, "other"),
+        "top_class": prediction.top_class,
+        "top_probability": prediction.top_probability,
+        "probabilities": prediction.probabilities,
+        "face_box": prediction.face_box,
+    }
+
+
 def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
     """Everything stored about one tester (GDPR Art. 15), as plain JSON-ready data: the invitation
     (with the e-mail address while it is kept), consent, viewing order, every snapshot's outcome
     and prediction, and the survey answers. Snapshot images themselves are never kept unless the
     campaign opted in; then the file's retention date is listed."""
     from inference.models import Prediction
+    from inference.selectors import get_active_model
 
     invitation = tester.invitation
     consent = tester.consent_version
@@ -88,12 +124,25 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
         str(pk): label
         for pk, label in Variant.objects.filter(campaign_id=tester.campaign_id).values_list("pk", "label")
     }
-    predictions = {
-        row.frame_id: row for row in Prediction.objects.filter(tester=tester).select_related("model_version")
-    }
+    campaign = tester.campaign
+    primary_id = campaign.model_version_id
+    if primary_id is None:
+        active = get_active_model()
+        primary_id = active.pk if active is not None else None
+    # Every model's prediction of a frame (the primary and, if the campaign has one, the second
+    # opinion's), primary first and then by model, so the file is the same on every download.
+    roles: dict[int | None, str] = {campaign.second_model_version_id: "second_opinion", primary_id: "primary"}
+    roles.pop(None, None)  # a second model that is the primary too counts as the primary (as on the dashboard)
+    predictions: dict[int, list[Prediction]] = {}
+    for row in Prediction.objects.filter(tester=tester).select_related("model_version").order_by("frame_id", "pk"):
+        predictions.setdefault(row.frame_id, []).append(row)
+    rank = {"primary": 0, "second_opinion": 1, "other": 2}
     frames = []
     for frame in tester.frames.order_by("variant_id", "sequence"):
-        prediction = predictions.get(frame.pk)
+        scored = sorted(
+            predictions.get(frame.pk, []),
+            key=lambda row: (rank[roles.get(row.model_version_id, "other")], row.model_version_id),
+        )
         frames.append(
             {
                 "variant": labels.get(str(frame.variant_id), str(frame.variant_id)),
@@ -104,15 +153,13 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
                 "outcome": frame.outcome,
                 "quality": frame.quality,
                 "image_kept_until": _iso(frame.retain_until) if frame.kept_image else None,
-                "prediction": None
-                if prediction is None
-                else {
-                    "model": str(prediction.model_version),
-                    "top_class": prediction.top_class,
-                    "top_probability": prediction.top_probability,
-                    "probabilities": prediction.probabilities,
-                    "face_box": prediction.face_box,
-                },
+                # Every model's prediction; "prediction" repeats the primary model's (None if it
+                # has none) for readers of the file's earlier, one-prediction layout.
+                "predictions": [_prediction_data(row, roles) for row in scored],
+                "prediction": next(
+                    (_prediction_data(row, roles) for row in scored if roles.get(row.model_version_id) == "primary"),
+                    None,
+                ),
             }
         )
     answers = tester.answers.select_related("question", "variant").order_by("variant__position", "question__position")

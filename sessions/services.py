@@ -20,6 +20,7 @@ from campaigns.models import Campaign, ConsentVersion, Invitation, SurveyQuestio
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
 from inference.services import QueueUnavailable, frame_submit_for_analysis
+from sessions import selectors
 from sessions.access import upload_eligibility_changed
 from sessions.models import Frame, SurveyAnswer, Tester
 
@@ -71,18 +72,48 @@ def tester_create_for_open_link(*, campaign: Campaign) -> tuple[Tester, str]:
     return Tester.objects.create(campaign=campaign, token_hash=token_hash), token
 
 
+class ConsentChanged(ApplicationError):
+    """The consent text changed between showing the start page and the tester agreeing."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _("The consent text has changed since you opened this page. Please read it again."),
+            status_code=status.HTTP_409_CONFLICT,
+        )
+
+
 @transaction.atomic
-def tester_consent(*, tester: Tester) -> Tester:
-    """Record consent to the campaign's current consent text and fix this tester's viewing order."""
+def tester_consent(
+    *, tester: Tester, shown_version_id: int | None = None, shown_fingerprint: str | None = None
+) -> Tester:
+    """Record consent to the consent text the tester was shown and fix this tester's viewing order.
+
+    The start page's form carries the version it showed and its text's fingerprint
+    (selectors.consent_fingerprint); unless that version is still the current one with the same
+    words, nothing is recorded and ConsentChanged (409) is raised. Leaving both out (scripts and
+    tests that create testers directly) accepts the current version."""
     campaign = Campaign.objects.select_for_update().get(pk=tester.campaign_id)
     tester = Tester.objects.select_for_update().get(pk=tester.pk)
     if tester.consented_at is not None or tester.declined_at is not None:
         return tester
-    tester.consent_version = ConsentVersion.objects.filter(campaign=campaign).order_by("-version").first()
+    # The campaign row lock also orders this after any consent edit in campaign_update (which
+    # holds the same lock), so the text compared here is the text stored with the consent.
+    current = ConsentVersion.objects.filter(campaign=campaign).order_by("-version").first()
+    if shown_version_id is not None or shown_fingerprint is not None:
+        shown_current = (
+            current is not None
+            and current.pk == shown_version_id
+            and shown_fingerprint == selectors.consent_fingerprint(current.text)
+        )
+        if not shown_current:
+            raise ConsentChanged()
+    tester.consent_version = current
     tester.consented_at = timezone.now()
     variant_ids = [str(pk) for pk in Variant.objects.filter(campaign=campaign).values_list("pk", flat=True)]
-    # The campaign row lock serialises consents, so slots are handed out 0, 1, 2, ... without gaps.
-    tester.order_slot = Tester.objects.filter(campaign=campaign, consented_at__isnull=False).count()
+    # Slots come from the campaign's counter (under the row lock above), not from a count of the
+    # consented testers: a withdrawal deletes its tester and a count would reuse that slot.
+    tester.order_slot = campaign.next_order_slot
+    Campaign.objects.filter(pk=campaign.pk).update(next_order_slot=F("next_order_slot") + 1)
     if campaign.order_mode == Campaign.OrderMode.RANDOM:
         tester.variant_order = random.sample(variant_ids, len(variant_ids))
     else:

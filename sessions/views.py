@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable
 from functools import wraps
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -51,9 +50,9 @@ def tester_page(step: str | None, *, for_withdrawal: bool = False) -> Callable:
                 tester = get_tester_for_token(request, token, for_withdrawal=for_withdrawal)
             except LinkUnavailable as error:
                 return _unavailable(request, error)
-            if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
-                translation.activate(tester.campaign.language)
-                request.LANGUAGE_CODE = tester.campaign.language
+            language = selectors.tester_language(campaign=tester.campaign, cookies=request.COOKIES)
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
             current = selectors.tester_step(tester=tester)
             if step is not None and current.name != step:
                 if current.name in STEP_PAGES:
@@ -66,24 +65,48 @@ def tester_page(step: str | None, *, for_withdrawal: bool = False) -> Callable:
     return decorator
 
 
+def _posted_int(value: str | None) -> int:
+    """A posted id, or 0 (no row has it) for a missing or malformed one."""
+    try:
+        return int(value or "")
+    except ValueError:
+        return 0
+
+
 @require_http_methods(["GET", "POST"])
 @tester_page("start")
 def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    consent_changed = ""
     if request.method == "POST":
         if request.POST.get("choice") == "agree":
-            services.tester_consent(tester=tester)
-            return redirect("tester:camera", token=token)
-        services.tester_decline(tester=tester)
-        return render(request, "sessions/declined.html", {"tester": tester})
+            try:
+                services.tester_consent(
+                    tester=tester,
+                    shown_version_id=_posted_int(request.POST.get("consent_version")),
+                    shown_fingerprint=request.POST.get("consent_fingerprint", ""),
+                )
+            except services.ConsentChanged as error:
+                # Nothing recorded: show the current text, and say why the page is back.
+                consent_changed = error.message
+            else:
+                return redirect("tester:camera", token=token)
+        else:
+            services.tester_decline(tester=tester)
+            return render(request, "sessions/declined.html", {"tester": tester})
+    consent = selectors.current_consent(campaign=tester.campaign)
     context = {
         "tester": tester,
         "campaign": tester.campaign,
-        "consent_text": selectors.current_consent_text(campaign=tester.campaign),
+        "consent": consent,
+        "consent_text": consent.text if consent is not None else "",
+        "consent_fingerprint": selectors.consent_fingerprint(consent.text) if consent is not None else "",
+        "consent_changed": consent_changed,
         "variant_count": tester.campaign.variants.count(),
         "question_count": selectors.survey_questions(campaign=tester.campaign).count(),
         "duration_minutes": selectors.estimated_minutes(campaign=tester.campaign),
     }
-    return render(request, "sessions/start.html", context)
+    # 409 when re-shown because the text changed: the agreement was not recorded.
+    return render(request, "sessions/start.html", context, status=409 if consent_changed else 200)
 
 
 @require_http_methods(["GET", "POST"])

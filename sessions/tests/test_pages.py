@@ -17,11 +17,12 @@ from sessions.access import FAILED_LOOKUPS_PER_MINUTE
 from sessions.models import Frame, SurveyAnswer
 from sessions.models import Tester as StudyTester
 from sessions.services import williams_rows
+from sessions.tests.agreeing import agree
 from tests.support.study import CONSENT_TEXT, make_study
 
 
 def consent(client, token: str) -> StudyTester:
-    response = client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+    response = agree(client, token)
     assert response.status_code == 302
     return StudyTester.objects.get(token_hash=hash_token(token))
 

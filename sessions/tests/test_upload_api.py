@@ -22,6 +22,7 @@ from config.celery import INFERENCE_QUEUE, app
 from sessions import services as tester_services
 from sessions.models import Frame
 from sessions.models import Tester as StudyTester
+from sessions.tests.agreeing import agree
 from tests.support.camera import jpeg_bytes
 from tests.support.study import make_study, poster_png
 
@@ -48,7 +49,7 @@ def test_upload_accepts_once_queues_once_and_refuses_bad_input_storing_nothing(c
     study = make_study(invitations=2)
     foreign = make_study(invitations=0, organisation_name="Other").variants[0]
     token = study.tokens[0]
-    client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+    agree(client, token)
     variant = study.variants[1]
 
     first = upload(client, token, variant, sequence=3)
@@ -90,7 +91,7 @@ def test_upload_rate_limit_answers_429_with_retry_after(client):
     app.control.purge()
     study = make_study(invitations=1)
     token = study.tokens[0]
-    client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+    agree(client, token)
 
     with override_settings(MIMIK={**settings.MIMIK, "FRAME_RATE_LIMIT_PER_MINUTE": 3}):
         statuses = [upload(client, token, study.variants[0], sequence=n).status_code for n in range(8)]
@@ -112,7 +113,7 @@ def test_withdrawal_revocation_consent_and_a_closed_campaign_change_the_very_nex
     study = make_study(invitations=5)
     withdrawn, revoked, late, expiring, running = study.tokens
     for token in (withdrawn, revoked, expiring, running):
-        client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+        agree(client, token)
     variant = study.variants[0]
     sequence = iter(range(1000))
 
@@ -163,7 +164,7 @@ def test_a_link_revoked_or_a_campaign_closed_in_the_admin_refuses_the_very_next_
     study = make_study(invitations=2)
     revoked, running = study.tokens
     for token in study.tokens:
-        client.post(reverse("tester:start", kwargs={"token": token}), {"choice": "agree"})
+        agree(client, token)
     variant = study.variants[0]
     for token in study.tokens:
         for sequence in (0, 1):  # the second upload runs on the kept row
