@@ -1,5 +1,6 @@
 // Camera check: one permission prompt, a live preview, and the server's verdict on test snapshots.
-// Two "ok" verdicts in a row reveal the start button; a denied or missing camera offers survey-only.
+// Two "ok" verdicts in a row reveal the start button; a denied, missing or busy camera offers
+// survey-only (and another try).
 "use strict";
 
 (function () {
@@ -17,9 +18,27 @@
   let okCount = 0;
   let serverFailures = 0;
 
-  function showProblem(text, state) {
+  const allowHelp = document.getElementById("camera-allow-help");
+  const retryButton = document.getElementById("camera-retry");
+  // getUserMedia's error names (with Chrome's old aliases) -> what the tester reads and which
+  // camera state the survey-only form records for the researcher. "denied" only when the tester
+  // (or a policy) refused; a camera that is absent, busy or broken is "unavailable".
+  const PROBLEMS = {
+    NotAllowedError: "denied",
+    PermissionDeniedError: "denied",
+    SecurityError: "denied",
+    NotFoundError: "missing",
+    DevicesNotFoundError: "missing",
+    OverconstrainedError: "missing",
+  };
+
+  function showProblem(kind, canRetry) {
+    const text = { denied: messages.denied, missing: messages.missing, inUse: messages.inUse }[kind];
     document.getElementById("camera-problem-text").textContent = text;
-    document.getElementById("camera-state").value = state;
+    document.getElementById("camera-state").value = kind === "denied" ? "denied" : "unavailable";
+    // The lock-symbol advice only helps when the permission was refused.
+    allowHelp.hidden = kind !== "denied";
+    retryButton.hidden = !canRetry;
     problem.hidden = false;
     statusLine.textContent = "";
   }
@@ -65,9 +84,11 @@
 
   async function start() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      showProblem(messages.missing, "unavailable");
+      showProblem("missing", false);
       return;
     }
+    problem.hidden = true;
+    statusLine.textContent = messages.starting;
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
       preview.srcObject = stream;
@@ -75,10 +96,15 @@
       statusLine.textContent = messages.checking;
       window.setTimeout(checkOnce, 500);
     } catch (error) {
-      const missing = error && (error.name === "NotFoundError" || error.name === "OverconstrainedError");
-      showProblem(missing ? messages.missing : messages.denied, missing ? "unavailable" : "denied");
+      // A stream that opened but would not play is let go, so that "Try again" can open it anew.
+      if (preview.srcObject) preview.srcObject.getTracks().forEach((track) => track.stop());
+      preview.srcObject = null;
+      // NotReadableError (in use by another program, or a hardware fault), AbortError and
+      // anything unknown: the camera is there but not working, which is not a refusal.
+      showProblem(PROBLEMS[error && error.name] || "inUse", true);
     }
   }
 
+  retryButton.addEventListener("click", start);
   start();
 })();

@@ -1,6 +1,8 @@
 // Viewing one variant: show it for its time (image) or once to the end (video), take a snapshot
-// every capture interval and upload it. Snapshots that cannot be sent (offline, 5xx, 429) wait in
-// a queue and are retried with back-off; the page moves on only when the queue is empty.
+// every capture interval and upload it. Snapshots that cannot be sent for now (offline, 429, 502,
+// 503, 504) wait in a queue and are retried with back-off; any other answer (500 included) is
+// final for that snapshot. Once the variant has finished the camera is switched off and the page
+// waits for the queue, but only up to FLUSH_WAIT_MS, then moves on anyway.
 "use strict";
 
 (function () {
@@ -18,6 +20,15 @@
   const MAX_LONG_SIDE = 640;
   const JPEG_QUALITY = 0.8;
   const MAX_BACKOFF_MS = 8000;
+  // Worth another try: the server is busy or briefly away (it says so with 429/503 and Retry-After,
+  // a proxy with 502/504). A plain 500 is a bug that the same request would hit again, and the
+  // server tells clients not to retry it (sessions/api.py), so it is final like 400/404/409/413/415.
+  const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+  // How long a finished variant waits for unsent snapshots before moving on without them. Long
+  // enough to ride out a short outage (several back-off rounds, a typical Retry-After), short
+  // enough that an outage or a broken server never keeps the tester on a "connection problem"
+  // page: losing a few snapshots is better than losing the tester.
+  const FLUSH_WAIT_MS = 45000;
 
   const queue = [];
   let sending = false;
@@ -30,7 +41,10 @@
   let captured = 0;
   let captureTimer = null;
   let finished = false;
+  let left = false;
+  let flushTimer = null;
   let mediaElement = null;
+  let mediaFailed = false;
   // Image clock: milliseconds the image has been visible, paused while the tab is hidden.
   let shownMs = 0;
   let shownSince = null;
@@ -79,12 +93,12 @@
         headers: headers,
         credentials: "same-origin",
       });
-      if (response.status === 429 || response.status >= 500) {
+      if (RETRY_STATUSES.has(response.status)) {
         const retryAfter = Number(response.headers.get("Retry-After"));
         delay = retryAfter > 0 ? retryAfter * 1000 : backoffMs();
         statusLine.textContent = messages.offline;
       } else {
-        // 204, or a refusal that a retry cannot fix (400/404/409/413/415): either way it is done.
+        // 204, or an answer that a retry cannot fix (400/404/409/413/415/500): either way it is done.
         queue.shift();
         failures = 0;
         if (statusLine.textContent === messages.offline) statusLine.textContent = "";
@@ -132,6 +146,14 @@
     captureTimer = null;
   }
 
+  // The camera light goes off as soon as no more snapshots will be taken on this page, not only
+  // when the page is left: the wait for unsent snapshots can take a while.
+  function stopCamera() {
+    stopCapture();
+    if (camera.srcObject) camera.srcObject.getTracks().forEach((track) => track.stop());
+    camera.srcObject = null; // and startCapture, which needs a stream, stays a no-op from here on
+  }
+
   async function openCamera() {
     if (settings.capture !== "1") return;
     try {
@@ -147,14 +169,32 @@
   function finish() {
     if (finished) return;
     finished = true;
-    stopCapture();
-    if (queue.length || sending) statusLine.textContent = messages.flushing;
-    else leave();
+    stopCamera();
+    if (queue.length || sending) {
+      statusLine.textContent = messages.flushing;
+      flushTimer = window.setTimeout(leave, FLUSH_WAIT_MS);
+    } else leave();
   }
 
   function leave() {
-    if (camera.srcObject) camera.srcObject.getTracks().forEach((track) => track.stop());
+    if (left) return; // the flush deadline and the last answer may both get here
+    left = true;
+    window.clearTimeout(flushTimer);
+    window.clearTimeout(retryTimer);
+    stopCamera();
     document.getElementById("viewed-form").submit();
+  }
+
+  // The file could not be loaded or played: say so (instead of a blank stage that never ends),
+  // switch the camera off, and let the tester reload or go on to the questions.
+  function showMediaFailed() {
+    if (finished || mediaFailed) return;
+    mediaFailed = true;
+    pauseImageClock();
+    stopCamera();
+    document.getElementById("play").hidden = true;
+    statusLine.textContent = "";
+    document.getElementById("media-failed").hidden = false;
   }
 
   function resumeImageClock() {
@@ -173,6 +213,7 @@
   function showImage() {
     const image = document.createElement("img");
     image.alt = "";
+    image.addEventListener("error", showMediaFailed);
     image.addEventListener("load", () => {
       if (!document.hidden) {
         resumeImageClock();
@@ -193,35 +234,50 @@
     video.addEventListener("ended", finish);
     video.addEventListener("playing", startCapture);
     video.addEventListener("pause", stopCapture);
+    video.addEventListener("error", showMediaFailed);
     stage.appendChild(video);
     mediaElement = video;
     const playButton = document.getElementById("play");
     playButton.addEventListener("click", () => {
       playButton.hidden = true;
-      video.play();
+      video.play().catch(() => {});
     });
+    // A tab hidden while the camera was being opened starts the video when it becomes visible
+    // (the visibilitychange handler below), not unseen in the background.
+    if (document.hidden) return;
     // Autoplay with sound may be refused until the tester clicks; then offer one Play button.
     video.play().catch(() => {
-      playButton.hidden = false;
+      if (!mediaFailed) playButton.hidden = false;
     });
   }
 
   document.addEventListener("visibilitychange", () => {
-    if (finished) return;
+    if (finished || mediaFailed) return;
     if (document.hidden) {
       stopCapture();
+      statusLine.textContent = messages.paused;
+      // No media element yet: the camera is still being opened, and showVideo/showImage look at
+      // document.hidden themselves.
+      if (mediaElement === null) return;
       if (settings.kind === "video") mediaElement.pause();
       else pauseImageClock();
-      statusLine.textContent = messages.paused;
       return;
     }
     statusLine.textContent = "";
-    if (settings.kind === "video") mediaElement.play().catch(() => {});
-    else if (mediaElement.complete) {
+    if (mediaElement === null) return;
+    if (settings.kind === "video") {
+      mediaElement.play().catch(() => {
+        document.getElementById("play").hidden = false;
+      });
+    } else if (mediaElement.complete && mediaElement.naturalWidth > 0) {
+      // .complete is an <img> property (true for a broken image too, hence naturalWidth).
       resumeImageClock();
       startCapture();
     }
   });
+
+  document.getElementById("media-retry").addEventListener("click", () => window.location.reload());
+  document.getElementById("media-skip").addEventListener("click", finish);
 
   openCamera().then(() => (settings.kind === "video" ? showVideo() : showImage()));
 })();
