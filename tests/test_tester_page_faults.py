@@ -208,3 +208,52 @@ def test_the_closed_page_of_a_closed_study_links_to_withdrawal(client: Client):
 
     assert "This study is not open at the moment" in page
     assert f'href="/t/{token}/withdraw/"' in page and WITHDRAW in page
+
+
+# The tab is hidden while the camera is still opening (getUserMedia held back until released).
+HIDDEN_WHILE_OPENING = """
+(() => {
+  let hidden = true;
+  Object.defineProperty(document, "hidden", { get: () => hidden });
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  let release;
+  const released = new Promise((resolve) => (release = resolve));
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    if (location.pathname.endsWith("/watch/")) await released;
+    return real(constraints);
+  };
+  window.__setHidden = (value) => {
+    hidden = value;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+  window.__releaseCamera = () => release();
+})();
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_tab_hidden_while_the_camera_opens_raises_nothing_and_waits_until_visible(
+    asgi_server, fake_camera_browser, tmp_path
+):
+    study = make_study(display_seconds=2, capture_interval=0.5, invitations=1)
+    context = fake_camera_browser(astronaut_y4m(tmp_path)).new_context()
+    context.add_init_script(HIDDEN_WHILE_OPENING)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    consent(page, asgi_server.url, study.tokens[0])
+    page.evaluate("window.__setHidden(false)")
+    start_with_camera(page)
+
+    # Away and back and away again while the camera is still opening: no media element yet.
+    for hidden in ("true", "false", "true"):
+        page.evaluate(f"window.__setHidden({hidden})")
+    page.evaluate("window.__releaseCamera()")
+    page.locator("#stage img").wait_for(state="attached", timeout=10_000)
+    page.wait_for_timeout(3000)  # longer than the poster's 2 s: its clock does not run while hidden
+    assert page.url.endswith("/watch/") and page.locator("#captured-count").inner_text() == "0"
+    page.evaluate("window.__setHidden(false)")
+
+    page.wait_for_url("**/survey/", timeout=10_000)
+    assert errors == []
