@@ -153,13 +153,7 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
                 "outcome": frame.outcome,
                 "quality": frame.quality,
                 "image_kept_until": _iso(frame.retain_until) if frame.kept_image else None,
-                # Every model's prediction; "prediction" repeats the primary model's (None if it
-                # has none) for readers of the file's earlier, one-prediction layout.
                 "predictions": [_prediction_data(row, roles) for row in scored],
-                "prediction": next(
-                    (_prediction_data(row, roles) for row in scored if roles.get(row.model_version_id) == "primary"),
-                    None,
-                ),
             }
         )
     answers = tester.answers.select_related("question", "variant").order_by("variant__position", "question__position")

@@ -159,11 +159,13 @@ def test_a_tester_downloads_everything_stored_about_them_and_so_can_their_resear
     assert data["variant_order"] == [
         v.label for v in sorted(study.variants, key=lambda v: tester.variant_order.index(str(v.pk)))
     ]
-    assert [(f["sequence"], f["outcome"], f["prediction"]["top_class"]) for f in data["frames"]] == [
-        (0, "prediction", "happy"),
-        (1, "prediction", "happy"),
+    assert [
+        (f["sequence"], f["outcome"], [(p["role"], p["top_class"]) for p in f["predictions"]]) for f in data["frames"]
+    ] == [
+        (0, "prediction", [("primary", "happy")]),
+        (1, "prediction", [("primary", "happy")]),
     ]
-    assert data["frames"][0]["prediction"]["probabilities"] == {"happy": 0.9, "neutral": 0.1}
+    assert data["frames"][0]["predictions"][0]["probabilities"] == {"happy": 0.9, "neutral": 0.1}
     assert [(a["rating"], a["comment"]) for a in data["answers"]] == [(6, "Loved the blue")]
     assert str(other.pk) not in response.content.decode()
 
