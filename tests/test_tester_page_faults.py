@@ -5,14 +5,13 @@ PostgreSQL; Playwright's routing stands in only for the failing HTTP answers."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.test import Client
 
 from campaigns.models import Campaign
 from sessions.models import Frame
 from sessions.models import Tester as StudyTester
+from sessions.tests.agreeing import agree
 from tests.support.camera import astronaut_y4m
 from tests.support.study import make_study
 
@@ -199,9 +198,7 @@ def test_an_advertisement_that_does_not_load_says_so_and_the_tester_can_go_on(as
 def test_the_closed_page_of_a_closed_study_links_to_withdrawal(client: Client):
     study = make_study(invitations=1)
     token = study.tokens[0]
-    start_page = client.get(f"/t/{token}/").content.decode()
-    shown = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', start_page))
-    assert client.post(f"/t/{token}/", {**shown, "choice": "agree"}).status_code == 302
+    assert agree(client, token).status_code == 302
     Campaign.objects.update(status=Campaign.Status.CLOSED)
 
     page = client.get(f"/t/{token}/camera/").content.decode()
