@@ -329,7 +329,13 @@ def tester_withdraw(*, tester: Tester) -> None:
     """Delete everything about the tester (frames, predictions, answers cascade) and mark the invitation."""
     invitation_id = tester.invitation_id
     upload_eligibility_changed(token_hash=tester.token_hash)
-    kept = [frame.kept_image for frame in Frame.objects.filter(tester=tester).exclude(kept_image="")]
+    # Lock every frame of the tester before reading which files it kept: a worker recording one of
+    # them holds its row, and may have written its kept snapshot, until it commits. Waiting here
+    # reads that file's name too (the DELETE below would wait anyway, but the file would be missing
+    # from this list and stay on disk with no row naming it). No kept_image filter in SQL: a row
+    # that had none when the scan began would not be waited for.
+    frames = Frame.objects.select_for_update().filter(tester=tester).only("pk", "kept_image")
+    kept = [frame.kept_image for frame in frames if frame.kept_image]
     Tester.objects.filter(pk=tester.pk).delete()
     # Kept snapshots (campaigns that opted in) are files: remove them once the rows are surely gone.
     for image in kept:

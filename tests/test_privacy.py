@@ -214,3 +214,57 @@ def test_withdrawal_erases_the_tester_everywhere_including_exports_made_afterwar
     gone = client.get(reverse("tester:my_data", kwargs={"token": study.tokens[0]}))
     assert gone.status_code == 404 and str(tester.pk) not in gone.content.decode()
     assert settings.MIMIK["INVITATION_ERASE_AFTER_DAYS"] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_withdrawal_while_a_worker_keeps_a_snapshot_leaves_no_file_behind(settings, tmp_path):
+    """A campaign that keeps snapshots: a worker is recording one of the tester's frames (its row
+    claimed, the file written, not yet committed) when the tester withdraws. The withdrawal waits
+    for it and removes that file too, instead of leaving a snapshot on disk that no row names."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from inference.services import _frame_keep_image
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    study = make_study(invitations=1)
+    Campaign.objects.filter(pk=study.campaign.pk).update(keep_frames=True, frame_retention_days=30)
+    tester = consenting(study)
+    frame = Frame.objects.create(
+        campaign=study.campaign, tester=tester, variant=study.variants[0], sequence=0, media_time_ms=0
+    )
+    claimed, release, withdrawn = threading.Event(), threading.Event(), threading.Event()
+
+    def worker() -> None:  # what inference.services.frames_record_analyses does for a kept frame
+        try:
+            with transaction.atomic():
+                Frame.objects.filter(pk=frame.pk, outcome=Frame.Outcome.PENDING).update(
+                    outcome=Frame.Outcome.PREDICTION, outcome_at=timezone.now()
+                )
+                _frame_keep_image(frame_id=frame.pk, retention_days=30, image_bytes=b"\xff\xd8jpeg", now=timezone.now())
+                claimed.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def withdraw() -> None:
+        try:
+            tester_services.tester_withdraw(tester=tester)
+            withdrawn.set()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker), threading.Thread(target=withdraw)]
+    threads[0].start()
+    assert claimed.wait(10)
+    threads[1].start()
+    time.sleep(0.5)
+    assert not withdrawn.is_set()  # it waits for the worker's transaction
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert withdrawn.is_set()
+    assert not Frame.objects.filter(pk=frame.pk).exists()
+    assert files_under(settings.MEDIA_ROOT / "frames") == []
