@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from campaigns.models import Invitation
+from sessions.selectors import estimated_minutes
 
 
 def invitation_link(token: str) -> str:
@@ -26,6 +27,8 @@ def invitation_message(*, invitation: Invitation, token: str) -> EmailMultiAlter
         "link": invitation_link(token),
         "expires_at": invitation.expires_at,
         "organisation": campaign.organisation.name,
+        # The start page's estimate, so the mail and the page promise the same time.
+        "minutes": estimated_minutes(campaign=campaign),
     }
     # The tester's language is the campaign's, not the researcher's who clicked "send".
     with translation.override(campaign.language):

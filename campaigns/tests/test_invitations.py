@@ -15,6 +15,7 @@ from campaigns.services import invitation_send
 from campaigns.tests.conftest import make_campaign
 from campaigns.tokens import hash_token
 from sessions.models import Tester as SessionTester  # aliased: pytest collects names starting with "Test"
+from sessions.selectors import estimated_minutes
 
 
 def states_on_page(client, campaign) -> tuple[dict[str, str], dict[str, int]]:
@@ -73,6 +74,8 @@ def test_the_email_has_text_and_html_parts_and_is_sent_once(client, personas, ma
     assert message.to == ["anna@example.com"]
     assert "Verlag Eins" in message.subject
     assert link in message.body
+    # The duration the start page will show, not a fixed "ten minutes".
+    assert f"it takes about {estimated_minutes(campaign=campaign)} minute" in message.body
     html, mimetype = message.alternatives[0]
     assert mimetype == "text/html" and f'href="{link}"' in html
     client.force_login(personas.owner)
