@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -36,15 +37,20 @@ def emotion_name(class_name: str) -> str:
     return str(EMOTION_NAMES.get(class_name, class_name))
 
 
+def _decimal(number: str) -> str:
+    """A number written with ".", in the active language's decimal mark ("0,8" in German)."""
+    return number.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
+
+
 def _points(fraction: float) -> str:
     # Ratios are fractions; researchers read them as percentage points.
     # Whole points where that is precise enough; one decimal for small differences ("0.8 points").
     points = fraction * 100
-    return f"{points:.0f}" if abs(points) >= 10 else f"{points:.1f}"
+    return _decimal(f"{points:.0f}" if abs(points) >= 10 else f"{points:.1f}")
 
 
 def _p(p_value: float) -> str:
-    return "< 0.001" if p_value < 0.001 else f"= {p_value:.3f}".rstrip("0").rstrip(".")
+    return _decimal("< 0.001" if p_value < 0.001 else f"= {p_value:.3f}".rstrip("0").rstrip("."))
 
 
 def paired_verdict(result: PairedResult, *, label_a: str, label_b: str, class_name: str) -> str:
@@ -112,7 +118,7 @@ def _one_in(share: float) -> str:
 def counting_quality_sentence(class_name: str, figures: dict, threshold: float) -> str:
     """E.g. "At 0.8, this model counts about 1 in 9 sad faces; about 3 in 4 frames it counts as sad
     are sad." Figures as ml.calibration.threshold_figures gives them."""
-    values = {"threshold": f"{threshold:g}", "emotion": emotion_name(class_name)}
+    values = {"threshold": _decimal(f"{threshold:g}"), "emotion": emotion_name(class_name)}
     if figures["recall"] is None:
         return _("At %(threshold)s, no %(emotion)s faces were measured for this model.") % values
     values["recall"] = _one_in(figures["recall"])

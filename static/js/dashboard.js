@@ -24,8 +24,16 @@
   let again = false;
 
   const $ = (id) => document.getElementById(id);
-  const pct = (x) => (x === null || x === undefined ? "–" : (x * 100).toFixed(1) + " %");
-  const num = (x, digits) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
+  // Numbers in the page's language ("12,3 %" in German), with a fixed number of decimals.
+  const numberFormats = {};
+  const fixed = (x, digits) => {
+    numberFormats[digits] = numberFormats[digits] || new Intl.NumberFormat(document.documentElement.lang || "en", {
+      minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false,
+    });
+    return numberFormats[digits].format(x);
+  };
+  const pct = (x) => (x === null || x === undefined ? "–" : fixed(x * 100, 1) + " %");
+  const num = (x, digits) => (x === null || x === undefined ? "–" : fixed(Number(x), digits));
   const interval = (r, f) => (r.low === null || r.low === undefined ? "–" : f(r.low) + " – " + f(r.high));
   const format = (template, values) => template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]));
 

@@ -192,3 +192,16 @@ def test_paired_comparison_with_no_difference_at_all_is_not_clear():
 
 def test_t_interval_of_a_single_value_has_no_bounds():
     assert stats.t_interval([0.4]).as_dict() == {"n": 1, "mean": 0.4, "low": None, "high": None}
+
+
+def test_sentences_write_numbers_with_the_languages_decimal_mark():
+    from django.utils import translation
+
+    from campaigns.dashboard.wording import counting_quality_sentence
+
+    figures = {"recall": 0.11, "precision": 0.75, "enough_counted": True, "counted": 40}
+    with translation.override("en"):
+        assert counting_quality_sentence("sad", figures, 0.8).startswith("At 0.8, ")
+    with translation.override("de"):
+        german = counting_quality_sentence("sad", figures, 0.8)
+    assert german.startswith("Bei 0,8") and "0.8" not in german
