@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import translation
 
-from campaigns.models import Campaign, ConsentVersion, SurveyQuestion, Variant
+from campaigns.models import Campaign, SurveyQuestion, Variant
 from sessions.models import Tester
 
 
@@ -66,15 +66,6 @@ def tester_language(*, campaign: Campaign, cookies: Mapping[str, str]) -> str:
     if settings.LANGUAGE_COOKIE_NAME in cookies:
         return translation.get_language() or campaign.language
     return campaign.language
-
-
-def current_consent(*, campaign: Campaign) -> ConsentVersion | None:
-    return campaign.consent_versions.order_by("-version").first()
-
-
-def current_consent_text(*, campaign: Campaign) -> str:
-    consent = current_consent(campaign=campaign)
-    return consent.text if consent is not None else ""
 
 
 def consent_fingerprint(text: str) -> str:

@@ -16,7 +16,8 @@ from PIL import Image
 from rest_framework import status
 
 from campaigns.media_validation import POLYGLOT_MARKERS
-from campaigns.models import Campaign, ConsentVersion, Invitation, SurveyQuestion, Variant
+from campaigns.models import Campaign, Invitation, SurveyQuestion, Variant
+from campaigns.selectors import current_consent
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
 from inference.services import QueueUnavailable, frame_submit_for_analysis
@@ -98,7 +99,7 @@ def tester_consent(
         return tester
     # The campaign row lock also orders this after any consent edit in campaign_update (which
     # holds the same lock), so the text compared here is the text stored with the consent.
-    current = ConsentVersion.objects.filter(campaign=campaign).order_by("-version").first()
+    current = current_consent(campaign=campaign)
     if shown_version_id is not None or shown_fingerprint is not None:
         shown_current = (
             current is not None

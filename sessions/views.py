@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns.media_serving import media_file_response
 from campaigns.models import Campaign
+from campaigns.selectors import current_consent
 from campaigns.tokens import hash_token
 from config.errors import ApplicationError
 from sessions import selectors, services
@@ -93,7 +94,7 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
         else:
             services.tester_decline(tester=tester)
             return render(request, "sessions/declined.html", {"tester": tester})
-    consent = selectors.current_consent(campaign=tester.campaign)
+    consent = current_consent(campaign=tester.campaign)
     context = {
         "tester": tester,
         "campaign": tester.campaign,
