@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections
 
-from tests.load.servers import stop, uvicorn_server
+from tests.load.servers import die_with_parent, stop, uvicorn_server
 
 ROOT = Path(__file__).resolve().parent
 # Playwright's sync API keeps an event loop running in the test thread; Django's database
@@ -112,6 +112,7 @@ def start_celery_worker(
         stdout=log_file,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -45,6 +45,12 @@ class Campaign(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(_("name"), max_length=200)
+    public_title = models.CharField(
+        _("title for testers"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown to testers instead of the internal name. Empty: a neutral “Advertising study”."),
+    )
     description = models.TextField(_("description"), blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.GERMAN)
@@ -73,7 +79,17 @@ class Campaign(models.Model):
     )
     open_link_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     open_link_quota = models.PositiveIntegerField(_("open link quota"), default=0)
-    min_frames_per_tester = models.PositiveIntegerField(_("minimum analysed frames per tester"), default=5)
+    min_frames_per_tester = models.PositiveIntegerField(
+        _("minimum analysed snapshots per advertisement"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_(
+            "A tester's emotions count once every advertisement has at least this many analysed snapshots. "
+            "Survey answers always count."
+        ),
+    )
+    # Demonstration data made by `manage.py demo`; its pages say so.
+    is_demo = models.BooleanField(default=False, editable=False)
     model_version = models.ForeignKey(
         "inference.ModelVersion",
         on_delete=models.PROTECT,
@@ -137,6 +153,8 @@ class Variant(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # A still from a video, shown in previews and as the player's poster.
+    poster = models.ImageField(upload_to="variants/posters/%Y/%m/", blank=True)
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

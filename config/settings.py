@@ -25,7 +25,12 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_secret("SECRET_KEY", debug=DEBUG, debug_default="dev-only-insecure-key-do-not-use-in-production")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] + (["testserver"] if DEBUG else []))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+# The address in e-mailed and printed links. Unset, it follows HOST and PORT, the address `make run`
+# serves on, so a second instance on another port hands out links to itself.
+_SERVE_HOST = env_str("HOST", "127.0.0.1")
+_LINK_HOST = "localhost" if _SERVE_HOST in ("127.0.0.1", "0.0.0.0", "::", "") else _SERVE_HOST
+_LINK_HOST = f"[{_LINK_HOST}]" if ":" in _LINK_HOST else _LINK_HOST
+SITE_URL = env_str("SITE_URL", f"http://{_LINK_HOST}:{env_str('PORT', '8000')}").rstrip("/")
 
 INSTALLED_APPS = [
     "config.apps.MimikConfig",
@@ -289,8 +294,6 @@ MIMIK = {
     "FACE_MAX_LUMINANCE": env_float("MIMIK_FACE_MAX_LUMINANCE", 220.0),
     "FACE_MIN_SHARPNESS": env_float("MIMIK_FACE_MIN_SHARPNESS", 15.0),
     "FACE_DETECTION_MIN_SCORE": env_float("MIMIK_FACE_DETECTION_MIN_SCORE", 0.6),
-    # Dashboard
-    "MIN_FRAMES_PER_TESTER": env_int("MIMIK_MIN_FRAMES_PER_TESTER", 5),
 }
 
 LOGGING = {

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -14,6 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """preexec_fn for a test's server process: the kernel ends it when the test run ends, even a run
+    that was killed before its fixtures could stop it (a stray server would slow every later run)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -106,6 +115,7 @@ class OwnRedis:
             stdout=log_path.open("a"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         wait_for_port(self.port, self.process, log_path, timeout=20)
 
@@ -146,6 +156,7 @@ def uvicorn_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     try:
         wait_for_port(port, process, log_path)
