@@ -9,8 +9,11 @@ import re
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from campaigns.media_validation import ValidatedMedia, validate_variant_upload
+from campaigns import selectors
+from campaigns.capture import snapshots_per_showing
+from campaigns.media_validation import MAX_IMAGE_SIDE, ValidatedMedia, validate_variant_upload
 from campaigns.models import Campaign, SurveyQuestion, Variant
 from campaigns.services import CAMPAIGN_FIELDS
 
@@ -44,9 +47,76 @@ class CampaignForm(forms.ModelForm):
         self.fields["consent_text"].initial = consent_text
         if not self.instance.pk:
             self.fields["invitation_ttl_days"].initial = settings.MIMIK["INVITATION_TTL_DAYS"]
+        # An edit must keep every video already on the campaign able to give the minimum.
+        self.videos = selectors.campaign_videos(campaign=self.instance) if self.instance.pk else []
+
+    def clean(self) -> dict:
+        data = super().clean()
+        interval = data.get("capture_interval_seconds")
+        display_seconds = data.get("image_display_seconds")
+        minimum = data.get("min_frames_per_tester")
+        if interval and display_seconds and minimum:
+            for problem in selectors.capture_shortfalls(
+                interval=interval, display_seconds=display_seconds, minimum=minimum, images=True, videos=self.videos
+            ):
+                self.add_error(None, problem)
+        return data
 
     def values(self) -> dict:
         return {name: self.cleaned_data[name] for name in CAMPAIGN_FIELDS}
+
+    def _current(self, name: str) -> float:
+        """The value the form shows now: what was typed if it is a positive number, else the saved
+        (or default) setting."""
+        try:
+            value = float(self[name].value())
+        except (TypeError, ValueError):
+            value = 0
+        return value if value > 0 else getattr(self.instance, name)
+
+    def snapshot_lines(self) -> list[dict]:
+        """How many snapshots an image and each video on the campaign give at the values shown, as
+        text and as templates (%(count)s, %(interval)s and an image's %(seconds)s left open) for
+        static/js/campaign_form.js, which redoes the count as the researcher types."""
+        interval, minimum = self._current("capture_interval_seconds"), self.snapshot_minimum()
+        shown = [(_image_line, None, self._current("image_display_seconds"))]
+        shown += [(_video_line, video.label, video.duration_ms / 1000) for video in self.videos if video.duration_ms]
+        lines = []
+        for line, label, seconds in shown:
+            count = snapshots_per_showing(seconds, interval)
+            seconds_text = selectors.seconds_text(seconds)
+            open_values = {"label": label, "count": "%(count)s", "interval": "%(interval)s"}
+            open_values["seconds"] = "%(seconds)s" if label is None else seconds_text
+            values = {"label": label, "count": count, "interval": selectors.seconds_text(interval)}
+            lines.append(
+                {
+                    "seconds": "image" if label is None else seconds,
+                    "one": line(1) % open_values,
+                    "other": line(2) % open_values,
+                    "text": line(count) % {**values, "seconds": seconds_text},
+                    "short": count < minimum,
+                }
+            )
+        return lines
+
+    def snapshot_minimum(self) -> int:
+        return int(self._current("min_frames_per_tester"))
+
+
+def _image_line(count: int) -> str:
+    return ngettext(
+        "An image shown %(seconds)s s gives %(count)s snapshot at one every %(interval)s s.",
+        "An image shown %(seconds)s s gives %(count)s snapshots at one every %(interval)s s.",
+        count,
+    )
+
+
+def _video_line(count: int) -> str:
+    return ngettext(
+        "The video “%(label)s” (%(seconds)s s) gives %(count)s snapshot at one every %(interval)s s.",
+        "The video “%(label)s” (%(seconds)s s) gives %(count)s snapshots at one every %(interval)s s.",
+        count,
+    )
 
 
 class VariantForm(forms.Form):
@@ -54,12 +124,16 @@ class VariantForm(forms.Form):
     description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
     file = forms.FileField(
         label=_("Image or video"),
-        help_text=_("JPEG, PNG or WebP image, or MP4 or WebM video."),
+        help_text=_(
+            "JPEG, PNG or WebP image (stored at most %(side)s pixels on its longest side), or a video "
+            "browsers play: H.264 in MP4, or VP8, VP9 or AV1 in WebM."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": MEDIA_ACCEPT}),
     )
 
     def __init__(self, *args, variant: Variant | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = self.fields["file"].help_text % {"side": MAX_IMAGE_SIDE}
         if variant is not None:
             self.fields["label"].initial = variant.label
             self.fields["description"].initial = variant.description

@@ -1,10 +1,12 @@
 """Checks an uploaded variant by its content, never by its name, and re-encodes images.
 
 Images are decoded fully (a truncated file fails here, not in a tester's browser) and re-encoded
-from their pixels, so EXIF, XMP, ICC comments and anything appended after the image (the usual
-polyglot trick) are gone before the file is ever served. Videos cannot be re-encoded without
-ffmpeg, so they are sniffed by their container's magic bytes and walked box by box; their duration
-and frame size come from the container headers (campaigns.video_metadata).
+from their pixels, at most MAX_IMAGE_SIDE pixels on the longest side, so EXIF, XMP, ICC comments and
+anything appended after the image (the usual polyglot trick) are gone before the file is ever
+served. Videos are kept as uploaded (re-encoding them would cost minutes and quality): they are
+sniffed by their container's magic bytes, the MP4 walked box by box, and then read with PyAV
+(campaigns.video_metadata) for the codec browsers must be able to play, the duration, the size and
+a poster frame.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from campaigns.video_metadata import mp4_metadata, webm_metadata
+from campaigns.video_metadata import NoPicture, VideoMetadata, VideoUnreadable, poster, read_video
 
 IMAGE_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
 VIDEO_TYPES = {"MP4": ("video/mp4", "mp4"), "WEBM": ("video/webm", "webm")}
@@ -34,7 +36,22 @@ EXTENSIONS = {
 }
 # Markup or script inside a media file means it was built to be read as something else too.
 POLYGLOT_MARKERS = re.compile(rb"<\s*(script|html|svg|iframe|object|embed|body)\b|<\?php|javascript:", re.IGNORECASE)
-CHUNK = 1024 * 1024
+# Larger images only make the tester's page slower: no screen shows more than this at once.
+MAX_IMAGE_SIDE = 2560
+# What browsers play: H.264 with 8-bit 4:2:0 colour in MP4 everywhere, phones included (Chromium
+# also plays 4:4:4 and 10-bit H.264, hardware decoders and Firefox do not); VP8, VP9 and AV1 in WebM
+# in Chrome, Edge and Firefox, and in recent Safari (AV1 where the device decodes it). MPEG-4 Part 2
+# (old cameras, some exporters' "MP4" default) and HEVC open in FFmpeg but not in Chrome or Firefox.
+PLAYABLE_CODECS = {"MP4": {"h264"}, "WEBM": {"vp8", "vp9", "av1"}}
+PLAYABLE_PIXEL_FORMATS = {"yuv420p", "yuvj420p"}  # yuvj: the same samples at full range (cameras)
+CODEC_NAMES = {
+    "h264": "H.264",
+    "hevc": "HEVC/H.265",
+    "mpeg4": "MPEG-4 Part 2",
+    "av1": "AV1",
+    "vp8": "VP8",
+    "vp9": "VP9",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,7 @@ class ValidatedMedia:
     width: int | None = None
     height: int | None = None
     duration_ms: int | None = None
+    poster: bytes | None = None  # a JPEG still of a video
 
 
 def sniff(head: bytes) -> str | None:
@@ -92,22 +110,7 @@ def validate_variant_upload(upload: UploadedFile) -> ValidatedMedia:
         raise ValidationError(_("The file contains markup or script and is refused."), code="polyglot")
     if detected in IMAGE_TYPES:
         return _reencode_image(content, detected)
-    if detected == "MP4":
-        _check_mp4(content)
-        metadata = mp4_metadata(content)
-    else:
-        _check_webm(content)
-        metadata = webm_metadata(content)
-    content_type, ext = VIDEO_TYPES[detected]
-    return ValidatedMedia(
-        kind="video",
-        content_type=content_type,
-        extension=ext,
-        content=content,
-        width=metadata.width,
-        height=metadata.height,
-        duration_ms=metadata.duration_ms,
-    )
+    return _validated_video(content, detected)
 
 
 def _reencode_image(content: bytes, detected: str) -> ValidatedMedia:
@@ -123,10 +126,15 @@ def _reencode_image(content: bytes, detected: str) -> ValidatedMedia:
                     % {"pixels": round(width * height / 1e6, 1), "limit": round(max_pixels / 1e6, 1)},
                     code="too_many_pixels",
                 )
+            if detected == "JPEG":
+                # Decode a large JPEG at a reduced scale right away: less memory and time, and the
+                # result is still at least the size it is scaled down to below.
+                image.draft(None, _scaled_size(width, height))
             image.load()
             # Apply the EXIF rotation to the pixels before the EXIF block is dropped.
             image = ImageOps.exif_transpose(image)
             clean = _without_metadata(image)
+            clean.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
     except ValidationError:
         raise
     except Image.DecompressionBombError as error:
@@ -154,6 +162,12 @@ def _reencode_image(content: bytes, detected: str) -> ValidatedMedia:
     )
 
 
+def _scaled_size(width: int, height: int) -> tuple[int, int]:
+    """The size with the longest side at most MAX_IMAGE_SIDE, proportions kept."""
+    factor = min(1.0, MAX_IMAGE_SIDE / max(width, height, 1))
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
 def _without_metadata(image: Image.Image) -> Image.Image:
     """A new image holding only the pixels: no info dict, EXIF, ICC profile or text chunks."""
     mode = "RGBA" if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info else "RGB"
@@ -161,6 +175,66 @@ def _without_metadata(image: Image.Image) -> Image.Image:
     clean = Image.new(mode, pixels.size)
     clean.paste(pixels)
     return clean
+
+
+def _validated_video(content: bytes, detected: str) -> ValidatedMedia:
+    unreadable = ValidationError(_("The video cannot be read: it is damaged or incomplete."), code="unreadable")
+    if detected == "MP4":
+        _check_mp4(content)
+    else:
+        _check_webm(content)
+    try:
+        metadata = read_video(content, detected)
+    except NoPicture as error:
+        raise ValidationError(_("The file contains no video track."), code="no_picture") from error
+    except VideoUnreadable as error:
+        raise unreadable from error
+    _check_playable(metadata, detected)
+    max_pixels = settings.MIMIK["VARIANT_MAX_PIXELS"]
+    if metadata.coded_width * metadata.coded_height > max_pixels:
+        raise ValidationError(
+            _("The video has %(pixels)s megapixels per frame; the limit is %(limit)s.")
+            % {
+                "pixels": round(metadata.coded_width * metadata.coded_height / 1e6, 1),
+                "limit": round(max_pixels / 1e6, 1),
+            },
+            code="too_many_pixels",
+        )
+    if not metadata.duration_ms:
+        raise ValidationError(_("The video's length cannot be read: export it again."), code="unreadable")
+    try:
+        still = poster(content, detected, duration_ms=metadata.duration_ms)
+    except VideoUnreadable as error:
+        raise unreadable from error
+    content_type, ext = VIDEO_TYPES[detected]
+    return ValidatedMedia(
+        kind="video",
+        content_type=content_type,
+        extension=ext,
+        content=content,
+        width=still.width,
+        height=still.height,
+        duration_ms=metadata.duration_ms,
+        poster=still.jpeg,
+    )
+
+
+def _check_playable(metadata: VideoMetadata, detected: str) -> None:
+    """Refuse what FFmpeg reads but browsers do not: the tester would see a dead player."""
+    if metadata.codec in PLAYABLE_CODECS[detected] and metadata.pixel_format in PLAYABLE_PIXEL_FORMATS:
+        return
+    codec = CODEC_NAMES.get(metadata.codec, metadata.codec.upper())
+    if metadata.codec in PLAYABLE_CODECS[detected]:
+        codec = f"{codec}, {metadata.pixel_format or _('unknown colour format')}"
+    raise ValidationError(
+        _(
+            "Browsers cannot play this video (%(codec)s in %(container)s). They play H.264 in MP4 with "
+            "8-bit 4:2:0 colour (yuv420p), or VP8, VP9 or AV1 in WebM. Export the video again in one of "
+            "these, for example as “H.264 MP4”."
+        )
+        % {"codec": codec, "container": "WebM" if detected == "WEBM" else "MP4"},
+        code="unplayable",
+    )
 
 
 def _check_mp4(content: bytes) -> None:

@@ -10,8 +10,11 @@ from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from campaigns.capture import snapshots_per_showing
 from campaigns.models import (
     Campaign,
     ConsentVersion,
@@ -140,8 +143,16 @@ def invitation_state_counts(*, campaign: Campaign) -> dict[str, int]:
 def campaign_start_problems(*, campaign: Campaign) -> list[str]:
     """What is missing before a campaign may run; empty when it may start."""
     problems = []
-    if campaign.variants.count() < 2:
+    variants = list(campaign.variants.only("kind", "label", "duration_ms"))
+    if len(variants) < 2:
         problems.append(_("Add at least two variants."))
+    problems += capture_shortfalls(
+        interval=campaign.capture_interval_seconds,
+        display_seconds=campaign.image_display_seconds,
+        minimum=campaign.min_frames_per_tester,
+        images=any(variant.kind == Variant.Kind.IMAGE for variant in variants),
+        videos=[variant for variant in variants if variant.kind == Variant.Kind.VIDEO],
+    )
     consent = current_consent(campaign=campaign)
     if consent is None or not consent.text.strip():
         problems.append(_("Write the consent text testers must accept."))
@@ -159,8 +170,13 @@ def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
     invitations = list(invitations_with_state(campaign=campaign))
     for invitation in invitations:
         invitation.state_label = InvitationState(invitation.state).label
+    variants = list(campaign.variants.all())
+    for variant in variants:
+        variant.seconds = seconds_text(variant.duration_ms / 1000) if variant.duration_ms else None
+        variant.snapshots = variant_snapshots(campaign=campaign, variant=variant)
+        variant.too_few_snapshots = variant.snapshots is not None and variant.snapshots < campaign.min_frames_per_tester
     return {
-        "variants": list(campaign.variants.all()),
+        "variants": variants,
         "questions": list(campaign.questions.all()),
         "consent": consent,
         "invitations": invitations,
@@ -171,4 +187,101 @@ def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
         if campaign.status == Campaign.Status.DRAFT
         else [],
         "open_link_testers": Tester.objects.filter(campaign=campaign, invitation__isnull=True).count(),
+        "capture_interval": seconds_text(campaign.capture_interval_seconds),
+    }
+
+
+# --- Snapshots per advertisement --------------------------------------------------------------
+# A tester's emotions count only with `min_frames_per_tester` analysed snapshots of every variant,
+# so settings or videos that cannot give that many are refused where they are entered.
+
+
+def seconds_text(seconds: float) -> str:
+    """12.5 -> "12.5" ("12,5" on German pages), 2.0 -> "2"."""
+    value = round(float(seconds), 1)
+    return number_format(value, decimal_pos=0 if value.is_integer() else 1)
+
+
+def variant_snapshots(*, campaign: Campaign, variant: Variant) -> int | None:
+    """How many snapshots the tester page takes while this variant shows; None for a video whose
+    length is unknown."""
+    if variant.kind == Variant.Kind.IMAGE:
+        return snapshots_per_showing(campaign.image_display_seconds, campaign.capture_interval_seconds)
+    if not variant.duration_ms:
+        return None
+    return snapshots_per_showing(variant.duration_ms / 1000, campaign.capture_interval_seconds)
+
+
+def campaign_videos(*, campaign: Campaign) -> list[Variant]:
+    return list(campaign.variants.filter(kind=Variant.Kind.VIDEO).only("label", "duration_ms"))
+
+
+def capture_shortfalls(
+    *, interval: float, display_seconds: float, minimum: int, images: bool, videos: list[Variant]
+) -> list[str]:
+    """One sentence, naming the numbers, for images (if `images`) and for each video that would
+    give fewer snapshots than the minimum at this interval."""
+    problems = []
+    count = snapshots_per_showing(display_seconds, interval)
+    if images and count < minimum:
+        problems.append(
+            ngettext(
+                "At one snapshot every %(interval)s s, an image shown %(seconds)s s gives %(count)s snapshot, "
+                "fewer than the minimum of %(minimum)s. Show images longer, take snapshots more often or "
+                "lower the minimum.",
+                "At one snapshot every %(interval)s s, an image shown %(seconds)s s gives %(count)s snapshots, "
+                "fewer than the minimum of %(minimum)s. Show images longer, take snapshots more often or "
+                "lower the minimum.",
+                count,
+            )
+            % {
+                "interval": seconds_text(interval),
+                "seconds": seconds_text(display_seconds),
+                "count": count,
+                "minimum": minimum,
+            }
+        )
+    for video in videos:
+        count = snapshots_per_showing((video.duration_ms or 0) / 1000, interval)
+        if video.duration_ms and count < minimum:
+            problems.append(
+                ngettext(
+                    "At one snapshot every %(interval)s s, the video “%(label)s” (%(seconds)s s) gives "
+                    "%(count)s snapshot, fewer than the minimum of %(minimum)s. Take snapshots more often, "
+                    "lower the minimum or replace the video.",
+                    "At one snapshot every %(interval)s s, the video “%(label)s” (%(seconds)s s) gives "
+                    "%(count)s snapshots, fewer than the minimum of %(minimum)s. Take snapshots more often, "
+                    "lower the minimum or replace the video.",
+                    count,
+                )
+                % {
+                    "interval": seconds_text(interval),
+                    "label": video.label,
+                    "seconds": seconds_text(video.duration_ms / 1000),
+                    "count": count,
+                    "minimum": minimum,
+                }
+            )
+    return problems
+
+
+def video_upload_shortfall(*, campaign: Campaign, duration_ms: int | None) -> str | None:
+    """Why a video of this length cannot be a variant of this campaign, or None if it can."""
+    interval, minimum = campaign.capture_interval_seconds, campaign.min_frames_per_tester
+    count = snapshots_per_showing((duration_ms or 0) / 1000, interval)
+    if not duration_ms or count >= minimum:
+        return None
+    return ngettext(
+        "This video lasts %(seconds)s s: at one snapshot every %(interval)s s it gives %(count)s snapshot, "
+        "fewer than this campaign's minimum of %(minimum)s. Upload a longer video, or take snapshots more "
+        "often or lower the minimum in the campaign's settings.",
+        "This video lasts %(seconds)s s: at one snapshot every %(interval)s s it gives %(count)s snapshots, "
+        "fewer than this campaign's minimum of %(minimum)s. Upload a longer video, or take snapshots more "
+        "often or lower the minimum in the campaign's settings.",
+        count,
+    ) % {
+        "seconds": seconds_text(duration_ms / 1000),
+        "interval": seconds_text(interval),
+        "count": count,
+        "minimum": minimum,
     }

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.media_validation import ValidatedMedia
 from campaigns.models import Campaign, ConsentVersion, Invitation, Organisation, SurveyQuestion, Variant
-from campaigns.selectors import campaign_start_problems, current_consent
+from campaigns.selectors import campaign_start_problems, current_consent, video_upload_shortfall
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
 from sessions.access import upload_eligibility_changed
@@ -30,10 +30,12 @@ from sessions.models import Tester
 # Settings a researcher edits on the campaign form; anything else is set by a dedicated service.
 CAMPAIGN_FIELDS = (
     "name",
+    "public_title",
     "description",
     "language",
     "capture_interval_seconds",
     "image_display_seconds",
+    "min_frames_per_tester",
     "confidence_threshold",
     "order_mode",
     "keep_frames",
@@ -157,6 +159,9 @@ def campaign_duplicate(*, campaign: Campaign, created_by: AbstractBaseUser) -> C
             position=variant.position,
         )
         duplicate.file.save(_stored_name(variant.file.name.rsplit(".", 1)[-1]), ContentFile(content), save=False)
+        if variant.poster:
+            with variant.poster.open("rb") as source:
+                duplicate.poster.save(_stored_name("jpg"), ContentFile(source.read()), save=False)
         duplicate.save()
     SurveyQuestion.objects.bulk_create(
         SurveyQuestion(
@@ -235,27 +240,50 @@ def _stored_name(extension: str) -> str:
     return f"{uuid.uuid4().hex}.{extension}"
 
 
+def _ensure_enough_snapshots(campaign: Campaign, media: ValidatedMedia | None) -> None:
+    """A video too short to give the campaign's minimum of snapshots could never count."""
+    if media is None or media.kind != Variant.Kind.VIDEO:
+        return
+    problem = video_upload_shortfall(campaign=campaign, duration_ms=media.duration_ms)
+    if problem:
+        raise ApplicationError(problem)
+
+
+def _store_media(variant: Variant, media: ValidatedMedia) -> None:
+    """Put the media's file (and a video's poster) in storage; the caller saves the row."""
+    variant.kind, variant.content_type = media.kind, media.content_type
+    variant.width, variant.height, variant.duration_ms = media.width, media.height, media.duration_ms
+    variant.file.save(_stored_name(media.extension), ContentFile(media.content), save=False)
+    variant.poster = ""
+    if media.poster:
+        variant.poster.save(_stored_name("jpg"), ContentFile(media.poster), save=False)
+
+
+def _delete_on_commit(storage, *names: str) -> None:
+    """Remove stored files once the rows no longer point at them (never if the change rolls back)."""
+
+    def delete() -> None:
+        for name in names:
+            if name:
+                storage.delete(name)
+
+    transaction.on_commit(delete)
+
+
 @transaction.atomic
 def variant_add(*, campaign: Campaign, label: str, description: str = "", media: ValidatedMedia) -> Variant:
     campaign = _locked(campaign)
     _ensure_draft(campaign)
-    variant = Variant(
-        campaign=campaign,
-        label=label,
-        description=description,
-        kind=media.kind,
-        content_type=media.content_type,
-        width=media.width,
-        height=media.height,
-        duration_ms=media.duration_ms,
-        position=campaign.variants.count(),
-    )
-    variant.file.save(_stored_name(media.extension), ContentFile(media.content), save=False)
+    _ensure_enough_snapshots(campaign, media)
+    variant = Variant(campaign=campaign, label=label, description=description, position=campaign.variants.count())
+    _store_media(variant, media)
     try:
         variant.save()
     except Exception:
-        # If the row cannot be written, the file must not stay behind either.
+        # If the row cannot be written, the files must not stay behind either.
         variant.file.delete(save=False)
+        if variant.poster:
+            variant.poster.delete(save=False)
         raise
     return variant
 
@@ -264,17 +292,15 @@ def variant_add(*, campaign: Campaign, label: str, description: str = "", media:
 def variant_update(
     *, variant: Variant, label: str, description: str = "", media: ValidatedMedia | None = None
 ) -> Variant:
-    _ensure_draft(_locked(variant.campaign))
-    old_file = variant.file.name
+    campaign = _locked(variant.campaign)
+    _ensure_draft(campaign)
+    _ensure_enough_snapshots(campaign, media)
     variant.label, variant.description = label, description
     fields = ["label", "description"]
     if media is not None:
-        variant.kind, variant.content_type = media.kind, media.content_type
-        variant.width, variant.height, variant.duration_ms = media.width, media.height, media.duration_ms
-        variant.file.save(_stored_name(media.extension), ContentFile(media.content), save=False)
-        fields += ["kind", "content_type", "width", "height", "duration_ms", "file"]
-        storage = variant.file.storage
-        transaction.on_commit(lambda: storage.delete(old_file))
+        _delete_on_commit(variant.file.storage, variant.file.name, variant.poster.name)
+        _store_media(variant, media)
+        fields += ["kind", "content_type", "width", "height", "duration_ms", "file", "poster"]
     variant.save(update_fields=fields)
     return variant
 
@@ -282,10 +308,9 @@ def variant_update(
 @transaction.atomic
 def variant_delete(*, variant: Variant) -> None:
     _ensure_draft(_locked(variant.campaign))
-    storage, name = variant.file.storage, variant.file.name
+    _delete_on_commit(variant.file.storage, variant.file.name, variant.poster.name)
     variant.delete()
     upload_eligibility_changed()
-    transaction.on_commit(lambda: storage.delete(name))
 
 
 @transaction.atomic
@@ -432,13 +457,15 @@ def invitation_send(*, invitation_id: int, token: str) -> bool:
 @transaction.atomic
 def open_link_create(*, campaign: Campaign, quota: int) -> str:
     """A new open link (the previous one stops working). Returns the token: it is shown once."""
-    campaign = _locked(campaign)
-    _ensure_inviting(campaign)
+    locked = _locked(campaign)
+    _ensure_inviting(locked)
     if quota < 1:
         raise ApplicationError(_("The quota must be at least 1."))
     token, token_hash = new_token()
+    locked.open_link_token_hash, locked.open_link_quota = token_hash, quota
+    locked.save(update_fields=["open_link_token_hash", "open_link_quota", "updated_at"])
+    # The page right after shows the new link and its quota from the caller's object.
     campaign.open_link_token_hash, campaign.open_link_quota = token_hash, quota
-    campaign.save(update_fields=["open_link_token_hash", "open_link_quota", "updated_at"])
     return token
 
 

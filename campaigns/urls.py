@@ -18,6 +18,7 @@ urlpatterns = [
     path(campaign + "variants/<uuid:variant_id>/edit/", views.variant_edit, name="variant_edit"),
     path(campaign + "variants/<uuid:variant_id>/delete/", views.variant_delete, name="variant_delete"),
     path(campaign + "variants/<uuid:variant_id>/media/", views.variant_media, name="variant_media"),
+    path(campaign + "variants/<uuid:variant_id>/poster/", views.variant_poster, name="variant_poster"),
     path(campaign + "questions/new/", views.question_add, name="question_add"),
     path(campaign + "questions/<int:question_id>/edit/", views.question_edit, name="question_edit"),
     path(campaign + "questions/<int:question_id>/delete/", views.question_delete, name="question_delete"),

@@ -196,6 +196,17 @@ def variant_media(request: HttpRequest, campaign_id, variant_id) -> HttpResponse
     return response
 
 
+@login_required
+def variant_poster(request: HttpRequest, campaign_id, variant_id) -> HttpResponse:
+    """A video variant's still (JPEG), shown before the video plays; 404 for an image."""
+    variant = selectors.get_variant_for_user(request.user, campaign_id, variant_id)
+    if not variant.poster:
+        raise Http404("This variant has no poster.")
+    return media_file_response(
+        request, variant.poster, content_type="image/jpeg", cache_control="private, max-age=3600"
+    )
+
+
 # --- Survey -----------------------------------------------------------------------------------
 
 
@@ -255,11 +266,12 @@ def invitations_add(request: HttpRequest, campaign_id) -> HttpResponse:
 
 def _report_invitations(request: HttpRequest, report: services.InvitationReport) -> None:
     count = len(report.invited)
-    messages.success(
-        request,
-        ngettext("%(count)d invitation is being sent.", "%(count)d invitations are being sent.", count)
-        % {"count": count},
-    )
+    if count:
+        messages.success(
+            request,
+            ngettext("%(count)d invitation is being sent.", "%(count)d invitations are being sent.", count)
+            % {"count": count},
+        )
     problems = [
         (_("Listed twice, invited once:"), report.duplicates),
         (_("Already invited, not sent again:"), report.already_invited),

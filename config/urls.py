@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static as static_url
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
@@ -9,8 +12,15 @@ from config.health import healthz, ping
 
 handler404 = "config.errors.not_found"
 
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico where a page names no icon (JSON, files); WhiteNoise serves it."""
+    return redirect(static_url("img/favicon.ico"))
+
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
+    path("favicon.ico", favicon),
     path("healthz", healthz, name="healthz"),
     path("api/ping", ping, name="ping"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -36,6 +36,7 @@ PUBLIC = {
     "api/docs/",
     "campaigns/",  # the visitor's own (empty) list, or the login redirect
     "campaigns/new/",
+    "favicon.ico",
 }
 PUBLIC_PREFIXES = ("i18n/", "accounts/", "admin/")  # login, password reset; admin needs staff
 # Routes every signed-in researcher may open, whatever their organisation: they show no campaign's

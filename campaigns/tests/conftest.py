@@ -7,6 +7,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+import av
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from PIL import Image
@@ -74,7 +76,8 @@ def box(kind: bytes, payload: bytes) -> bytes:
 
 
 def mp4_bytes(*, timescale: int = 600, duration: int = 7_500, width: int = 1280, height: int = 720) -> bytes:
-    """A minimal MP4: file type, a movie header (12.5 s by default), one video track header, data."""
+    """A hand-made MP4 whose boxes tile the file: a movie header (12.5 s by default) and a track
+    header, but no sample tables, so no stream anyone could play."""
     mvhd = struct.pack(">IIIII", 0, 0, 0, timescale, duration) + bytes(80)
     matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
     tkhd = struct.pack(">IIIII", 7, 0, 0, 1, 0) + struct.pack(">I", duration) + bytes(16) + matrix
@@ -86,26 +89,59 @@ def mp4_bytes(*, timescale: int = 600, duration: int = 7_500, width: int = 1280,
     )
 
 
-def ebml(element_id: int, payload: bytes) -> bytes:
-    """One EBML element with an 8-byte size field."""
-    return (
-        element_id.to_bytes((element_id.bit_length() + 7) // 8, "big")
-        + b"\x01"
-        + len(payload).to_bytes(7, "big")
-        + payload
-    )
+# Quiet, fast settings per encoder: these videos are tiny and made in every test run.
+ENCODER_OPTIONS = {
+    "libx265": {"x265-params": "log-level=none"},
+    "libvpx": {"deadline": "realtime", "cpu-used": "8"},
+    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
+}
 
 
-def webm_bytes(*, duration_ms: float = 9_000.0, width: int = 640, height: int = 360) -> bytes:
-    """A minimal WebM: EBML header, then a Segment with Info (duration) and one video track."""
-    header = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm"
-    header += b"\x42\x87\x81\x04\x42\x85\x81\x02"
-    info = ebml(
-        0x1549A966, ebml(0x2AD7B1, (1_000_000).to_bytes(3, "big")) + ebml(0x4489, struct.pack(">d", duration_ms))
-    )
-    video = ebml(0xE0, ebml(0xB0, width.to_bytes(2, "big")) + ebml(0xBA, height.to_bytes(2, "big")))
-    tracks = ebml(0x1654AE6B, ebml(0xAE, ebml(0xD7, b"\x01") + video))
-    return header + ebml(0x18538067, info + tracks + ebml(0x1F43B675, bytes(16)))
+def video_bytes(
+    codec: str = "libx264",
+    container: str = "mp4",
+    *,
+    seconds: float = 6.0,
+    size: tuple[int, int] = (64, 48),
+    pix_fmt: str = "yuv420p",
+    fps: int = 10,
+    rotation: int = 0,
+) -> bytes:
+    """A real video encoded with PyAV: a left half green, a right half red, and a white bar moving
+    down, so frames differ and the picture's orientation can be told."""
+    buffer = io.BytesIO()
+    width, height = size
+    with av.open(buffer, mode="w", format=container) as output:
+        stream = output.add_stream(codec, rate=fps, options=ENCODER_OPTIONS.get(codec, {}))
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if rotation:
+            stream.set_display_rotation(rotation)
+        frames = round(seconds * fps)
+        for index in range(frames):
+            pixels = np.zeros((height, width, 3), np.uint8)
+            pixels[:, : width // 2] = (40, 200, 60)
+            pixels[:, width // 2 :] = (200, 40, 40)
+            bar = index * height // max(frames, 1)
+            pixels[bar : bar + 2] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+def audio_only_mp4(seconds: float = 2.0) -> bytes:
+    """An MP4 that holds sound and no picture (an .m4a renamed)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as output:
+        stream = output.add_stream("aac", rate=48_000)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, round(48_000 * seconds)), np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate = 48_000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            output.mux(packet)
+    return buffer.getvalue()
 
 
 def make_campaign(personas: Personas, **values) -> Campaign:

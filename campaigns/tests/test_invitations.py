@@ -148,6 +148,7 @@ def test_open_link_is_shown_once_and_a_new_one_invalidates_it(client, personas):
     client.force_login(personas.owner)
     url = reverse("campaigns:open_link_create", kwargs={"campaign_id": campaign.pk})
     page = client.post(url, {"quota": 25}).content.decode()
+    assert "up to 25 testers" in page
     first = re.search(r'value="(http[^"]+/t/open/([^/"]+)/)"', page)
     campaign.refresh_from_db()
     assert campaign.open_link_quota == 25 and campaign.open_link_token_hash == hash_token(first.group(2))
@@ -160,3 +161,16 @@ def test_open_link_is_shown_once_and_a_new_one_invalidates_it(client, personas):
     client.post(reverse("campaigns:open_link_disable", kwargs={"campaign_id": campaign.pk}))
     campaign.refresh_from_db()
     assert campaign.open_link_token_hash == ""
+
+
+@pytest.mark.django_db
+def test_a_batch_of_only_invalid_addresses_reports_no_success_and_one_invitation_is_singular(client, personas):
+    campaign = make_campaign(personas)
+    client.force_login(personas.owner)
+    url = reverse("campaigns:invitations_add", kwargs={"campaign_id": campaign.pk})
+    page = client.post(url, {"addresses": "anna@, ben(at)example.org"}, follow=True).content.decode()
+    assert "Not valid e-mail addresses, not sent: anna@, ben(at)example.org" in page
+    assert 'class="success"' not in page and "being sent" not in page
+
+    page = client.post(url, {"addresses": "carla@example.org"}, follow=True).content.decode()
+    assert '<li class="success">1 invitation is being sent.</li>' in page
