@@ -1,30 +1,20 @@
-"""The survey asked after each variant, built from the campaign's questions."""
+"""The survey asked after each variant: exactly the campaign's questions, nothing added."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django import forms
-from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import SurveyQuestion
 
 
 class SurveyForm(forms.Form):
-    comment = forms.CharField(
-        label=_("Anything else you would like to tell us? (optional)"),
-        required=False,
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-
     def __init__(self, *args, questions: Iterable[SurveyQuestion], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        comment = self.fields.pop("comment")
         self.questions = list(questions)
         for question in self.questions:
             self.fields[self.field_name(question)] = self._field_for(question)
-        self.fields["comment"] = comment
 
     @staticmethod
     def field_name(question: SurveyQuestion) -> str:

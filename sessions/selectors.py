@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import translation
+from django.utils.translation import gettext
 
 from campaigns.models import Campaign, SurveyQuestion, Variant
 from sessions.models import Tester
@@ -54,6 +55,13 @@ def variant_for_tester(*, tester: Tester, variant_id: str) -> Variant | None:
     if str(variant_id) not in tester.variant_order:
         return None
     return Variant.objects.filter(pk=variant_id, campaign_id=tester.campaign_id).first()
+
+
+def study_title(*, campaign: Campaign) -> str:
+    """What testers call the study: the researcher's public title, or a neutral one. The campaign's
+    name is the researchers' own label and may say more than a tester should read (a client, a
+    hypothesis)."""
+    return campaign.public_title.strip() or gettext("Advertising study")
 
 
 def survey_questions(*, campaign: Campaign) -> QuerySet[SurveyQuestion]:
@@ -150,7 +158,7 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
     answers = tester.answers.select_related("question", "variant").order_by("variant__position", "question__position")
     return {
         "tester": str(tester.pk),
-        "campaign": tester.campaign.name,
+        "campaign": study_title(campaign=tester.campaign),
         "invitation": None
         if invitation is None
         else {

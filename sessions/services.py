@@ -133,6 +133,14 @@ def tester_decline(*, tester: Tester) -> None:
 
 
 @transaction.atomic
+def tester_reconsider(*, tester: Tester) -> None:
+    """A tester who declined (by mistake) is back on the consent page: the decline is forgotten, and
+    agreeing then works like a first visit. Nothing else was recorded, so nothing else is undone."""
+    Tester.objects.filter(pk=tester.pk, consented_at__isnull=True, declined_at__isnull=False).update(declined_at=None)
+    upload_eligibility_changed(token_hash=tester.token_hash)
+
+
+@transaction.atomic
 def tester_camera_set(*, tester: Tester, camera: str) -> None:
     if camera not in {Tester.Camera.GRANTED, Tester.Camera.DENIED, Tester.Camera.UNAVAILABLE}:
         raise ApplicationError(_("Unknown camera state."))
@@ -141,17 +149,18 @@ def tester_camera_set(*, tester: Tester, camera: str) -> None:
 
 @transaction.atomic
 def tester_variant_viewed(*, tester: Tester, variant_id: str) -> None:
-    """Move on from watching to the survey, once: a conditional update, so a double submit is harmless."""
+    """Move on from watching to the survey, once: a conditional update, so a double submit is harmless.
+    A campaign without questions has no survey to show: the tester goes straight on."""
     index = tester.viewed_count
     if index >= len(tester.variant_order) or tester.variant_order[index] != str(variant_id):
         return
-    Tester.objects.filter(pk=tester.pk, viewed_count=index, answered_count=index).update(viewed_count=index + 1)
+    moved = Tester.objects.filter(pk=tester.pk, viewed_count=index, answered_count=index).update(viewed_count=index + 1)
+    if moved and not SurveyQuestion.objects.filter(campaign_id=tester.campaign_id).exists():
+        survey_answers_submit(tester=tester, variant_id=str(variant_id), answers={})
 
 
 @transaction.atomic
-def survey_answers_submit(
-    *, tester: Tester, variant_id: str, answers: dict[int, int | str | None], comment: str = ""
-) -> None:
+def survey_answers_submit(*, tester: Tester, variant_id: str, answers: dict[int, int | str | None]) -> None:
     """Store the answers about one variant (already validated by the form) and advance the tester."""
     index = tester.answered_count
     if index >= len(tester.variant_order) or tester.variant_order[index] != str(variant_id):
@@ -177,9 +186,6 @@ def survey_answers_submit(
                 comment="" if is_scale or value is None else str(value),
             )
         )
-    # The free comment belongs to the variant, not to one question: keep it with the first answer.
-    if comment and rows:
-        rows[0].comment = "\n\n".join(part for part in (rows[0].comment, comment) if part)
     SurveyAnswer.objects.bulk_create([row for row in rows if row.rating is not None or row.comment])
     if index + 1 == len(tester.variant_order):
         Tester.objects.filter(pk=tester.pk).update(completed_at=timezone.now())

@@ -6,9 +6,11 @@ step sessions.selectors.tester_step names, so a reload never repeats or skips a 
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -29,12 +31,21 @@ from sessions.models import Tester
 
 SESSION_KEY = "tester_tokens"  # open-link campaign id -> the token of the tester this browser became
 STEP_PAGES = {"start", "camera", "watch", "survey", "finish"}
+POSTER_TYPES = {"image/jpeg", "image/png", "image/webp"}
 
 
-def _unavailable(request: HttpRequest, error: ApplicationError) -> HttpResponse:
+def _page(
+    request: HttpRequest, template: str, campaign: Campaign | None, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    """A tester page: the study is called by its public title, never by the researchers' own name."""
+    title = selectors.study_title(campaign=campaign) if campaign is not None else ""
+    return render(request, template, {**context, "study_title": title}, status=status)
+
+
+def _unavailable(request: HttpRequest, error: ApplicationError, campaign: Campaign | None = None) -> HttpResponse:
     reason = getattr(error, "reason", "")
     context = {"message": error.message, "reason": reason}
-    response = render(request, "sessions/unavailable.html", context, status=error.status_code)
+    response = _page(request, "sessions/unavailable.html", campaign, context, status=error.status_code)
     for header, value in error.headers.items():
         response[header] = value
     return response
@@ -58,7 +69,8 @@ def tester_page(step: str | None, *, for_withdrawal: bool = False) -> Callable:
             if step is not None and current.name != step:
                 if current.name in STEP_PAGES:
                     return redirect(f"tester:{current.name}", token=token)
-                return render(request, f"sessions/{current.name}.html", {"tester": tester, "token": token})
+                context = {"tester": tester, "token": token}
+                return _page(request, f"sessions/{current.name}.html", tester.campaign, context)
             return view(request, tester=tester, token=token, step=current, **kwargs)
 
         return wrapper
@@ -93,7 +105,7 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
                 return redirect("tester:camera", token=token)
         else:
             services.tester_decline(tester=tester)
-            return render(request, "sessions/declined.html", {"tester": tester})
+            return _page(request, "sessions/declined.html", tester.campaign, {"tester": tester, "token": token})
     consent = current_consent(campaign=tester.campaign)
     context = {
         "tester": tester,
@@ -107,7 +119,15 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
         "duration_minutes": selectors.estimated_minutes(campaign=tester.campaign),
     }
     # 409 when re-shown because the text changed: the agreement was not recorded.
-    return render(request, "sessions/start.html", context, status=409 if consent_changed else 200)
+    return _page(request, "sessions/start.html", tester.campaign, context, status=409 if consent_changed else 200)
+
+
+@require_http_methods(["POST"])
+@tester_page("declined")
+def reconsider(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    """ "I changed my mind" on the declined page: back to the consent page, while the link is valid."""
+    services.tester_reconsider(tester=tester)
+    return redirect("tester:start", token=token)
 
 
 @require_http_methods(["GET", "POST"])
@@ -117,10 +137,11 @@ def camera(request: HttpRequest, *, tester: Tester, token: str, step: selectors.
         try:
             services.tester_camera_set(tester=tester, camera=request.POST.get("camera", ""))
         except ApplicationError as error:
-            return _unavailable(request, error)
+            return _unavailable(request, error, tester.campaign)
         return redirect("tester:watch", token=token)
     check_url = reverse("tester-api:camera-check", kwargs={"token": token})
-    return render(request, "sessions/camera.html", {"tester": tester, "token": token, "check_url": check_url})
+    context = {"tester": tester, "token": token, "check_url": check_url}
+    return _page(request, "sessions/camera.html", tester.campaign, context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -129,18 +150,20 @@ def watch(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
     if request.method == "POST":
         services.tester_variant_viewed(tester=tester, variant_id=request.POST.get("variant", ""))
         return redirect("tester:survey", token=token)
+    variant_urls = {"token": token, "variant_id": step.variant.pk}
     context = {
         "tester": tester,
         "token": token,
         "step": step,
         "variant": step.variant,
         "capture": tester.camera == Tester.Camera.GRANTED,
-        "media_url": reverse("tester:media", kwargs={"token": token, "variant_id": step.variant.pk}),
+        "media_url": reverse("tester:media", kwargs=variant_urls),
+        "poster_url": reverse("tester:poster", kwargs=variant_urls) if step.variant.poster else "",
         "upload_url": reverse("tester-api:frames", kwargs={"token": token}),
         "display_ms": tester.campaign.image_display_seconds * 1000,
         "interval_ms": int(tester.campaign.capture_interval_seconds * 1000),
     }
-    return render(request, "sessions/watch.html", context)
+    return _page(request, "sessions/watch.html", tester.campaign, context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -149,19 +172,15 @@ def survey(request: HttpRequest, *, tester: Tester, token: str, step: selectors.
     questions = selectors.survey_questions(campaign=tester.campaign)
     form = SurveyForm(request.POST or None, questions=questions)
     if request.method == "POST" and form.is_valid():
-        services.survey_answers_submit(
-            tester=tester,
-            variant_id=str(step.variant.pk),
-            answers=form.answers(),
-            comment=form.cleaned_data["comment"],
-        )
+        services.survey_answers_submit(tester=tester, variant_id=str(step.variant.pk), answers=form.answers())
         return redirect("tester:watch", token=token)
-    return render(request, "sessions/survey.html", {"tester": tester, "step": step, "form": form})
+    context = {"tester": tester, "token": token, "step": step, "form": form}
+    return _page(request, "sessions/survey.html", tester.campaign, context)
 
 
 @tester_page("finish")
 def finish(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
-    return render(request, "sessions/finish.html", {"tester": tester, "token": token})
+    return _page(request, "sessions/finish.html", tester.campaign, {"tester": tester, "token": token})
 
 
 @require_http_methods(["GET", "POST"])
@@ -169,8 +188,8 @@ def finish(request: HttpRequest, *, tester: Tester, token: str, step: selectors.
 def withdraw(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
     if request.method == "POST":
         services.tester_withdraw(tester=tester)
-        return render(request, "sessions/withdrawn.html", {"campaign": tester.campaign})
-    return render(request, "sessions/withdraw.html", {"tester": tester, "token": token})
+        return _page(request, "sessions/withdrawn.html", tester.campaign, {"campaign": tester.campaign})
+    return _page(request, "sessions/withdraw.html", tester.campaign, {"tester": tester, "token": token})
 
 
 @require_http_methods(["GET"])
@@ -196,6 +215,20 @@ def variant_media(
     )
 
 
+@tester_page(None)
+def variant_poster(
+    request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step, variant_id: uuid.UUID
+) -> HttpResponse:
+    """A video's still, shown by the player until it plays: the same access as the video itself."""
+    variant = selectors.variant_for_tester(tester=tester, variant_id=str(variant_id))
+    if variant is None or tester.consented_at is None or not variant.poster:
+        raise Http404
+    content_type = mimetypes.guess_type(variant.poster.name)[0]
+    if content_type not in POSTER_TYPES:
+        raise Http404
+    return media_file_response(request, variant.poster, content_type=content_type, cache_control="private, no-store")
+
+
 @never_cache
 def open_link(request: HttpRequest, token: str) -> HttpResponse:
     """A campaign's open link makes a new pseudonymous tester per browser, while the quota lasts."""
@@ -208,10 +241,10 @@ def open_link(request: HttpRequest, token: str) -> HttpResponse:
     if known and Tester.objects.filter(token_hash=hash_token(known)).exists():
         return redirect("tester:start", token=known)
     if campaign.status != Campaign.Status.RUNNING:
-        return render(request, "sessions/closed.html", {"campaign": campaign}, status=409)
+        return _page(request, "sessions/closed.html", campaign, {"campaign": campaign}, status=409)
     try:
         _tester, tester_token = services.tester_create_for_open_link(campaign=campaign)
     except ApplicationError as error:
-        return _unavailable(request, error)
+        return _unavailable(request, error, campaign)
     request.session[SESSION_KEY] = {**own_tokens, str(campaign.pk): tester_token}
     return redirect("tester:start", token=tester_token)

@@ -7,15 +7,19 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db.models import Count
 
-from campaigns.models import Invitation
+from campaigns.capture import snapshots_per_showing
+from campaigns.models import Campaign, Invitation, Variant
 from campaigns.tokens import hash_token
 from inference.models import Prediction
 from sessions.models import Frame, SurveyAnswer
 from sessions.models import Tester as StudyTester
+from tests.support.browser import page_width, wait_until
 from tests.support.camera import astronaut_y4m
-from tests.support.study import Study, make_study
+from tests.support.study import Study, make_study, poster_png
+from tests.support.video import webm_clip
 
 
 @dataclass
@@ -58,6 +62,7 @@ def take_part(
         page.wait_for_url("**/watch/")
         journey.order.append(page.locator("#viewer").get_attribute("data-variant"))
         assert page.get_by_text(f"Advertisement {number + 1} of {len(ratings)}").is_visible()
+        assert not page.locator("#play").is_visible()  # an image has nothing to start
         if number == 0 and during_first_view is not None:
             during_first_view(page)
         page.wait_for_url("**/survey/", timeout=60_000)
@@ -84,12 +89,17 @@ def stored_snapshots(token: str) -> list[tuple[str, int]]:
     return [(str(variant_id), sequence) for variant_id, sequence in frames.values_list("variant_id", "sequence")]
 
 
+def media_times(token: str, variant_id: str) -> list[int]:
+    frames = Frame.objects.filter(tester__token_hash=hash_token(token), variant_id=variant_id)
+    return sorted(frames.values_list("media_time_ms", flat=True))
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_two_testers_see_opposite_orders_smile_is_happy_and_withdrawal_deletes(
     asgi_server, celery_worker, fake_camera_browser, tmp_path
 ):
-    study = make_study(display_seconds=3, capture_interval=0.5)
+    study = make_study(display_seconds=3, capture_interval=1)
     browser = fake_camera_browser(astronaut_y4m(tmp_path))
 
     first = take_part(browser, asgi_server.url, study, study.tokens[0], [6, 2])
@@ -100,8 +110,11 @@ def test_two_testers_see_opposite_orders_smile_is_happy_and_withdrawal_deletes(
     for journey in (first, second):
         stored = stored_snapshots(journey.token)
         assert sorted(stored) == sorted(journey.snapshots)  # every snapshot once, none invented
-        for variant_id in ids:  # 3 s at one snapshot per 0.5 s
-            assert sum(1 for variant, _ in stored if variant == variant_id) >= 3
+        for variant_id in ids:
+            # 3 s of poster at one snapshot a second: as it appears, at 1 s and at 2 s.
+            times = media_times(journey.token, variant_id)
+            assert len(times) == snapshots_per_showing(3, 1) == 3
+            assert [time_ms // 1000 for time_ms in times] == [0, 1, 2], times
     wait_until_analysed()
     frames = Frame.objects.annotate(predictions_count=Count("predictions"))
     assert all(frame.outcome != Frame.Outcome.PENDING for frame in frames)
@@ -177,3 +190,76 @@ def test_snapshots_taken_while_offline_are_sent_later_and_stored_once(asgi_serve
     stored = stored_snapshots(journey.token)
     assert len(stored) == len(set(stored)) == len(journey.snapshots) >= 12
     assert set(stored) == journey.snapshots
+
+
+# Autoplay refused once, as browsers do for a video with sound before the visitor clicked anything.
+FIRST_PLAY_REFUSED = """
+(() => {
+  const play = HTMLMediaElement.prototype.play;
+  let refused = false;
+  HTMLMediaElement.prototype.play = function () {
+    if (!refused && this.tagName === "VIDEO" && !this.muted) {
+      refused = true;
+      return Promise.reject(new DOMException("The user has not interacted yet.", "NotAllowedError"));
+    }
+    return play.call(this);
+  };
+})();
+"""
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_german_tester_on_a_phone_starts_a_video_and_is_photographed_from_its_first_frame(
+    asgi_server, fake_camera_browser, tmp_path
+):
+    study = make_study(variants=1, invitations=1, capture_interval=2, language=Campaign.Language.GERMAN)
+    video = study.variants[0]
+    video.kind, video.content_type, video.duration_ms = Variant.Kind.VIDEO, "video/webm", 4000
+    video.file.save("clip.webm", ContentFile(webm_clip(tmp_path / "clip.webm", seconds=4).read_bytes()), save=False)
+    video.poster.save("still.png", ContentFile(poster_png((20, 20, 20))), save=False)
+    video.save()
+    token = study.tokens[0]
+    context = fake_camera_browser(astronaut_y4m(tmp_path)).new_context(viewport=PHONE)
+    context.add_init_script(FIRST_PLAY_REFUSED)
+    page = context.new_page()
+    page.goto(f"{asgi_server.url}/t/{token}/")
+    assert page_width(page) <= PHONE["width"]
+    page.locator("button[value=agree]").click()
+    start = page.locator("#camera-ok button")
+    start.wait_for(timeout=30_000)
+    with page.expect_response(lambda response: "/poster/" in response.url) as poster:
+        start.click()
+    page.wait_for_url("**/watch/")
+
+    # Autoplay was refused: one Play button, over the video's still, nothing pushed off the screen.
+    play, player = page.locator("#play"), page.locator("#stage video")
+    play.wait_for(state="visible", timeout=10_000)
+    assert poster.value.status == 200 and player.get_attribute("poster") == f"/t/{token}/poster/{video.pk}/"
+    assert play.inner_text() == "Abspielen" and play.evaluate("button => button.scrollWidth <= button.clientWidth")
+    assert page_width(page) <= PHONE["width"]
+    video_box, button_box = player.bounding_box(), play.bounding_box()
+    video_left, video_right = video_box["x"], video_box["x"] + video_box["width"]
+    assert video_left >= 0 and video_right <= PHONE["width"]
+    assert video_left < button_box["x"] and button_box["x"] + button_box["width"] < video_right
+    assert page.locator("#captured-count").inner_text() == "0"  # nothing is taken before it plays
+    play.click()
+    assert not play.is_visible()
+
+    # The first snapshot is taken as it starts; then the video stops for longer than an interval (a
+    # stall, a pause): no snapshot of the frozen picture, and the next one is 2 s into the video.
+    wait_until(page, "document.getElementById('captured-count').textContent === '1'", 5_000)
+    player.evaluate("video => video.pause()")
+    page.wait_for_timeout(2_500)
+    assert page.locator("#captured-count").inner_text() == "1"
+    player.evaluate("video => video.play()")
+
+    page.wait_for_url("**/survey/", timeout=30_000)
+    assert page_width(page) <= PHONE["width"]
+    page.check(f"input[name=question_{study.questions[0].pk}][value='4']")
+    page.locator("form.survey button[type=submit]").click()
+    page.wait_for_url("**/done/")
+    times = media_times(token, str(video.pk))
+    assert len(times) == snapshots_per_showing(4, 2) == 2
+    assert [time_ms // 2000 for time_ms in times] == [0, 1], times

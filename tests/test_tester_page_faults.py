@@ -12,6 +12,7 @@ from campaigns.models import Campaign
 from sessions.models import Frame
 from sessions.models import Tester as StudyTester
 from sessions.tests.agreeing import agree
+from tests.support.browser import wait_until
 from tests.support.camera import astronaut_y4m
 from tests.support.study import make_study
 
@@ -46,16 +47,6 @@ BUSY_CAMERA = """
   };
 })();
 """
-
-
-def wait_until(page, expression: str, timeout_ms: int) -> None:
-    """page.wait_for_function, by polling: the pages' CSP (no 'unsafe-eval') refuses the string
-    that wait_for_function evaluates, while page.evaluate goes through the debugger."""
-    for _ in range(timeout_ms // 100):
-        if page.evaluate(expression):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"still false after {timeout_ms} ms: {expression}")
 
 
 def consent(page, base_url: str, token: str) -> None:

@@ -33,7 +33,7 @@ def watch_and_answer(client, token: str, rating: int, text: str = "") -> None:
     scale_id, text_id = list(question_ids)
     response = client.post(
         reverse("tester:survey", kwargs={"token": token}),
-        {f"question_{scale_id}": rating, f"question_{text_id}": text, "comment": ""},
+        {f"question_{scale_id}": rating, f"question_{text_id}": text},
     )
     assert response.status_code == 302
 
@@ -147,13 +147,13 @@ def test_survey_validates_ranges_then_stores_answers_and_completes(client):
     assert SurveyAnswer.objects.count() == 0
     client.post(
         reverse("tester:survey", kwargs={"token": token}),
-        {f"question_{scale.pk}": 7, f"question_{text.pk}": "the blue one", "comment": "nice"},
+        {f"question_{scale.pk}": 7, f"question_{text.pk}": "the blue one"},
     )
     watch_and_answer(client, token, 3)
     answers = {(a.variant_id.hex, a.question_id): (a.rating, a.comment) for a in SurveyAnswer.objects.all()}
     first, second = (variant_id.replace("-", "") for variant_id in tester.variant_order)
     assert answers == {
-        (first, scale.pk): (7, "nice"),
+        (first, scale.pk): (7, ""),
         (first, text.pk): (None, "the blue one"),
         (second, scale.pk): (3, ""),
     }

@@ -1,8 +1,9 @@
 // Viewing one variant: show it for its time (image) or once to the end (video), take a snapshot
-// every capture interval and upload it. Snapshots that cannot be sent for now (offline, 429, 502,
-// 503, 504) wait in a queue and are retried with back-off; any other answer (500 included) is
-// final for that snapshot. Once the variant has finished the camera is switched off and the page
-// waits for the queue, but only up to FLUSH_WAIT_MS, then moves on anyway.
+// as it appears and then every capture interval while it shows, and upload them. Snapshots that
+// cannot be sent for now (offline, 429, 502, 503, 504) wait in a queue and are retried with
+// back-off; any other answer (500 included) is final for that snapshot. Once the variant has
+// finished the camera is switched off and the page waits for the queue, but only up to
+// FLUSH_WAIT_MS, then moves on anyway.
 "use strict";
 
 (function () {
@@ -39,7 +40,15 @@
   const sequenceKey = `mimik-next-sequence:${settings.variant}`;
   let sequence = Number(window.sessionStorage.getItem(sequenceKey)) || 0;
   let captured = 0;
+  // Snapshots fall due at media time 0, I, 2I, ... before the advertisement's end D: one as it
+  // appears, then one every interval, ceil(D / I) in all (campaigns/capture.py,
+  // snapshots_per_showing, counts the same). Due by media time, not by a wall-clock interval: a
+  // hidden tab, a pause or a stalled video takes no extra snapshot of the same moment, and the
+  // media time sent with each one is where the advertisement really was.
+  let nextDueMs = 0;
+  let capturing = false;
   let captureTimer = null;
+  let encoding = 0; // snapshots being turned into JPEGs, not yet in the queue
   let finished = false;
   let left = false;
   let flushTimer = null;
@@ -58,6 +67,14 @@
   function mediaTimeMs() {
     if (settings.kind === "video") return Math.round(mediaElement.currentTime * 1000);
     return Math.round(shownMs + (shownSince === null ? 0 : performance.now() - shownSince));
+  }
+
+  // Whether media time `atMs` is still within the advertisement (a video's end may not be known
+  // before it is reached).
+  function stillShowing(atMs) {
+    if (settings.kind !== "video") return atMs < displayMs;
+    const seconds = mediaElement.duration;
+    return !mediaElement.ended && (!Number.isFinite(seconds) || atMs < seconds * 1000);
   }
 
   // --- Upload queue -------------------------------------------------------------------------
@@ -110,39 +127,60 @@
     sending = false;
     updateCounters();
     if (queue.length) scheduleRetry(delay);
-    else if (finished) leave();
+    else if (finished && !encoding) leave();
   }
 
   // --- Capture --------------------------------------------------------------------------------
-  function captureOnce() {
+  function captureOnce(atMs) {
     if (finished || document.hidden || !camera.videoWidth) return;
     const scale = Math.min(1, MAX_LONG_SIDE / Math.max(camera.videoWidth, camera.videoHeight));
     const canvas = document.createElement("canvas");
     canvas.width = Math.round(camera.videoWidth * scale);
     canvas.height = Math.round(camera.videoHeight * scale);
     canvas.getContext("2d").drawImage(camera, 0, 0, canvas.width, canvas.height);
-    const item = { sequence: sequence++, mediaTimeMs: mediaTimeMs(), capturedAt: new Date().toISOString() };
+    const item = { sequence: sequence++, mediaTimeMs: atMs, capturedAt: new Date().toISOString() };
     window.sessionStorage.setItem(sequenceKey, String(sequence));
+    encoding += 1;
     canvas.toBlob(
       (blob) => {
-        if (!blob) return;
-        item.blob = blob;
-        queue.push(item);
-        captured += 1;
-        updateCounters();
-        pump();
+        encoding -= 1;
+        if (blob) {
+          item.blob = blob;
+          queue.push(item);
+          captured += 1;
+          updateCounters();
+        }
+        if (queue.length) pump();
+        else if (finished && !encoding && !sending) leave(); // the advertisement ended meanwhile
       },
       "image/jpeg",
       JPEG_QUALITY,
     );
   }
 
+  // Takes the snapshot that is due (if the advertisement is still showing) and waits for the next.
+  function captureWhenDue() {
+    captureTimer = null;
+    if (!capturing || finished) return;
+    const now = mediaTimeMs();
+    if (now >= nextDueMs) {
+      if (stillShowing(now)) captureOnce(now);
+      nextDueMs += intervalMs;
+    }
+    // A video that stalls without a "waiting" event keeps its media time: this only looks again.
+    captureTimer = window.setTimeout(captureWhenDue, Math.max(10, nextDueMs - mediaTimeMs()));
+  }
+
+  // Called when the advertisement is (again) visibly showing: the image is shown, the video plays.
   function startCapture() {
-    if (camera.srcObject && captureTimer === null) captureTimer = window.setInterval(captureOnce, intervalMs);
+    if (!camera.srcObject || capturing) return;
+    capturing = true;
+    captureWhenDue();
   }
 
   function stopCapture() {
-    window.clearInterval(captureTimer);
+    capturing = false;
+    window.clearTimeout(captureTimer);
     captureTimer = null;
   }
 
@@ -170,7 +208,7 @@
     if (finished) return;
     finished = true;
     stopCamera();
-    if (queue.length || sending) {
+    if (queue.length || sending || encoding) {
       statusLine.textContent = messages.flushing;
       flushTimer = window.setTimeout(leave, FLUSH_WAIT_MS);
     } else leave();
@@ -231,9 +269,11 @@
     video.controls = false; // plays once, start to end: nothing to skip with
     video.disablePictureInPicture = true;
     video.src = settings.src;
+    if (settings.poster) video.poster = settings.poster;
     video.addEventListener("ended", finish);
     video.addEventListener("playing", startCapture);
     video.addEventListener("pause", stopCapture);
+    video.addEventListener("waiting", stopCapture); // stalled: the picture is frozen, no snapshots of it
     video.addEventListener("error", showMediaFailed);
     stage.appendChild(video);
     mediaElement = video;

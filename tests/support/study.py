@@ -47,12 +47,16 @@ def make_study(
     capture_interval: float = 0.5,
     status: str = Campaign.Status.RUNNING,
     organisation_name: str = "Testverlag",
+    name: str = "Spring posters",
+    public_title: str = "Spring posters",
+    language: str = Campaign.Language.ENGLISH,
 ) -> Study:
     organisation = Organisation.objects.create(name=organisation_name)
     campaign = Campaign.objects.create(
         organisation=organisation,
-        name="Spring posters",
-        language=Campaign.Language.ENGLISH,
+        name=name,
+        public_title=public_title,
+        language=language,
         status=status,
         image_display_seconds=display_seconds,
         capture_interval_seconds=capture_interval,
