@@ -54,12 +54,12 @@ bench: dev-venv services
 	$(TEST_ENV) $(PY) -m inference.bench
 	$(TEST_ENV) $(PY) -m campaigns.dashboard.bench
 
-# The load test (issue 8): N testers uploading through the real HTTP API; see README "Performance".
+# The load test: N testers uploading through the real HTTP API; see README "Performance".
 load: dev-venv services
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(TEST_ENV) $(PY) -m tests.load $(LOAD_ARGS)
 
-# The known-truth campaign (issue 10) on the real faces, through the upload API, a worker and the dashboard.
+# The known-truth campaign on the real faces, through the upload API, a worker and the dashboard.
 known-truth: dev-venv services
 	@command -v redis-server >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
 	$(TEST_ENV) $(PY) -m tests.known_truth --faces-dir $${MIMIK_FACES_DIR:-../shared/data/faces/test} $(KNOWN_TRUTH_ARGS)

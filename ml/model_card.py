@@ -1,4 +1,4 @@
-"""Write the model card of a run folder (issue 10): what the model is, what it was trained on and
+"""Write the model card of a run folder: what the model is, what it was trained on and
 under which licence, how it was trained and tested, what it is for and what it is not for.
 
     python -m ml.model_card RUN_DIR [--training-data-licence TEXT] [--name NAME] [--version VERSION]

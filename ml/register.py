@@ -6,7 +6,7 @@
 Reads `RUN_DIR/preprocessing.json` (class names, input size, colour mode, scaling, logits) and,
 when `python -m ml.evaluate` ran before, the test metrics in `RUN_DIR/evaluation/evaluation.json`.
 Writes the model card (ml.model_card) to `RUN_DIR/MODEL_CARD.md` and stores it with the version;
-researchers read it from the dashboard. Refused (issue 10) when the training data's licence status
+researchers read it from the dashboard. Refused when the training data's licence status
 is unknown (no `--training-data-licence` and no SOURCES.md with a Licence line near the dataset)
 or when the model file is larger than `--max-model-mb` (default 5 MB).
 The registry stores the model file's absolute path: keep the run folder where the workers can
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ml.model_card import ModelCardError, build_model_card, default_name
 
-MAX_MODEL_MB = 5.0  # issue 10; MB = 1,000,000 bytes
+MAX_MODEL_MB = 5.0  # MB = 1,000,000 bytes
 
 
 class RegistrationRefused(ValueError):

@@ -17,7 +17,7 @@ Variants are ml.train runs (batch 16, Adam 0.001, at most 40 epochs, EarlyStoppi
 on, validation 20% of train/; each seed in `--seeds` trains one model, with its own
 validation split and initial weights; the same seed gives the same model):
 - `study`: the study's settings, small CNN on 128 px RGB;
-- `small-64-gray`: small CNN on 64 px grayscale (session 1's best on happy vs sad);
+- `small-64-gray`: small CNN on 64 px grayscale (the best of the first study on happy vs sad);
 - `small-bn-48-gray`: the wider small CNN with BatchNormalization on the native 48 px grayscale.
 `--reuse` keeps a run whose training.json has the same settings instead of training it again.
 """
@@ -236,7 +236,7 @@ def describe_variant(variant: str) -> str:
 
 
 def beats_default(row: dict[str, Any], default: dict[str, Any]) -> bool:
-    """Registration rule of issue 10: better on accuracy AND on calibration, on the same faces."""
+    """The registration rule: better on accuracy AND on calibration, on the same faces."""
     return (
         row["evaluation"]["accuracy"] > default["evaluation"]["accuracy"]
         and row["evaluation"]["expected_calibration_error"] < default["evaluation"]["expected_calibration_error"]

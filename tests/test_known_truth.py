@@ -1,4 +1,4 @@
-"""A known-truth campaign with a generated model and generated faces, end to end (issue 10).
+"""A known-truth campaign with a generated model and generated faces, end to end.
 
 The benchmark `python -m tests.known_truth` does this with real labelled faces; here everything is
 generated, so the suite needs no research data: a fixed-weight Keras model reads a shading cue

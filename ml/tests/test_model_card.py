@@ -1,4 +1,4 @@
-"""Issue 10: a model registered from training comes with a model card naming its training data and
+"""A model registered from training comes with a model card naming its training data and
 that data's licence status, is at most 5 MB, and researchers can read the card from the dashboard."""
 
 from __future__ import annotations

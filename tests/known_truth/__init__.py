@@ -1,4 +1,4 @@
-"""Known-truth campaigns (issue 10): frames whose emotion is known by construction, sent through the
+"""Known-truth campaigns: frames whose emotion is known by construction, sent through the
 real upload API, Celery workers and PostgreSQL, and the dashboard's numbers held against the truth.
 
 - `python -m tests.known_truth --faces-dir DIR` (see __main__.py for what it needs): the benchmark

@@ -2,7 +2,7 @@
 
     python -m tests.known_truth --faces-dir ../shared/data/faces/test [--testers 40] [--out result.json]
 
-What it does (issue 10, "A known-truth campaign"):
+What it does:
 1. Splits the labelled test faces into two stratified halves with `--seed`.
 2. Calibrates the active (default) model on the first half with the product's own command,
    `manage.py calibrate_model`, which stores the calibration with the model version and activates
