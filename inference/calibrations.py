@@ -147,8 +147,9 @@ def calibration_create(
 
 
 @transaction.atomic
-def calibration_activate(*, calibration: Calibration) -> None:
-    """Make it the model version's calibration and recompute its predictions after commit."""
+def calibration_activate(*, calibration: Calibration, recompute: bool = True) -> None:
+    """Make it the model version's calibration and recompute its predictions after commit
+    (`recompute=False` for a model version without predictions: nothing to queue)."""
     Calibration.objects.filter(model_version_id=calibration.model_version_id, is_active=True).exclude(
         pk=calibration.pk
     ).update(is_active=False)
@@ -156,7 +157,45 @@ def calibration_activate(*, calibration: Calibration) -> None:
     calibration.is_active = True
     _active_cache.pop(calibration.model_version_id, None)
     model_version_id = calibration.model_version_id
-    transaction.on_commit(lambda: _queue_recalibration(model_version_id))
+    if recompute:
+        transaction.on_commit(lambda: _queue_recalibration(model_version_id))
+
+
+@transaction.atomic
+def calibration_install_default(*, model_version: ModelVersion) -> Calibration | None:
+    """Store and activate the shipped calibration (inference/default_calibration.py) for the
+    default model, unless the model version already has an active calibration: one fitted with
+    calibrate_model always wins. Raises ApplicationError when the data file was fitted on another
+    model (name, version, class names or file differ)."""
+    from inference.default_calibration import (
+        ShippedCalibrationRefused,
+        model_file_sha256,
+        read_default_calibration,
+        shipped_calibration_fields,
+    )
+
+    if Calibration.objects.filter(model_version=model_version, is_active=True).exists():
+        return None
+    try:
+        fields = shipped_calibration_fields(
+            read_default_calibration(),
+            name=model_version.name,
+            version=model_version.version,
+            class_names=list(model_version.class_names),
+            file_sha256=model_file_sha256(model_version.file_path),
+        )
+    except (ShippedCalibrationRefused, OSError) as error:
+        raise ApplicationError(f"The shipped calibration cannot be used: {error}") from error
+    version = fields.pop("version")
+    calibration, _created = Calibration.objects.get_or_create(
+        model_version=model_version, version=version, defaults=fields
+    )
+    # Existing predictions (an installation upgraded with the default model already serving) get
+    # their calibrated fields from the recompute; a fresh installation has none.
+    calibration_activate(
+        calibration=calibration, recompute=Prediction.objects.filter(model_version=model_version).exists()
+    )
+    return calibration
 
 
 def predictions_recalibrate(*, model_version_id: int, batch_size: int = RECALIBRATE_BATCH_SIZE) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.live import publish_campaign_event
@@ -442,7 +442,9 @@ def model_version_register(
 
 @transaction.atomic
 def model_version_ensure_default() -> ModelVersion:
-    """(Re)register the bundled FER2013 model; make it active when no model is. Safe to repeat."""
+    """(Re)register the bundled FER2013 model; make it active when no model is; give it the shipped
+    calibration when it has no active one (inference.default_calibration). Safe to repeat."""
+    from inference.calibrations import calibration_install_default
     from inference.default_model import DEFAULT_MODEL, DEFAULT_MODEL_CARD
 
     # The card is kept apart from DEFAULT_MODEL because migration 0002 builds the row from all of
@@ -454,4 +456,9 @@ def model_version_ensure_default() -> ModelVersion:
     )
     if not ModelVersion.objects.filter(is_active=True).exists():
         model_version_activate(model_version=model_version)
+    try:
+        calibration_install_default(model_version=model_version)  # its own savepoint
+    except (ApplicationError, IntegrityError) as error:
+        # Serving goes on uncalibrated (the dashboard says so); a racing process may have installed it.
+        logger.warning("Shipped calibration not installed for %s: %s", model_version, error)
     return model_version

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from config.errors import ApplicationError
 from inference import sample_frames
+from inference.default_calibration import read_default_calibration
 from inference.detection import detect_faces
-from inference.models import ModelVersion, Prediction
+from inference.models import Calibration, ModelVersion, Prediction
 from inference.services import (
     frame_quality_verdict,
     frames_expire_stale,
@@ -206,8 +207,15 @@ def test_kept_snapshots_are_deleted_when_their_retention_date_passes(media_root)
 @pytest.mark.django_db
 def test_the_bundled_model_comes_back_with_its_model_card():
     # A database whose registry was emptied (a restore, a test's flush) gets the default model again
-    # on first use, with its card: researchers always see what the served model was trained on.
+    # on first use, with its card: researchers always see what the served model was trained on; and
+    # with its shipped calibration, so the dashboard counts on calibrated values and estimates shares.
+    Calibration.objects.all().delete()
     ModelVersion.objects.all().delete()
     model_version = model_version_ensure_default()
     assert model_version.is_active
     assert "FER2013" in model_version.model_card and "licence" in model_version.model_card.lower()
+    calibration = Calibration.objects.get(model_version=model_version, is_active=True)
+    assert calibration.version == read_default_calibration()["parameters"]["version"]
+    assert calibration.source == "FER2013 PublicTest"
+    model_version_ensure_default()  # safe to repeat
+    assert Calibration.objects.filter(model_version=model_version).count() == 1

@@ -21,6 +21,7 @@ from campaigns.live import campaign_group_name
 from config.celery import INFLIGHT_PREFIX
 from conftest import ROOT, child_environment, start_celery_worker
 from inference import sample_frames
+from inference.default_calibration import read_default_calibration
 from inference.models import Prediction
 from inference.services import frame_submit_for_analysis, model_version_ensure_default
 from inference.tests.conftest import make_campaign, make_frame, wait_until
@@ -100,6 +101,9 @@ def test_each_real_frame_ends_in_its_outcome_through_a_real_worker(tmp_path):
         assert prediction.top_probability > 0.8
         assert set(prediction.probabilities) == set(default_model.class_names)
         assert abs(sum(prediction.probabilities.values()) - 1) < 0.01
+        # The flushed registry got the default model and its shipped calibration back; the worker applies it.
+        assert prediction.calibration_version == read_default_calibration()["parameters"]["version"]
+        assert prediction.calibrated_top_class == "happy"
         assert (prediction.tester_id, prediction.variant_id, prediction.media_time_ms) == (tester.pk, variant.pk, 0)
         x, y, width, height = prediction.face_box
         assert 200 < x + width / 2 < 440 and 120 < y + height / 2 < 320 and 130 < width < 220
