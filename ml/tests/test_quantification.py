@@ -359,3 +359,34 @@ def test_kdey_bootstrap_resamples_calibration_faces_with_the_original_bandwidth_
     for index in (HAPPY, SAD, NEUTRAL):
         assert interval["lower"][index] <= interval["estimate"][index] <= interval["upper"][index]
         assert interval["lower"][index] - 0.01 <= true_shares[index] <= interval["upper"][index] + 0.01
+
+
+@pytest.mark.parametrize("regularisation", [0.0, 0.02])
+def test_batched_share_solve_is_as_good_as_lsq_linear_on_problems_at_the_bounds(regularisation: float) -> None:
+    """Bootstrap draws of a campaign where an emotion is missing: most solutions sit on a bound."""
+    rng = np.random.default_rng(7)
+    problems, classes = 200, 7
+    matrices = np.abs(rng.normal(size=(problems, classes, classes))) * 0.1
+    matrices += np.eye(classes) * rng.uniform(0.3, 0.9, size=(problems, 1, classes))
+    matrices /= matrices.sum(axis=1, keepdims=True)
+    truth = rng.dirichlet(np.full(classes, 0.3), size=problems)
+    observed = np.einsum("kij,kj->ki", matrices, truth) + rng.normal(scale=0.05, size=(problems, classes))
+
+    batched = quantification.solve_shares_batch(observed, matrices, regularisation=regularisation)
+    one_by_one = np.array(
+        [quantification.solve_shares(observed[k], matrices[k], regularisation=regularisation) for k in range(problems)]
+    )
+
+    def objective(shares: np.ndarray, k: int) -> float:
+        target = np.full(classes, 1 / classes)
+        residual = matrices[k] @ shares - observed[k]
+        return float(
+            residual @ residual
+            + quantification.SUM_WEIGHT**2 * (shares.sum() - 1) ** 2
+            + regularisation * np.sum((shares - target) ** 2)
+        )
+
+    assert (batched < 1e-9).any(axis=1).sum() > problems / 2  # the case that matters
+    assert np.all(batched >= 0) and np.allclose(batched.sum(axis=1), 1)
+    assert max(objective(batched[k], k) - objective(one_by_one[k], k) for k in range(problems)) < 1e-9
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-4)
