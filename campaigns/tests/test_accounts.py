@@ -32,24 +32,3 @@ def test_login_logout_and_password_reset_by_email(client, personas, mailoutbox):
     assert "Your new password is set." in done.content.decode()
     assert client.login(username="owner", password="another-long-password-7")
     assert "invalid or has already been used" in client.get(link, follow=True).content.decode()
-
-
-@pytest.mark.django_db
-def test_demo_command_builds_a_running_campaign_through_the_services_and_prints_working_links(client):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    from campaigns.models import Campaign
-    from campaigns.tokens import hash_token
-
-    for _ in range(2):  # a second run refreshes the links instead of failing
-        out = StringIO()
-        call_command("demo", stdout=out)
-    campaign = Campaign.objects.get(name="Herbstkampagne (Demo)")
-    assert (campaign.status, campaign.variants.count(), campaign.questions.count()) == ("running", 2, 2)
-    tokens = re.findall(r"/t/([\w-]{43})/", out.getvalue())
-    assert sorted(hash_token(token) for token in tokens) == sorted(
-        campaign.invitations.values_list("token_hash", flat=True)
-    )
-    assert client.get(f"/t/{tokens[0]}/").status_code == 200
