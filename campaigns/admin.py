@@ -2,7 +2,16 @@
 
 from django.contrib import admin
 
-from campaigns.models import Campaign, ConsentVersion, Invitation, Membership, Organisation, SurveyQuestion, Variant
+from campaigns.models import (
+    Campaign,
+    ConsentVersion,
+    Invitation,
+    Membership,
+    Organisation,
+    SurveyQuestion,
+    Variant,
+    WorkplaceConfirmation,
+)
 from sessions.access import upload_eligibility_changed
 
 
@@ -31,8 +40,9 @@ class UploadEligibilityAdmin(admin.ModelAdmin):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
-    search_fields = ["name"]
+    list_display = ["name", "own_email_domains", "created_at"]
+    search_fields = ["name", "own_email_domains"]
+    fields = ["name", "own_email_domains"]
 
 
 @admin.register(Membership)
@@ -77,3 +87,17 @@ class InvitationAdmin(UploadEligibilityAdmin):
     list_select_related = ["campaign"]
     search_fields = ["email"]
     exclude = ["token_hash"]
+
+
+@admin.register(WorkplaceConfirmation)
+class WorkplaceConfirmationAdmin(admin.ModelAdmin):
+    list_display = ["confirmed_at", "confirmed_by_name", "campaign", "domains", "address_count"]
+    list_select_related = ["campaign"]
+    search_fields = ["confirmed_by_name", "campaign__name"]
+
+    # Evidence of what a researcher confirmed (EU AI Act, Art. 5(1)(f)): shown here, never written.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -180,6 +180,31 @@ class InvitationForm(forms.Form):
         help_text=_("The column headed “email” is used, or else the first column."),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
+    # Come back once the researcher saw the warning about addresses at the organisation's own
+    # domains: the statement shown, whether it was ticked, or the button that leaves them out.
+    workplace_statement = forms.CharField(required=False, widget=forms.HiddenInput)
+    workplace_confirmed = forms.BooleanField(required=False)
+    leave_out_own_domain = forms.BooleanField(required=False)
+
+    def __init__(self, *args, workplace: dict | None = None, **kwargs) -> None:
+        """`workplace`: the warning to show (services.WorkplaceConfirmationNeeded's extra and message)."""
+        super().__init__(*args, **kwargs)
+        self.workplace = workplace
+        if workplace:
+            self.fields["workplace_statement"].initial = workplace["statement"]
+            self.fields["workplace_confirmed"].widget.attrs["required"] = True
+
+    @property
+    def address_fields(self) -> list[forms.BoundField]:
+        return [self["addresses"], self["csv_file"]]
+
+    def workplace_choice(self) -> dict:
+        """The arguments of services.invitations_create that answer the warning."""
+        confirmed = self.cleaned_data["workplace_confirmed"]
+        return {
+            "workplace_statement": self.cleaned_data["workplace_statement"] if confirmed else "",
+            "leave_out_own_domain": self.cleaned_data["leave_out_own_domain"],
+        }
 
     def clean_csv_file(self) -> list[str]:
         upload = self.cleaned_data.get("csv_file")

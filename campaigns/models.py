@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import DomainNameValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+# Anyone can have an address at these, so they never tell who an organisation employs: they are
+# never taken as an organisation's own domain. Short on purpose: the organisation's list decides.
+FREE_MAIL_DOMAINS = frozenset(
+    {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com"}
+    | {"web.de", "gmx.de", "gmx.net", "t-online.de", "freenet.de", "posteo.de", "mailbox.org"}
+)
+DOMAIN_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def email_domains(text: str) -> list[str]:
+    """The domains in a list like "verlag-eins.de, @verlag-eins.com", lower case, each once."""
+    domains = (entry.strip().lstrip("@").strip(".").lower() for entry in DOMAIN_SEPARATORS.split(text or ""))
+    return list(dict.fromkeys(domain for domain in domains if domain))
+
+
+def validate_email_domains(text: str) -> None:
+    check = DomainNameValidator()
+    for domain in email_domains(text):
+        check(domain)
+        if domain in FREE_MAIL_DOMAINS:
+            raise ValidationError(
+                _("%(domain)s is a free-mail provider: anyone can have an address there."),
+                params={"domain": domain},
+            )
 
 
 class Organisation(models.Model):
     name = models.CharField(_("name"), max_length=200)
+    own_email_domains = models.CharField(
+        _("own e-mail domains"),
+        max_length=500,
+        blank=True,
+        validators=[validate_email_domains],
+        help_text=_(
+            "The domains of the organisation's staff addresses, e.g. “verlag-eins.de, verlag-eins.com”; "
+            "subdomains count. Invitations to them need a confirmation that the testers are not employees "
+            "(EU AI Act, Art. 5(1)(f)). Empty: the domain of the inviting researcher's own address, "
+            "unless it is a free-mail provider."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -223,3 +262,25 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.campaign})"
+
+
+class WorkplaceConfirmation(models.Model):
+    """A researcher's confirmation that invited addresses at the organisation's own domains are not
+    its employees, nor taking part at their workplace: the EU AI Act (Art. 5(1)(f)) prohibits emotion
+    recognition at the workplace. Evidence, so never edited; the addresses themselves are not copied
+    here (they stay on the invitations, which are erased on schedule)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="workplace_confirmations")
+    # The account may be deleted later; the name it had stays with the record.
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    confirmed_by_name = models.CharField(max_length=254)
+    confirmed_at = models.DateTimeField(auto_now_add=True)
+    domains = models.JSONField(default=list)
+    address_count = models.PositiveIntegerField()
+    statement = models.TextField()
+
+    class Meta:
+        ordering = ["campaign", "-confirmed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.confirmed_by_name}: {self.address_count} at {', '.join(self.domains)} ({self.campaign})"

@@ -16,6 +16,7 @@ from django.utils.translation import ngettext
 
 from campaigns.capture import snapshots_per_showing
 from campaigns.models import (
+    FREE_MAIL_DOMAINS,
     Campaign,
     ConsentVersion,
     Invitation,
@@ -23,6 +24,7 @@ from campaigns.models import (
     Organisation,
     SurveyQuestion,
     Variant,
+    email_domains,
 )
 
 
@@ -285,3 +287,52 @@ def video_upload_shortfall(*, campaign: Campaign, duration_ms: int | None) -> st
         "count": count,
         "minimum": minimum,
     }
+
+
+# --- The organisation's own e-mail domains ----------------------------------------------------
+# Emotion recognition at the workplace is prohibited (EU AI Act, Art. 5(1)(f)): addresses at the
+# organisation's own domains are invited only after the researcher confirms they are not employees.
+
+# Reserved for documentation and tests (RFC 2606, RFC 6761): no one receives mail there, so a
+# researcher account at one (the demo account, say) names no employer.
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org", "example", "test", "invalid", "localhost")
+
+
+def address_domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().strip(".").lower()
+
+
+def _within(domain: str, parent: str) -> bool:
+    return domain == parent or domain.endswith("." + parent)
+
+
+def own_email_domains(*, organisation: Organisation, researcher: AbstractBaseUser | None = None) -> list[str]:
+    """The organisation's configured own domains; when it has none, the domain of the inviting
+    researcher's own address, unless anyone could have an address there (free mail, reserved)."""
+    configured = [domain for domain in email_domains(organisation.own_email_domains) if domain not in FREE_MAIL_DOMAINS]
+    if configured:
+        return configured
+    address = getattr(researcher, "email", "") or ""
+    domain = address_domain(address) if "@" in address else ""
+    if not domain or domain in FREE_MAIL_DOMAINS or any(_within(domain, reserved) for reserved in RESERVED_DOMAINS):
+        return []
+    return [domain]
+
+
+def own_domain_of(address: str, domains: list[str]) -> str | None:
+    """Which of `domains` the address is at, subdomains included (mail.verlag-eins.de is at
+    verlag-eins.de); None for any other address."""
+    domain = address_domain(address)
+    return next((own for own in domains if _within(domain, own)), None)
+
+
+def workplace_confirmation_statement(*, organisation: Organisation, domains: list[str], count: int) -> str:
+    """The sentence a researcher confirms before addresses at the organisation's own domains are
+    invited; the record keeps it word for word."""
+    return ngettext(
+        "I confirm that the person at the one address at %(domains)s is not an employee of "
+        "%(organisation)s and does not take part at their workplace.",
+        "I confirm that the people at the %(count)s addresses at %(domains)s are not employees of "
+        "%(organisation)s and do not take part at their workplace.",
+        count,
+    ) % {"count": count, "domains": ", ".join(domains), "organisation": organisation.name}

@@ -18,10 +18,26 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from campaigns.media_validation import ValidatedMedia
-from campaigns.models import Campaign, ConsentVersion, Invitation, Organisation, SurveyQuestion, Variant
-from campaigns.selectors import campaign_start_problems, current_consent, video_upload_shortfall
+from campaigns.models import (
+    Campaign,
+    ConsentVersion,
+    Invitation,
+    Organisation,
+    SurveyQuestion,
+    Variant,
+    WorkplaceConfirmation,
+)
+from campaigns.selectors import (
+    campaign_start_problems,
+    current_consent,
+    own_domain_of,
+    own_email_domains,
+    video_upload_shortfall,
+    workplace_confirmation_statement,
+)
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
 from sessions.access import upload_eligibility_changed
@@ -348,6 +364,15 @@ class InvitationReport:
     duplicates: list[str] = field(default_factory=list)  # twice in this list
     already_invited: list[str] = field(default_factory=list)  # invited to this campaign before
     malformed: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # at the organisation's own domains, not confirmed
+    workplace_confirmation: WorkplaceConfirmation | None = None
+
+
+class WorkplaceConfirmationNeeded(ApplicationError):
+    """The list holds addresses at the organisation's own e-mail domains, and the researcher has not
+    confirmed that these testers are not its employees. Nothing was invited. `extra` holds what the
+    warning shows: domains, count, addresses, others (how many would be invited without them) and
+    the statement to confirm."""
 
 
 def _queue_invitation_email(invitation_id: int, token: str) -> None:
@@ -362,14 +387,11 @@ def _ensure_inviting(campaign: Campaign) -> None:
         raise ApplicationError(_("This campaign is closed: no one can be invited."), status_code=409)
 
 
-@transaction.atomic
-def invitations_create(*, campaign: Campaign, addresses: list[str], send: bool = True) -> InvitationReport:
-    """Invite each well-formed, new address once. Returns what was sent and what was not, and why."""
-    campaign = _locked(campaign)
-    _ensure_inviting(campaign)
-    report, seen = InvitationReport(), set()
+def _new_addresses(campaign: Campaign, addresses: list[str], report: InvitationReport) -> list[str]:
+    """The well-formed addresses not invited yet, in lower case and each once; the others go into
+    the report with the reason."""
+    new, seen = [], set()
     existing = set(campaign.invitations.values_list("email", flat=True))
-    expires_at = timezone.now() + timedelta(days=campaign.invitation_ttl_days)
     for raw in addresses:
         address = raw.strip()
         if not address:
@@ -386,13 +408,109 @@ def invitations_create(*, campaign: Campaign, addresses: list[str], send: bool =
             report.already_invited.append(address)
         else:
             seen.add(key)
-            token, token_hash = new_token()
-            invitation = Invitation.objects.create(
-                campaign=campaign, email=key, token_hash=token_hash, expires_at=expires_at
-            )
-            if send:
-                _queue_invitation_email(invitation.pk, token)
-            report.invited.append(key)
+            new.append(key)
+    return new
+
+
+def _outside_workplace(
+    *,
+    campaign: Campaign,
+    addresses: list[str],
+    invited_by: AbstractBaseUser | None,
+    statement: str,
+    leave_out: bool,
+    report: InvitationReport,
+) -> list[str]:
+    """The addresses that may be invited. Those at the organisation's own domains need the
+    researcher's confirmation, which is recorded; without it they are left out when asked to,
+    else the whole list waits: a marketer presses Send once for one list, and half a list gone
+    out while the other half waits would leave them to work out who got what."""
+    domains = own_email_domains(organisation=campaign.organisation, researcher=invited_by)
+    at_own = {address: own_domain_of(address, domains) for address in addresses}
+    own = [address for address in addresses if at_own[address]]
+    if not own:
+        return addresses
+    matched = list(dict.fromkeys(at_own[address] for address in own))
+    needed = workplace_confirmation_statement(organisation=campaign.organisation, domains=matched, count=len(own))
+    if statement and statement == needed:
+        report.workplace_confirmation = WorkplaceConfirmation.objects.create(
+            campaign=campaign,
+            confirmed_by=invited_by,
+            confirmed_by_name=invited_by.get_username(),
+            domains=matched,
+            address_count=len(own),
+            statement=needed,
+        )
+        return addresses
+    if leave_out:
+        report.left_out = own
+        return [address for address in addresses if not at_own[address]]
+    values = {"count": len(own), "domains": ", ".join(matched), "organisation": campaign.organisation.name}
+    raise WorkplaceConfirmationNeeded(
+        ngettext(
+            "%(count)s address is at %(domains)s, the e-mail domain of %(organisation)s itself. Emotion "
+            "recognition at the workplace is prohibited (EU AI Act, Art. 5(1)(f)): invite it only if "
+            "that person is not an employee and does not take part at their workplace. Nothing has been "
+            "sent yet.",
+            "%(count)s addresses are at %(domains)s, the e-mail domain of %(organisation)s itself. Emotion "
+            "recognition at the workplace is prohibited (EU AI Act, Art. 5(1)(f)): invite them only if "
+            "these people are not employees and do not take part at their workplace. Nothing has been "
+            "sent yet.",
+            len(own),
+        )
+        % values,
+        extra={
+            "domains": matched,
+            "count": len(own),
+            "addresses": own,
+            "others": len(addresses) - len(own),
+            "statement": needed,
+        },
+        status_code=409,
+    )
+
+
+@transaction.atomic
+def invitations_create(
+    *,
+    campaign: Campaign,
+    addresses: list[str],
+    send: bool = True,
+    invited_by: AbstractBaseUser | None = None,
+    workplace_statement: str = "",
+    leave_out_own_domain: bool = False,
+) -> InvitationReport:
+    """Invite each well-formed, new address once. Returns what was sent and what was not, and why.
+
+    Addresses at the organisation's own e-mail domains (selectors.own_email_domains; without a
+    configured list, the domain of `invited_by`'s own address) are invited only when
+    `workplace_statement` is the one selectors.workplace_confirmation_statement gives for them, as
+    `invited_by` confirmed it; that is recorded as a WorkplaceConfirmation. With
+    `leave_out_own_domain` they are left out instead; otherwise WorkplaceConfirmationNeeded is raised
+    before anything is written."""
+    if workplace_statement and invited_by is None:
+        raise TypeError("A workplace confirmation needs the researcher who gives it (invited_by).")
+    campaign = _locked(campaign)
+    _ensure_inviting(campaign)
+    report = InvitationReport()
+    new = _new_addresses(campaign, addresses, report)
+    new = _outside_workplace(
+        campaign=campaign,
+        addresses=new,
+        invited_by=invited_by,
+        statement=workplace_statement,
+        leave_out=leave_out_own_domain,
+        report=report,
+    )
+    expires_at = timezone.now() + timedelta(days=campaign.invitation_ttl_days)
+    for address in new:
+        token, token_hash = new_token()
+        invitation = Invitation.objects.create(
+            campaign=campaign, email=address, token_hash=token_hash, expires_at=expires_at
+        )
+        if send:
+            _queue_invitation_email(invitation.pk, token)
+        report.invited.append(address)
     return report
 
 

@@ -254,8 +254,16 @@ def invitations_add(request: HttpRequest, campaign_id) -> HttpResponse:
     campaign = selectors.get_campaign_for_user(request.user, campaign_id)
     form = InvitationForm(request.POST or None, request.FILES or None)
     if form.is_valid():
+        entries = form.cleaned_data["entries"]
         try:
-            report = services.invitations_create(campaign=campaign, addresses=form.cleaned_data["entries"])
+            report = services.invitations_create(
+                campaign=campaign, addresses=entries, invited_by=request.user, **form.workplace_choice()
+            )
+        except services.WorkplaceConfirmationNeeded as warning:
+            # Nothing was sent. Every address goes back into the box, those from a CSV file too,
+            # since a file input cannot be filled in again.
+            workplace = {**warning.extra, "message": warning.message, "from_csv": bool(form.cleaned_data["csv_file"])}
+            form = InvitationForm(initial={"addresses": "\n".join(entries)}, workplace=workplace)
         except ApplicationError as error:
             form.add_error(None, error.message)
         else:
@@ -272,10 +280,16 @@ def _report_invitations(request: HttpRequest, report: services.InvitationReport)
             ngettext("%(count)d invitation is being sent.", "%(count)d invitations are being sent.", count)
             % {"count": count},
         )
+    if report.workplace_confirmation is not None:
+        messages.info(
+            request,
+            _("Your confirmation is recorded: %(statement)s") % {"statement": report.workplace_confirmation.statement},
+        )
     problems = [
         (_("Listed twice, invited once:"), report.duplicates),
         (_("Already invited, not sent again:"), report.already_invited),
         (_("Not valid e-mail addresses, not sent:"), report.malformed),
+        (_("At your organisation's own domain and not confirmed, not sent:"), report.left_out),
     ]
     for text, addresses in problems:
         if addresses:
