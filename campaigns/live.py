@@ -53,6 +53,13 @@ def publish_campaign_event(*, campaign_id: uuid.UUID | str, event: dict[str, Any
     transaction.on_commit(send)
 
 
+def publish_progress_event(campaign_id: uuid.UUID | str) -> None:
+    """A tester of the campaign moved on (opened, consented, declined, completed, withdrew): open
+    dashboards refetch the funnel, on commit. Call it inside the service's transaction; a rollback
+    sends nothing. Coalesced like frame events, so a burst of testers costs one refetch."""
+    publish_campaign_event(campaign_id=campaign_id, event={"kind": "progress"})
+
+
 def _send_now(layer, group: str, event: dict[str, Any]) -> None:
     try:
         async_to_sync(layer.group_send)(group, {"type": "campaign.event", "event": event})

@@ -54,6 +54,8 @@ def _activate_generated_calibration(model: Any) -> Any:
     calibration = calibration_create(
         model_version=model, result=to_jsonable(result), raw_probabilities=raw, labels=labels, activate=False
     )
+    # The one this replaces (the default model ships with one) steps down first: one active per model.
+    Calibration.objects.filter(model_version=model, is_active=True).update(is_active=False)
     Calibration.objects.filter(pk=calibration.pk).update(is_active=True)
     return calibration
 
@@ -250,7 +252,7 @@ def measure(campaign: Any) -> dict[str, Any]:
 
 
 def _timings(build: Callable, bare_count: Callable, campaign: Any, model: Any, variants: list) -> dict[str, Any]:
-    from campaigns.dashboard import calibrated, selectors
+    from campaigns.dashboard import calibrated, selectors, testers
 
     dashboard_ms, dashboard_runs = _median_ms(build)
     count_ms, count_runs = _median_ms(bare_count)
@@ -275,6 +277,15 @@ def _timings(build: Callable, bare_count: Callable, campaign: Any, model: Any, v
             lambda: calibrated.estimated_shares(calibration=calibration, variants=variants, means=matrix.shares_input())
         )[0],
         "frame_outcomes": _median_ms(lambda: selectors.frame_outcomes(campaign))[0],
+        "testers": _median_ms(
+            lambda: testers.tester_counting(
+                campaign=campaign,
+                testers=testers.campaign_testers(campaign),
+                matrix=matrix,
+                variants=variants,
+                senders=set(),
+            )
+        )[0],
         "timeline": _median_ms(
             lambda: selectors.timeline(
                 campaign=campaign,

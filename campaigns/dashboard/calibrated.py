@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from campaigns.dashboard.wording import counting_quality_sentence, emotion_name, estimator_description, share_verdict
+from campaigns.dashboard.wording import (
+    counting_quality_sentence,
+    emotion_name,
+    estimator_description,
+    estimator_note,
+    share_verdict,
+)
 from inference.models import Calibration
 from ml import calibration as calibration_math
 from ml import quantification
@@ -157,10 +163,12 @@ def estimated_shares(*, calibration: Calibration, variants: list, means: np.ndar
     with a calibrated frame on every variant). Shares per variant, then paired differences."""
     data = calibration_set(calibration)
     tester_count = means.shape[0]
+    label = estimator_description(ESTIMATOR, GROUPING, len(data.class_names))
     result: dict[str, Any] = {
         "estimator": ESTIMATOR,
         "grouping": GROUPING,
-        "estimator_label": estimator_description(ESTIMATOR, GROUPING, len(data.class_names)),
+        "estimator_label": label,
+        "note": estimator_note(label, tester_count),
         "regularisation": data.regularisation,
         "testers": tester_count,
         "variants": [],

@@ -5,7 +5,8 @@ Rules every number on the page follows:
 - "Analysed" frames are frames with a prediction of the campaign's effective model.
 - A tester counts only with at least `min_frames_per_tester` (and at least one) analysed frames
   on every variant: the comparison is paired, so a tester missing one side adds nothing to it.
-  Everyone else who sent frames is counted as excluded and appears in no ratio or interval.
+  Everyone else who sent frames is counted as excluded and appears in no ratio or interval (the page
+  says why, testers.tester_counting); their survey answers and comments count all the same.
 - Withdrawn testers are deleted rows; only their invitation's `withdrawn_at` remains (progress).
 - With an active calibration for the model, frames are counted on their calibrated top class and
   probability. A prediction whose `calibration_version` is not the active one (written before the
@@ -27,11 +28,19 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.http import Http404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from campaigns.dashboard import calibrated, stats
 from campaigns.dashboard.survey import survey_summary
-from campaigns.dashboard.wording import emotion_name, paired_verdict, second_opinion_sentence
-from campaigns.models import Campaign, Invitation, Variant
+from campaigns.dashboard.testers import campaign_testers, progress_summary, tester_counting
+from campaigns.dashboard.wording import (
+    calibration_label,
+    emotion_name,
+    paired_verdict,
+    second_opinion_sentence,
+    stale_note,
+)
+from campaigns.models import Campaign, Variant
 from inference.models import Calibration, ModelVersion, Prediction
 from inference.second_opinion_verdict import second_opinion_verdict
 from inference.selectors import get_active_model
@@ -306,19 +315,6 @@ def calibrated_sums(
     return stale, analysed, means
 
 
-def progress_summary(campaign: Campaign) -> dict[str, int]:
-    invitations = Invitation.objects.filter(campaign=campaign).aggregate(
-        invited=Count("id", filter=Q(revoked_at__isnull=True)),
-        opened=Count("id", filter=Q(opened_at__isnull=False)),
-        withdrawn=Count("id", filter=Q(withdrawn_at__isnull=False)),
-    )
-    testers = Tester.objects.filter(campaign=campaign).aggregate(
-        consented=Count("id", filter=Q(consented_at__isnull=False)),
-        completed=Count("id", filter=Q(completed_at__isnull=False)),
-    )
-    return {**invitations, **testers}
-
-
 def frame_outcomes(campaign: Campaign) -> tuple[dict[str, int], set[uuid.UUID]]:
     """Frames per outcome (the (campaign, outcome) index answers it alone), and the testers who sent
     any frame (one index probe per tester on frame.tester_id, stopping at the first row)."""
@@ -403,15 +399,14 @@ def comparisons(matrix: TesterMatrix, ratios: np.ndarray) -> list[dict[str, Any]
     return results
 
 
-def order_effect(matrix: TesterMatrix, ratios: np.ndarray, campaign: Campaign) -> dict[str, Any]:
-    """Happy ratio by the position a variant was seen in (first, second, ...), paired first vs second."""
+def order_effect(matrix: TesterMatrix, ratios: np.ndarray, orders: dict[uuid.UUID, list[str]]) -> dict[str, Any]:
+    """Happy ratio by the position a variant was seen in (first, second, ...), paired first vs second.
+    `orders`: every tester's variant ids in the order seen."""
     happy = matrix.class_index("happy")
     variant_count = len(matrix.variants)
     if happy is None or variant_count < 2 or not matrix.included.any():
         return {"class_name": "happy", "positions": [], "by_variant": [], "first_vs_second": None}
     included_ids = [tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep]
-    # All of the campaign's testers in one plain read; an IN list of 1,000 ids would cost more.
-    orders = dict(Tester.objects.filter(campaign=campaign).values_list("id", "variant_order"))
     column = {str(variant.pk): v for v, variant in enumerate(matrix.variants)}
     by_position = np.full((len(included_ids), variant_count), np.nan)
     by_variant_position = np.full((len(included_ids), variant_count, variant_count), np.nan)
@@ -568,16 +563,28 @@ def _timeline_from_predictions(
 def calibration_summary(calibration: Calibration | None, matrix: TesterMatrix | None) -> dict[str, Any]:
     """Which probabilities the counts rest on, named on the page and in the JSON."""
     if calibration is None:
-        return {"state": "uncalibrated", "version": None, "method": None, "faces": None, "stale_frames": 0}
+        return {
+            "state": "uncalibrated",
+            "version": None,
+            "method": None,
+            "faces": None,
+            "stale_frames": 0,
+            "label": _("Uncalibrated: counting on the model's raw probabilities"),
+            "stale_note": "",
+        }
+    method_label = str(Calibration.Method(calibration.method).label)
+    stale = matrix.stale_frames if matrix is not None else 0
     return {
         "state": "calibrated",
         "id": calibration.pk,
         "version": calibration.version,
         "method": calibration.method,
-        "method_label": str(Calibration.Method(calibration.method).label),
+        "method_label": method_label,
         "faces": calibration.faces,
         "created_at": calibration.created_at.isoformat(),
-        "stale_frames": matrix.stale_frames if matrix is not None else 0,
+        "stale_frames": stale,
+        "label": calibration_label(version=calibration.version, method=method_label, faces=calibration.faces),
+        "stale_note": stale_note(stale),
     }
 
 
@@ -587,6 +594,7 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dic
     model = effective_model(campaign)
     calibration = active_calibration(model)
     variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
+    testers = campaign_testers(campaign)
     outcomes, senders = frame_outcomes(campaign)
     matrix = (
         tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration)
@@ -606,9 +614,13 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dic
         "threshold": threshold,
         "default_threshold": campaign.confidence_threshold,
         "min_frames_per_tester": campaign.min_frames_per_tester,
-        "progress": progress_summary(campaign),
+        "progress": progress_summary(campaign, testers),
         "frames": funnel(outcomes, matrix),
-        "testers": {"included": len(included), "excluded": len(excluded)},
+        "testers": {
+            "included": len(included),
+            "excluded": len(excluded),
+            **tester_counting(campaign=campaign, testers=testers, matrix=matrix, variants=variants, senders=senders),
+        },
         "variants": variant_rows(matrix, ratios) if matrix else [],
         "comparisons": comparisons(matrix, ratios) if matrix else [],
         "counting_quality": calibrated.counting_quality(calibration, threshold) if calibration else [],
@@ -617,8 +629,8 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dic
         )
         if calibration and matrix
         else None,
-        "order_effect": order_effect(matrix, ratios, campaign) if matrix else None,
-        "survey": survey_summary(campaign=campaign, matrix=matrix, ratios=ratios, excluded=excluded),
+        "order_effect": order_effect(matrix, ratios, {t.id: t.variant_order for t in testers}) if matrix else None,
+        "survey": survey_summary(campaign=campaign, matrix=matrix, ratios=ratios),
         "timeline": timeline(
             campaign=campaign,
             model=model,

@@ -51,11 +51,6 @@ def page_strings() -> dict[str, str]:
         "comment": _("Comment"),
         "question": _("Question"),
         "tester": _("Tester"),
-        "comments_shown": _("Showing the latest %(shown)s of %(total)s comments; the survey export has all."),
-        "excluded_note": _(
-            "%(excluded)s testers with fewer than %(min)s analysed frames on a variant are left out of every "
-            "ratio and interval; %(included)s testers are counted."
-        ),
         "live_on": _("Live: updates as frames are analysed"),
         "live_off": _("Not live: reconnecting…"),
         "live_refused": _("Live updates refused"),
@@ -64,19 +59,12 @@ def page_strings() -> dict[str, str]:
         "no_model": _("No emotion model is active, so there is nothing to analyse yet."),
         "model_card": _("Model card: training data, licence, test figures and limitations"),
         "no_video": _("No video variants in this campaign."),
-        "calibrated": _("Counting on calibrated probabilities: calibration %(version)s (%(method)s, %(faces)s faces)"),
-        "uncalibrated": _("Uncalibrated: counting on the model's raw probabilities"),
-        "stale_note": _(
-            "%(frames)s frames were not yet computed with this calibration and are counted on raw probabilities "
-            "meanwhile; they are being recomputed."
-        ),
         "no_quality": _(
             "This model has no calibration, so how well it counts each emotion is unknown. "
             "Run manage.py calibrate_model on labelled faces."
         ),
         "no_shares": _("Estimated shares need a calibration of the model (manage.py calibrate_model)."),
         "no_share_testers": _("No tester has calibrated frames on every variant yet."),
-        "estimator": _("Estimator: %(estimator)s, %(testers)s testers."),
         "estimated_share": _("Estimated share"),
         "faces": _("Labelled faces"),
         "counted": _("Counted"),

@@ -1,9 +1,10 @@
 """The survey beside the emotion numbers: rating distributions and means per variant, comments,
 and how a tester's rating goes with their own happy ratio.
 
-Ratings count from every tester except those excluded from the emotion analysis (too few usable
-frames): a survey-only tester (camera denied) is a full participant of the survey, but a tester
-whose camera data we discard must vanish from every number, not from some of them.
+Ratings and comments count from every tester who answered, whether or not their snapshots count for
+the emotion numbers (too few analysed ones, camera denied): what someone said does not depend on how
+well a camera saw their face. Withdrawn testers are deleted rows, so their answers are gone too. The
+correlation needs a happy ratio, so it has only the testers the emotion numbers count.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from campaigns.dashboard import stats
+from campaigns.dashboard.wording import comments_note
 from campaigns.models import Campaign, SurveyQuestion
 from sessions.models import SurveyAnswer
 
@@ -24,21 +26,17 @@ if TYPE_CHECKING:
 MAX_COMMENTS_ON_PAGE = 200
 
 
-def survey_summary(
-    *, campaign: Campaign, matrix: TesterMatrix | None, ratios: np.ndarray, excluded: list[uuid.UUID]
-) -> dict[str, Any]:
+def survey_summary(*, campaign: Campaign, matrix: TesterMatrix | None, ratios: np.ndarray) -> dict[str, Any]:
     questions = list(SurveyQuestion.objects.filter(campaign=campaign, kind=SurveyQuestion.Kind.SCALE))
-    answers = (
-        SurveyAnswer.objects.filter(question__in=questions, rating__isnull=False)
-        .exclude(tester_id__in=excluded)
-        .values_list("question_id", "variant_id", "tester_id", "rating")
+    answers = SurveyAnswer.objects.filter(question__in=questions, rating__isnull=False).values_list(
+        "question_id", "variant_id", "tester_id", "rating"
     )
     by_question: dict[int, list[tuple[uuid.UUID, uuid.UUID, int]]] = defaultdict(list)
     for question_id, variant_id, tester_id, rating in answers:
         by_question[question_id].append((variant_id, tester_id, rating))
     return {
         "questions": [_question_summary(question, by_question[question.pk], matrix, ratios) for question in questions],
-        **_comments(campaign, excluded),
+        **_comments(campaign),
     }
 
 
@@ -97,17 +95,18 @@ def _rating_vs_happy(
     return stats.correlation(list(ratings), list(happy_ratios))
 
 
-def _comments(campaign: Campaign, excluded: list[uuid.UUID]) -> dict[str, Any]:
+def _comments(campaign: Campaign) -> dict[str, Any]:
     comments = (
         SurveyAnswer.objects.filter(question__campaign=campaign)
         .exclude(comment="")
-        .exclude(tester_id__in=excluded)
         .order_by("-answered_at")
         .values_list("tester_id", "variant__label", "question__text", "comment", "answered_at")
     )
     total = comments.count()
+    shown = comments[:MAX_COMMENTS_ON_PAGE]
     return {
         "comments_total": total,
+        "comments_note": comments_note(min(total, MAX_COMMENTS_ON_PAGE), total),
         "comments": [
             {
                 "tester": str(tester_id)[:8],
@@ -116,6 +115,6 @@ def _comments(campaign: Campaign, excluded: list[uuid.UUID]) -> dict[str, Any]:
                 "comment": comment,
                 "answered_at": answered_at.isoformat(),
             }
-            for tester_id, variant_label, question_text, comment, answered_at in comments[:MAX_COMMENTS_ON_PAGE]
+            for tester_id, variant_label, question_text, comment, answered_at in shown
         ],
     }

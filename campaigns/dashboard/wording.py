@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import formats
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from campaigns.dashboard.stats import PairedResult
 
@@ -136,7 +138,10 @@ def counting_quality_sentence(class_name: str, figures: dict, threshold: float) 
         % values
     )
     if not figures["enough_counted"]:
-        sentence += " " + _("(From only %(counted)s counted faces.)") % {"counted": figures["counted"]}
+        counted = figures["counted"]
+        sentence += " " + ngettext(
+            "(From only %(counted)s counted face.)", "(From only %(counted)s counted faces.)", counted
+        ) % {"counted": counted}
     return sentence
 
 
@@ -204,3 +209,113 @@ def estimator_description(estimator: str, grouping: str, class_count: int) -> st
         "estimator": name,
         "grouping": grouping.replace("_", ", "),
     }
+
+
+def tester_counting_sentences(
+    *, counted: int, not_counted: dict[str, int], survey_only: int, minimum: int
+) -> dict[str, Any]:
+    """Who the emotion numbers count, e.g. "2 testers are counted. 1 tester is not counted yet: fewer
+    than 3 analysed snapshots on an advertisement.", one line per reason (testers.REASONS), and the
+    testers without a camera, who count for the survey only."""
+    sentences = [
+        ngettext("%(count)s tester is counted.", "%(count)s testers are counted.", counted) % {"count": counted}
+    ]
+    waiting = sum(not_counted.values())
+    if waiting:
+        sentences.append(
+            _("%(who)s: %(rule)s.")
+            % {
+                "who": ngettext("%(count)s tester is not counted yet", "%(count)s testers are not counted yet", waiting)
+                % {"count": waiting},
+                "rule": ngettext(
+                    "fewer than %(minimum)s analysed snapshot on an advertisement",
+                    "fewer than %(minimum)s analysed snapshots on an advertisement",
+                    minimum,
+                )
+                % {"minimum": minimum},
+            }
+        )
+    survey_only_note = (
+        ngettext(
+            "%(count)s tester took part without a camera: survey answers only.",
+            "%(count)s testers took part without a camera: survey answers only.",
+            survey_only,
+        )
+        % {"count": survey_only}
+        if survey_only
+        else ""
+    )
+    return {
+        "summary": " ".join(sentences),
+        "survey_only_note": survey_only_note,
+        "reasons": [
+            {"reason": reason, "count": count, "text": _reason_line(reason, count)}
+            for reason, count in not_counted.items()
+            if count
+        ],
+    }
+
+
+def _reason_line(reason: str, count: int) -> str:
+    lines = {
+        "watching": ngettext(
+            "%(count)s tester has not finished watching the advertisements yet.",
+            "%(count)s testers have not finished watching the advertisements yet.",
+            count,
+        ),
+        "pending": ngettext(
+            "%(count)s tester has snapshots still waiting for analysis.",
+            "%(count)s testers have snapshots still waiting for analysis.",
+            count,
+        ),
+        "rejected": ngettext(
+            "For %(count)s tester, the face was not found or the snapshots were not usable "
+            "(too dark, too bright, blurred, face too small).",
+            "For %(count)s testers, the face was not found or the snapshots were not usable "
+            "(too dark, too bright, blurred, face too small).",
+            count,
+        ),
+        "missing": ngettext(
+            "For %(count)s tester, fewer snapshots arrived than needed.",
+            "For %(count)s testers, fewer snapshots arrived than needed.",
+            count,
+        ),
+    }
+    return lines[reason] % {"count": count}
+
+
+def calibration_label(*, version: str, method: str, faces: int) -> str:
+    return ngettext(
+        "Counting on calibrated probabilities: calibration %(version)s (%(method)s, %(faces)s face)",
+        "Counting on calibrated probabilities: calibration %(version)s (%(method)s, %(faces)s faces)",
+        faces,
+    ) % {"version": version, "method": method, "faces": faces}
+
+
+def stale_note(frames: int) -> str:
+    """Frames counted on raw probabilities until the recompute reaches them."""
+    if not frames:
+        return ""
+    return ngettext(
+        "%(frames)s frame was not yet computed with this calibration and is counted on raw probabilities "
+        "meanwhile; it is being recomputed.",
+        "%(frames)s frames were not yet computed with this calibration and are counted on raw probabilities "
+        "meanwhile; they are being recomputed.",
+        frames,
+    ) % {"frames": frames}
+
+
+def estimator_note(estimator: str, testers: int) -> str:
+    return ngettext(
+        "Estimator: %(estimator)s, %(testers)s tester.", "Estimator: %(estimator)s, %(testers)s testers.", testers
+    ) % {"estimator": estimator, "testers": testers}
+
+
+def comments_note(shown: int, total: int) -> str:
+    if total <= shown:
+        return ""
+    return ngettext(
+        "Showing the latest %(shown)s of %(total)s comment; the survey export has all.",
+        "Showing the latest %(shown)s of %(total)s comments; the survey export has all.",
+        total,
+    ) % {"shown": shown, "total": total}

@@ -35,7 +35,10 @@
   const pct = (x) => (x === null || x === undefined ? "–" : fixed(x * 100, 1) + " %");
   const num = (x, digits) => (x === null || x === undefined ? "–" : fixed(Number(x), digits));
   const interval = (r, f) => (r.low === null || r.low === undefined ? "–" : f(r.low) + " – " + f(r.high));
-  const format = (template, values) => template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]));
+  const lang = document.documentElement.lang || undefined;
+  // The page's language decides the clock too: 24 h on a German page, whatever the browser's locale.
+  const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const LABEL_LINE = 28;
 
   function table(element, headers, rows) {
     element.replaceChildren();
@@ -61,9 +64,55 @@
     });
   }
 
-  function plot(id, traces, layout) {
-    const base = { margin: { t: 20, r: 10, b: 50, l: 60 }, height: 320, font: { size: 13 }, legend: { orientation: "h" } };
-    Plotly.react($(id), traces, Object.assign(base, layout), PLOT_CONFIG);
+  // An empty chart keeps a sensible axis (0-100 % for shares, not Plotly's guess of -1..1 or 0-400 %)
+  // and says in words that there is nothing to draw yet.
+  const EMPTY_AXES = {
+    share: { range: [0, 1], tickformat: ".0%", autorange: false },
+    count: { range: [0, 1], autorange: false, showticklabels: false },
+    points: { range: [-100, 100], autorange: false },
+  };
+
+  function plot(id, traces, layout, empty) {
+    const base = { margin: { t: 30, r: 10, b: 50, l: 60 }, height: 320, font: { size: 13 }, legend: { orientation: "h" } };
+    const merged = Object.assign(base, layout);
+    if (empty) {
+      Object.entries(empty).forEach(([axis, kind]) => {
+        merged[axis] = Object.assign({}, merged[axis], EMPTY_AXES[kind]);
+      });
+      merged.annotations = [{
+        text: T.not_enough, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 15 },
+      }];
+    }
+    // Values written above the tallest bar stay visible instead of being cut at the plot's edge.
+    traces.forEach((trace) => {
+      if (trace.type === "bar" && trace.textposition === "outside") trace.cliponaxis = false;
+    });
+    $(id).dataset.empty = String(Boolean(empty));
+    Plotly.react($(id), traces, merged, PLOT_CONFIG);
+  }
+
+  const missing = (x) => x === null || x === undefined;
+
+  // Long variant names break into lines instead of running off the chart's left edge.
+  function wrap(text) {
+    const lines = [];
+    let line = "";
+    text.split(/\s+/).forEach((word) => {
+      while (word.length > LABEL_LINE) {
+        if (line) lines.push(line);
+        lines.push(word.slice(0, LABEL_LINE));
+        word = word.slice(LABEL_LINE);
+        line = "";
+      }
+      if (line && (line + " " + word).length > LABEL_LINE) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line ? line + " " + word : word;
+      }
+    });
+    if (line) lines.push(line);
+    return lines;
   }
 
   function renderProgress(data) {
@@ -84,16 +133,27 @@
     plot("chart-funnel", [{
       type: "bar", orientation: "h", y: stages.map((s) => T[s]), x: values, text: values.map(String),
       textposition: "auto", marker: { color: COLOURS[0] }, hovertemplate: "%{y}: %{x}<extra></extra>",
-    }], { yaxis: { autorange: "reversed" }, xaxis: { title: { text: T.frames } }, height: 240, margin: { l: 130, t: 10 } });
+    }], {
+      yaxis: { autorange: "reversed", automargin: true }, xaxis: { title: { text: T.frames }, rangemode: "tozero" },
+      height: 240, margin: { l: 130, t: 10 },
+    }, data.frames.received ? null : { xaxis: "count" });
     table($("table-funnel"), [T.stage, T.frames],
       stages.map((s) => [T[s], { text: String(data.frames[s]), testid: "funnel-" + s }]));
     table($("table-outcomes"), [T.outcome, T.frames], data.frames.outcomes.map((o) => [o.label, o.frames]));
   }
 
   function renderRatios(data) {
-    $("excluded-note").textContent = format(T.excluded_note, {
-      excluded: data.testers.excluded, min: data.min_frames_per_tester, included: data.testers.included,
+    $("excluded-note").textContent = data.testers.summary;
+    const reasons = $("not-counted");
+    reasons.replaceChildren();
+    data.testers.reasons.forEach((r) => {
+      const li = document.createElement("li");
+      li.textContent = r.text;
+      li.dataset.testid = "not-counted-" + r.reason;
+      reasons.appendChild(li);
     });
+    reasons.hidden = !data.testers.reasons.length;
+    $("survey-only-note").textContent = data.testers.survey_only_note;
     const classes = data.class_names;
     const traces = data.variants.map((variant, i) => {
       const means = variant.classes.map((c) => c.tester_mean.mean);
@@ -108,7 +168,9 @@
         },
       };
     });
-    plot("chart-ratios", traces, { barmode: "group", yaxis: { title: { text: T.tester_mean }, tickformat: ".0%", rangemode: "tozero" } });
+    const empty = data.variants.every((v) => v.classes.every((c) => missing(c.tester_mean.mean)));
+    plot("chart-ratios", traces, { barmode: "group", yaxis: { title: { text: T.tester_mean }, tickformat: ".0%", rangemode: "tozero" } },
+      empty ? { yaxis: "share" } : null);
     const rows = [];
     data.variants.forEach((variant) => {
       variant.classes.forEach((c) => {
@@ -126,11 +188,9 @@
 
   function renderCalibration(data) {
     const c = data.calibration;
-    $("calibration-name").textContent = c.state === "calibrated"
-      ? format(T.calibrated, { version: c.version, method: c.method_label, faces: c.faces })
-      : T.uncalibrated;
-    $("stale-note").hidden = !c.stale_frames;
-    $("stale-note").textContent = c.stale_frames ? format(T.stale_note, { frames: c.stale_frames }) : "";
+    $("calibration-name").textContent = c.label;
+    $("stale-note").hidden = !c.stale_note;
+    $("stale-note").textContent = c.stale_note;
   }
 
   function renderSecondOpinion(data) {
@@ -181,7 +241,7 @@
       return;
     }
     note.hidden = false;
-    note.textContent = format(T.estimator, { estimator: shares.estimator_label || shares.estimator, testers: shares.testers });
+    note.textContent = shares.note;
     const traces = shares.variants.map((variant, i) => ({
       type: "bar", name: variant.label, x: variant.classes.map((c) => c.label), y: variant.classes.map((c) => c.share),
       text: variant.classes.map((c) => pct(c.share)), textposition: "outside",
@@ -221,8 +281,10 @@
       list.appendChild(li);
     });
     const name = (c) => c.label_b + " − " + c.label_a + " (" + c.label + ")";
+    const labels = headline.map((c) => wrap(name(c)));
+    const rowHeight = (lines) => Math.max(50, 20 * lines.length + 14);
     plot("chart-differences", [{
-      type: "scatter", mode: "markers", y: headline.map(name),
+      type: "scatter", mode: "markers", y: labels.map((lines) => lines.join("<br>")),
       x: headline.map((c) => (c.mean_difference === null ? null : c.mean_difference * 100)),
       marker: { size: 12, symbol: "diamond", color: COLOURS[0] },
       error_x: {
@@ -231,9 +293,13 @@
         arrayminus: headline.map((c) => (c.low === null ? 0 : (c.mean_difference - c.low) * 100)),
       },
     }], {
-      xaxis: { title: { text: T.difference }, zeroline: true, zerolinewidth: 2 }, height: 90 + 50 * headline.length,
-      margin: { l: 200, t: 10 }, showlegend: false,
-    });
+      xaxis: { title: { text: T.difference }, zeroline: true, zerolinewidth: 2 },
+      // A fixed category range keeps each row's label inside its row, also with nothing to draw.
+      yaxis: { automargin: true, range: [-0.5, labels.length - 0.5] },
+      height: 90 + labels.reduce((sum, lines) => sum + rowHeight(lines), 0),
+      margin: { l: 20, t: 10 }, showlegend: false,
+    }, headline.length ? (headline.every((c) => missing(c.mean_difference)) ? { xaxis: "points" } : null)
+      : { xaxis: "points", yaxis: "count" });
     table($("table-comparisons"), [T.comparison, T.testers, T.difference, T.interval, T.p_value, T.verdict],
       data.comparisons.map((c) => [
         name(c), String(c.n), c.mean_difference === null ? "–" : num(c.mean_difference * 100, 1),
@@ -261,7 +327,9 @@
       });
     });
     if (!$("chart-timeline").classList.contains("js-plotly-plot")) $("chart-timeline").textContent = "";
-    plot("chart-timeline", traces, { xaxis: { title: { text: T.media_time } }, yaxis: { title: { text: T.share_of_frames }, tickformat: ".0%" } });
+    const empty = series.every((v) => !v.bins.length);
+    plot("chart-timeline", traces, { xaxis: { title: { text: T.media_time } }, yaxis: { title: { text: T.share_of_frames }, tickformat: ".0%" } },
+      empty ? { yaxis: "share", xaxis: "count" } : null);
     const rows = [];
     series.forEach((v) => v.bins.forEach((b) => rows.push([v.label, num(b.start_ms / 1000, 1), b.frames, pct(b.happy), pct(b.sad)])));
     table($("table-timeline"), [T.variant, T.bin_start, T.frames, T.happy_share, T.sad_share], rows);
@@ -271,6 +339,8 @@
     const order = data.order_effect;
     if (!order || !order.positions.length) {
       $("order-summary").textContent = T.not_enough;
+      plot("chart-order", [], { yaxis: { title: { text: T.happy_ratio } } }, { yaxis: "share", xaxis: "count" });
+      table($("table-order"), [], []);
       return;
     }
     const traces = order.by_variant.map((variant, i) => ({
@@ -320,13 +390,13 @@
         x: v.distribution.map((d) => d.rating), y: v.distribution.map((d) => d.count),
         text: v.distribution.map((d) => String(d.count)), textposition: "outside",
         marker: { color: COLOURS[i % COLOURS.length], pattern: { shape: PATTERNS[i % PATTERNS.length] } },
-      })), { barmode: "group", xaxis: { title: { text: T.rating }, dtick: 1 }, yaxis: { title: { text: T.answers } }, height: 260 });
+      })), { barmode: "group", xaxis: { title: { text: T.rating }, dtick: 1 }, yaxis: { title: { text: T.answers }, rangemode: "tozero" }, height: 260 },
+      question.variants.every((v) => !v.n) ? { yaxis: "count" } : null);
       table(tableElement, [T.variant, T.answers, T.mean_rating, T.interval],
         question.variants.map((v) => [v.label, String(v.n), num(v.mean, 2), interval(v, (x) => num(x, 2))]));
     });
     const s = data.survey;
-    $("comments-note").textContent = s.comments_total > s.comments.length
-      ? format(T.comments_shown, { shown: s.comments.length, total: s.comments_total }) : "";
+    $("comments-note").textContent = s.comments_note;
     table($("table-comments"), [T.tester, T.variant, T.question, T.comment],
       s.comments.map((c) => [c.tester, c.variant, c.question, c.comment]));
   }
@@ -357,7 +427,7 @@
     renderTimeline(data);
     renderOrder(data);
     renderSurvey(data);
-    $("updated-at").textContent = T.updated + " " + new Date().toLocaleTimeString();
+    $("updated-at").textContent = T.updated + " " + clock.format(new Date());
     root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1);
   }
 

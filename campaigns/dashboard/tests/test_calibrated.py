@@ -86,6 +86,9 @@ def test_dashboard_counts_on_calibrated_values_and_names_the_calibration(calibra
         "faces": 2100,
         "created_at": calibration.created_at.isoformat(),
         "stale_frames": 0,
+        "label": f"Counting on calibrated probabilities: calibration {calibration.version} "
+        "(Temperature scaling, 2100 faces)",
+        "stale_note": "",
     }
     for label in ("A", "B"):
         raw = generated.raw[label]
@@ -116,6 +119,7 @@ def test_a_frame_written_without_calibration_is_counted_raw_and_the_api_queues_i
 
     data = dashboard_data(campaign=generated.campaign)
     assert data["calibration"]["stale_frames"] == 1
+    assert data["calibration"]["stale_note"].startswith("1 frame was not yet computed with this calibration and is")
     assert class_row(variant_row(data, "A")["classes"], "happy")["count"] == before
 
     owner = make_user("calibrated-owner", generated.campaign.organisation)

@@ -4,17 +4,22 @@ Chromium updating itself when a prediction arrives."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
+from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from campaigns.live import publish_campaign_event
+from campaigns.live import publish_campaign_event, publish_progress_event
+from campaigns.models import Campaign, Variant
+from sessions.models import Tester
 
-from .conftest import add_frame
+from .conftest import active_model, add_frame
 
 
 def session_cookie(user) -> str:
@@ -48,6 +53,28 @@ def test_socket_relays_events_to_members_and_refuses_everyone_else(asgi_server, 
         assert json.loads(member.recv(timeout=10)) == event
 
 
+def test_a_tester_moving_on_reaches_the_dashboard_once_committed(asgi_server, fixed, owner):
+    with open_socket(asgi_server, fixed.campaign, session_cookie(owner)) as member:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            publish_progress_event(fixed.campaign.pk)
+            raise RuntimeError("the service failed: its transaction rolls back")
+        with transaction.atomic():
+            publish_progress_event(fixed.campaign.pk)
+            Tester.objects.filter(pk=fixed.testers["t7"].pk).update(completed_at=timezone.now())
+
+        assert json.loads(member.recv(timeout=10)) == {"kind": "progress"}
+        # Nothing from the rolled-back transaction, before or after.
+        with pytest.raises(TimeoutError):
+            member.recv(timeout=1)
+
+
+def publish_in_thread(function, **kwargs) -> None:
+    """Playwright runs an event loop in this thread, where async_to_sync refuses to work."""
+    publisher = threading.Thread(target=function, kwargs=kwargs)
+    publisher.start()
+    publisher.join()
+
+
 @pytest.mark.browser
 def test_dashboard_renders_charts_and_updates_when_a_prediction_arrives(asgi_server, browser, fixed, owner):
     context = browser.new_context()
@@ -72,16 +99,64 @@ def test_dashboard_renders_charts_and_updates_when_a_prediction_arrives(asgi_ser
     assert model_link.get_attribute("href") == f"/campaigns/models/{fixed.model.pk}/card/"
     expect(page.locator("#dashboard")).to_have_attribute("data-live", "on", timeout=10000)
 
+    counting = page.locator('[data-testid="tester-counting"]')
+    assert counting.inner_text().startswith("6 testers are counted. 2 testers are not counted yet")
+    assert page.locator('[data-testid="not-counted-watching"]').inner_text() == (
+        "2 testers have not finished watching the advertisements yet."
+    )
+
     frame = add_frame(fixed.testers["t1"], fixed.a, 50, "happy", 0.95)
     event = {"kind": "frame", "variant_id": str(fixed.a.pk), "outcome": frame.outcome, "top_class": "happy"}
-    # Playwright runs an event loop in this thread, where async_to_sync refuses to work.
-    publisher = threading.Thread(
-        target=publish_campaign_event, kwargs={"campaign_id": fixed.campaign.pk, "event": event}
-    )
-    publisher.start()
-    publisher.join()
+    publish_in_thread(publish_campaign_event, campaign_id=fixed.campaign.pk, event=event)
 
     expect(happy_a).to_have_text("3", timeout=15000)
     assert page.locator(f'[data-testid="frames-{fixed.a.pk}"]').first.inner_text() == "27"
+
+    # A tester finishes: "Completed" and the reasons follow without a reload.
+    completed = page.locator('[data-testid="progress-completed"]')
+    assert completed.inner_text() == "7"
+    Tester.objects.filter(pk=fixed.testers["t7"].pk).update(completed_at=timezone.now())
+    publish_in_thread(publish_progress_event, campaign_id=fixed.campaign.pk)
+    expect(completed).to_have_text("8", timeout=15000)
+    expect(page.locator('[data-testid="not-counted-rejected"]')).to_contain_text("For 1 tester, the face was not found")
     assert failed == []
     assert [error for error in errors if not error.startswith("Failed to load resource")] == []
+
+
+@pytest.mark.browser
+def test_a_new_campaign_on_the_german_page_draws_empty_charts_plainly(asgi_server, browser, owner, organisation):
+    """No tester yet, long variant names, the page switched to German in a browser set to American English."""
+    active_model()
+    campaign = Campaign.objects.create(organisation=organisation, name="Herbst", created_by=owner)
+    names = ["Sommerkampagne mit einem besonders langen Namen", "Frühjahrskampagne mit einem ebenso langen Namen"]
+    for position, label in enumerate(names):
+        Variant.objects.create(
+            campaign=campaign, label=label, kind="image", file=f"v/{position}.png", content_type="image/png",
+            position=position,
+        )  # fmt: skip
+    context = browser.new_context(locale="en-US")
+    context.add_cookies(
+        [
+            {"name": "sessionid", "value": session_cookie(owner), "url": asgi_server.url},
+            {"name": "django_language", "value": "de", "url": asgi_server.url},  # the page's language switch
+        ]
+    )
+    page = context.new_page()
+
+    page.goto(f"{asgi_server.url}/campaigns/{campaign.pk}/dashboard/")
+    expect(page.locator("#dashboard")).to_have_attribute("data-loaded", re.compile(r"\d"), timeout=15000)
+
+    assert re.fullmatch(r"Aktualisiert \d\d:\d\d:\d\d", page.locator("#updated-at").inner_text())
+    # Plotly redraws once more after measuring the labels' margins: wait for the settled charts.
+    ratios = page.locator("#chart-ratios")
+    expect(ratios.locator(".annotation-text")).to_have_text("Noch nicht genügend Daten.")
+    expect(ratios.locator(".ytick text").last).to_have_text("100%")
+    differences = page.locator("#chart-differences")
+    labels = differences.locator(".ytick text")
+    expect(labels).to_have_count(2)
+    chart = differences.locator(".main-svg").first.bounding_box()
+    for index in range(2):
+        box = labels.nth(index).bounding_box()
+        assert chart["x"] <= box["x"] and box["x"] + box["width"] <= chart["x"] + chart["width"], box
+    lines = differences.locator(".ytick text tspan.line").all_text_contents()
+    assert set(" ".join(names).split()) <= set(" ".join(lines).split())
