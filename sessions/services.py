@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from PIL import Image
 from rest_framework import status
 
+from campaigns.live import publish_progress_event
 from campaigns.media_validation import POLYGLOT_MARKERS
 from campaigns.models import Campaign, Invitation, SurveyQuestion, Variant
 from campaigns.selectors import current_consent
@@ -58,6 +59,7 @@ def tester_create_for_invitation(*, invitation: Invitation) -> Tester:
                 campaign=invitation.campaign, invitation=invitation, token_hash=invitation.token_hash
             )
             Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(opened_at=timezone.now())
+            publish_progress_event(invitation.campaign_id)
     except IntegrityError:  # two tabs opened the link at once; the other one created the tester
         tester = Tester.objects.get(token_hash=invitation.token_hash)
     return Tester.objects.select_related("campaign", "invitation").get(pk=tester.pk)
@@ -70,6 +72,7 @@ def tester_create_for_open_link(*, campaign: Campaign) -> tuple[Tester, str]:
     if Tester.objects.filter(campaign=campaign, invitation__isnull=True).count() >= campaign.open_link_quota:
         raise ApplicationError(_("This study has all the participants it needs."), status_code=status.HTTP_410_GONE)
     token, token_hash = new_token()
+    publish_progress_event(campaign.pk)
     return Tester.objects.create(campaign=campaign, token_hash=token_hash), token
 
 
@@ -122,6 +125,7 @@ def tester_consent(
         tester.variant_order = [variant_ids[index] for index in rows[tester.order_slot % len(rows)]]
     tester.save(update_fields=["consent_version", "consented_at", "order_slot", "variant_order"])
     upload_eligibility_changed(token_hash=tester.token_hash)
+    publish_progress_event(campaign.pk)
     return tester
 
 
@@ -130,6 +134,7 @@ def tester_decline(*, tester: Tester) -> None:
     """Declining records the moment only: no order, no camera state, nothing else."""
     Tester.objects.filter(pk=tester.pk, consented_at__isnull=True).update(declined_at=timezone.now())
     upload_eligibility_changed(token_hash=tester.token_hash)
+    publish_progress_event(tester.campaign_id)
 
 
 @transaction.atomic
@@ -138,6 +143,7 @@ def tester_reconsider(*, tester: Tester) -> None:
     agreeing then works like a first visit. Nothing else was recorded, so nothing else is undone."""
     Tester.objects.filter(pk=tester.pk, consented_at__isnull=True, declined_at__isnull=False).update(declined_at=None)
     upload_eligibility_changed(token_hash=tester.token_hash)
+    publish_progress_event(tester.campaign_id)
 
 
 @transaction.atomic
@@ -145,6 +151,7 @@ def tester_camera_set(*, tester: Tester, camera: str) -> None:
     if camera not in {Tester.Camera.GRANTED, Tester.Camera.DENIED, Tester.Camera.UNAVAILABLE}:
         raise ApplicationError(_("Unknown camera state."))
     Tester.objects.filter(pk=tester.pk, consented_at__isnull=False).update(camera=camera)
+    publish_progress_event(tester.campaign_id)
 
 
 @transaction.atomic
@@ -189,6 +196,7 @@ def survey_answers_submit(*, tester: Tester, variant_id: str, answers: dict[int,
     SurveyAnswer.objects.bulk_create([row for row in rows if row.rating is not None or row.comment])
     if index + 1 == len(tester.variant_order):
         Tester.objects.filter(pk=tester.pk).update(completed_at=timezone.now())
+        publish_progress_event(tester.campaign_id)
 
 
 def _refuse(message: str, status_code: int = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE) -> ApplicationError:
@@ -344,6 +352,7 @@ def tester_withdraw(*, tester: Tester) -> None:
     frames = Frame.objects.select_for_update().filter(tester=tester).only("pk", "kept_image")
     kept = [frame.kept_image for frame in frames if frame.kept_image]
     Tester.objects.filter(pk=tester.pk).delete()
+    publish_progress_event(tester.campaign_id)
     # Kept snapshots (campaigns that opted in) are files: remove them once the rows are surely gone.
     for image in kept:
         transaction.on_commit(lambda image=image: image.storage.delete(image.name))

@@ -583,7 +583,10 @@ def calibration_summary(calibration: Calibration | None, matrix: TesterMatrix | 
         "faces": calibration.faces,
         "created_at": calibration.created_at.isoformat(),
         "stale_frames": stale,
-        "label": calibration_label(version=calibration.version, method=method_label, faces=calibration.faces),
+        "source": calibration.source,
+        "label": calibration_label(
+            version=calibration.version, method=method_label, faces=calibration.faces, source=calibration.source
+        ),
         "stale_note": stale_note(stale),
     }
 

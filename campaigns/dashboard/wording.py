@@ -284,12 +284,25 @@ def _reason_line(reason: str, count: int) -> str:
     return lines[reason] % {"count": count}
 
 
-def calibration_label(*, version: str, method: str, faces: int) -> str:
+def calibration_label(*, version: str, method: str, faces: int, source: str = "") -> str:
+    if source:
+        return ngettext(
+            "Counting on calibrated probabilities: calibration %(version)s (%(method)s, fitted on %(source)s, "
+            "%(faces)s face)",
+            "Counting on calibrated probabilities: calibration %(version)s (%(method)s, fitted on %(source)s, "
+            "%(faces)s faces)",
+            faces,
+        ) % {
+            "version": version,
+            "method": method,
+            "source": source,
+            "faces": formats.number_format(faces, force_grouping=True),
+        }
     return ngettext(
         "Counting on calibrated probabilities: calibration %(version)s (%(method)s, %(faces)s face)",
         "Counting on calibrated probabilities: calibration %(version)s (%(method)s, %(faces)s faces)",
         faces,
-    ) % {"version": version, "method": method, "faces": faces}
+    ) % {"version": version, "method": method, "faces": formats.number_format(faces, force_grouping=True)}
 
 
 def stale_note(frames: int) -> str:

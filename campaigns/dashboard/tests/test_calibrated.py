@@ -86,8 +86,9 @@ def test_dashboard_counts_on_calibrated_values_and_names_the_calibration(calibra
         "faces": 2100,
         "created_at": calibration.created_at.isoformat(),
         "stale_frames": 0,
+        "source": "generated",
         "label": f"Counting on calibrated probabilities: calibration {calibration.version} "
-        "(Temperature scaling, 2100 faces)",
+        "(Temperature scaling, fitted on generated, 2,100 faces)",
         "stale_note": "",
     }
     for label in ("A", "B"):
