@@ -28,7 +28,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # The address in e-mailed and printed links. Unset, it follows HOST and PORT, the address `make run`
 # serves on, so a second instance on another port hands out links to itself.
 _SERVE_HOST = env_str("HOST", "127.0.0.1")
-_LINK_HOST = "localhost" if _SERVE_HOST in ("127.0.0.1", "0.0.0.0", "::", "") else _SERVE_HOST
+_LINK_HOST = "localhost" if _SERVE_HOST in ("127.0.0.1", "0.0.0.0", "::", "") else _SERVE_HOST  # noqa: S104
 _LINK_HOST = f"[{_LINK_HOST}]" if ":" in _LINK_HOST else _LINK_HOST
 SITE_URL = env_str("SITE_URL", f"http://{_LINK_HOST}:{env_str('PORT', '8000')}").rstrip("/")
 
