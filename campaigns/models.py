@@ -113,6 +113,16 @@ class Campaign(models.Model):
         help_text=_("Off by default: snapshots are analysed and discarded. On: kept until the retention date."),
     )
     frame_retention_days = models.PositiveIntegerField(_("keep snapshots for (days)"), default=30)
+    posed_expressions = models.BooleanField(
+        _("ask for posed expressions"),
+        default=False,
+        help_text=_(
+            "Before the first advertisement every tester's resting face is recorded for a few seconds. On: "
+            "testers are also asked for a brief smile and a neutral face, which shows how well the model "
+            "reads each of them. The consent page says so; testers who agreed before it was switched on are "
+            "not asked."
+        ),
+    )
     invitation_ttl_days = models.PositiveIntegerField(
         _("invitation links expire after (days)"), default=14, validators=[MinValueValidator(1)]
     )

@@ -165,6 +165,7 @@ def campaign_start_problems(*, campaign: Campaign) -> list[str]:
 
 def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
     """Everything the campaign page shows, in a fixed number of queries."""
+    from campaigns.dashboard.verdicts import campaign_plan
     from sessions.models import Tester
 
     consent = current_consent(campaign=campaign)
@@ -177,6 +178,9 @@ def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
         variant.seconds = seconds_text(variant.duration_ms / 1000) if variant.duration_ms else None
         variant.snapshots = variant_snapshots(campaign=campaign, variant=variant)
         variant.too_few_snapshots = variant.snapshots is not None and variant.snapshots < campaign.min_frames_per_tester
+    open_link_testers = Tester.objects.filter(campaign=campaign, invitation__isnull=True).count()
+    # Invited as the dashboard counts it: every invitation not revoked, and each open-link tester.
+    invited = sum(counts.values()) - counts[InvitationState.REVOKED] + open_link_testers
     return {
         "variants": variants,
         "questions": list(campaign.questions.all()),
@@ -188,8 +192,9 @@ def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
         "start_problems": campaign_start_problems(campaign=campaign)
         if campaign.status == Campaign.Status.DRAFT
         else [],
-        "open_link_testers": Tester.objects.filter(campaign=campaign, invitation__isnull=True).count(),
+        "open_link_testers": open_link_testers,
         "capture_interval": seconds_text(campaign.capture_interval_seconds),
+        "tester_plan": campaign_plan(campaign=campaign, variants=variants, invited=invited),
     }
 
 

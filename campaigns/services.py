@@ -56,6 +56,7 @@ CAMPAIGN_FIELDS = (
     "order_mode",
     "keep_frames",
     "frame_retention_days",
+    "posed_expressions",
     "invitation_ttl_days",
     "open_link_quota",
 )

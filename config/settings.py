@@ -186,6 +186,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-frames": {"task": "inference.purge_expired_frames", "schedule": 3600.0},
     "expire-stale-frames": {"task": "inference.expire_stale_frames", "schedule": 900.0},
+    "expire-stale-baseline-snapshots": {"task": "inference.expire_stale_baseline_snapshots", "schedule": 900.0},
     "erase-expired-invitations": {"task": "campaigns.erase_expired_invitations", "schedule": 3600.0},
 }
 

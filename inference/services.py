@@ -6,6 +6,8 @@ Contract used by sessions/ and ml/:
   frame row and answers 503 with Retry-After, so the tester page retries and nothing is lost.
 - frame_quality_verdict: synchronous face + quality check for the tester's camera check page;
   nothing is stored.
+- baseline_submit_for_analysis: the same contract as frame_submit_for_analysis for a tester's
+  baseline snapshot (sessions.BaselineSnapshot), analysed by `inference.analyse_baseline_snapshot`.
 - model_version_register: put a model file into the registry after checking that it loads and
   answers on a known face.
 """
@@ -33,7 +35,7 @@ from config.errors import ApplicationError
 from inference.calibrations import prediction_calibrated_fields
 from inference.models import ModelVersion, Prediction
 from inference.pipeline import FrameAnalysis
-from sessions.models import Frame
+from sessions.models import BaselineSnapshot, Frame
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,58 @@ def _submit_through_celery(*, frame_id: int, image_bytes: bytes) -> None:
     except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
         logger.warning("Broker refused frame %s: %s", frame_id, error)
         raise QueueUnavailable(str(error)) from error
+
+
+def baseline_submit_for_analysis(*, snapshot_id: int, image_bytes: bytes) -> None:
+    """Queue a baseline snapshot for `inference.analyse_baseline_snapshot`, on the frames' queue
+    and through their pipeline. The image travels inside the message (raw bytes, msgpack) and
+    nowhere else. Raises QueueUnavailable when the broker does not take it; without Redis (the
+    embedded fallback) the task runs here and now."""
+    import kombu.exceptions
+    import redis.exceptions
+
+    from inference.tasks import analyse_baseline_snapshot
+
+    try:
+        with analyse_baseline_snapshot.app.pool.acquire(block=True, timeout=PUBLISH_TIMEOUT_SECONDS) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=1)
+            analyse_baseline_snapshot.apply_async(args=[snapshot_id, image_bytes], connection=connection, retry=False)
+    except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
+        logger.warning("Broker refused baseline snapshot %s: %s", snapshot_id, error)
+        raise QueueUnavailable(str(error)) from error
+
+
+def baseline_snapshot_record_analysis(
+    *, snapshot_id: int, analysis: FrameAnalysis, model_version: ModelVersion | None
+) -> bool:
+    """Store a baseline snapshot's one outcome and, for a prediction, every class probability (raw,
+    and calibrated with the model's active calibration) on its row. True if this call recorded
+    it: the conditional UPDATE claims only a pending row, so a redelivered message changes
+    nothing, and a row deleted meanwhile (the tester withdrew) is left alone."""
+    values: dict[str, Any] = {
+        "outcome": analysis.outcome,
+        "outcome_at": timezone.now(),
+        "quality": analysis.quality,
+        "face_box": analysis.face_box or [],
+    }
+    if analysis.outcome == BaselineSnapshot.Outcome.PREDICTION and model_version is not None:
+        values.update(
+            model_version=model_version,
+            probabilities=analysis.probabilities,
+            top_class=analysis.top_class,
+            top_probability=analysis.top_probability,
+            **prediction_calibrated_fields(model_version_id=model_version.pk, probabilities=analysis.probabilities),
+        )
+    pending = BaselineSnapshot.objects.filter(pk=snapshot_id, outcome=BaselineSnapshot.Outcome.PENDING)
+    return bool(pending.update(**values))
+
+
+def baseline_snapshots_expire_stale(*, older_than: timedelta) -> int:
+    """Baseline snapshots still pending long after upload lost their message: `expired`, so each
+    ends in exactly one outcome, as frames do (frames_expire_stale)."""
+    cutoff = timezone.now() - older_than
+    stale = BaselineSnapshot.objects.filter(outcome=BaselineSnapshot.Outcome.PENDING, created_at__lt=cutoff)
+    return stale.update(outcome=BaselineSnapshot.Outcome.EXPIRED, outcome_at=timezone.now())
 
 
 def frame_quality_verdict(*, image_bytes: bytes) -> str:

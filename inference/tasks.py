@@ -287,6 +287,74 @@ def analyse_frame(requests) -> str:
     return FrameBatches.ACK
 
 
+def analyse_baseline_snapshot_now(*, snapshot_id: int, image_bytes: bytes) -> str | None:
+    """One baseline snapshot (sessions.BaselineSnapshot) through the frames' pipeline (face
+    detection, quality gates, the campaign's model, its calibration): the outcome recorded, or None
+    if there was nothing to do (withdrawn meanwhile, a redelivery, or the pipeline failed on it,
+    which is logged and left to baseline_snapshots_expire_stale). Database errors propagate: the
+    task retries them."""
+    from inference.pipeline import FrameAnalysis
+    from inference.services import baseline_snapshot_record_analysis
+    from sessions.models import BaselineSnapshot
+    from sessions.selectors import baseline_snapshot_for_analysis
+
+    row = baseline_snapshot_for_analysis(snapshot_id=snapshot_id)
+    if row is None:
+        return None
+    model_version = None
+    if timezone.now() - row["created_at"] > timedelta(seconds=settings.MIMIK["FRAME_MAX_AGE_SECONDS"]):
+        analysis = FrameAnalysis(BaselineSnapshot.Outcome.EXPIRED)
+    else:
+        model_version = _baseline_model_version(row["campaign__model_version_id"])
+        analysis = _analyse_images([image_bytes], model_version)[0]
+        if analysis is None:
+            return None
+    recorded = baseline_snapshot_record_analysis(
+        snapshot_id=snapshot_id, analysis=analysis, model_version=model_version
+    )
+    return analysis.outcome if recorded else None
+
+
+def _baseline_model_version(model_version_id: int | None):
+    """`_model_version` without its minute of back-off: a per-snapshot task retries instead."""
+    from inference.selectors import forget_cached_models, get_model_version_cached
+    from inference.services import model_version_ensure_default
+
+    model_version = get_model_version_cached(model_version_id=model_version_id)
+    if model_version is None:
+        model_version = model_version_ensure_default()
+        forget_cached_models()
+    return model_version
+
+
+@shared_task(
+    name="inference.analyse_baseline_snapshot", queue=INFERENCE_QUEUE, serializer="msgpack", **FRAME_TASK_OPTIONS
+)
+def analyse_baseline_snapshot(snapshot_id: int, image: bytes | str) -> str | None:
+    """`inference.analyse_baseline_snapshot(snapshot_id, jpeg)`: a tester's baseline snapshot."""
+    try:
+        return analyse_baseline_snapshot_now(snapshot_id=int(snapshot_id), image_bytes=_image_bytes(image))
+    finally:
+        close_old_connections()
+
+
+@shared_task(
+    name="inference.expire_stale_baseline_snapshots",
+    queue=DEFAULT_QUEUE,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=120,
+    time_limit=180,
+)
+def expire_stale_baseline_snapshots() -> int:
+    """Backstop for baseline snapshots whose message was lost, like expire_stale_frames."""
+    from inference.services import baseline_snapshots_expire_stale
+
+    return baseline_snapshots_expire_stale(older_than=timedelta(seconds=2 * settings.MIMIK["FRAME_MAX_AGE_SECONDS"]))
+
+
 @shared_task(
     name="inference.expire_stale_frames",
     queue=DEFAULT_QUEUE,

@@ -33,6 +33,7 @@ from sessions import selectors, services
 from sessions.access import get_tester_for_upload
 from sessions.models import Tester
 from sessions.serializers import (
+    BaselineUploadSerializer,
     CameraCheckResultSerializer,
     CameraCheckSerializer,
     ErrorSerializer,
@@ -46,6 +47,7 @@ SNAPSHOT_HEADERS = {
     "sequence": "X-Snapshot-Sequence",
     "media_time_ms": "X-Snapshot-Media-Time-Ms",
     "captured_at": "X-Snapshot-Captured-At",
+    "kind": "X-Snapshot-Kind",  # baseline snapshots only
 }
 
 VERDICT_MESSAGES = {
@@ -223,6 +225,52 @@ class FrameUploadApi(TesterApiView):
 @extend_schema_view(post=extend_schema(operation_id="tester_frame_upload_by_header"))
 class FrameUploadByHeaderApi(FrameUploadApi):
     """The same upload with the token in the X-Tester-Token header instead of the URL."""
+
+
+BASELINE_HEADER_PARAMETERS = [
+    OpenApiParameter(
+        SNAPSHOT_HEADERS[name],
+        kind,
+        OpenApiParameter.HEADER,
+        required=False,
+        description=f"`{name}` of an image/jpeg or image/png body (a multipart form has it as a field).",
+    )
+    for name, kind in (
+        ("kind", OpenApiTypes.STR),
+        ("sequence", OpenApiTypes.INT),
+        ("captured_at", OpenApiTypes.DATETIME),
+    )
+]
+
+
+class BaselineUploadApi(TesterApiView):
+    """The camera page's snapshots of the tester's own face before any advertisement: the frame
+    upload's gate, size limits and rate limit (one counter with the frames), its own rows."""
+
+    @extend_schema(
+        operation_id="tester_baseline_upload",
+        summary="Upload one baseline snapshot (resting face, posed smile or posed neutral face)",
+        description=(
+            "Stores the snapshot's metadata and queues the image for analysis; answers 204 without any "
+            "result. A repeated (kind, sequence) answers 204 again and is not queued twice. Posed kinds "
+            "only from testers whose consent page asked for them (else 400)."
+        ),
+        request={**RAW_IMAGE_BODIES, "multipart/form-data": BaselineUploadSerializer},
+        parameters=[*BASELINE_HEADER_PARAMETERS],
+        responses={204: OpenApiResponse(description="Accepted (or already accepted)."), **ERRORS},
+    )
+    def post(self, request: Request, token: str) -> Response:
+        tester = self.tester(request, token)
+        services.tester_capture_check(tester=tester)
+        data = self.read_image(request, BaselineUploadSerializer)
+        services.baseline_snapshot_accept(
+            tester=tester,
+            kind=data["kind"],
+            sequence=data["sequence"],
+            captured_at=data.get("captured_at"),
+            image_bytes=data["image_bytes"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CameraCheckApi(TesterApiView):

@@ -36,6 +36,9 @@ class Tester(models.Model):
     viewed_count = models.PositiveSmallIntegerField(default=0)
     answered_count = models.PositiveSmallIntegerField(default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Whether the consent page this tester agreed to asked for a posed smile and a posed neutral
+    # face: the camera page asks for them only then (and while the campaign still wants them).
+    posed_expressions = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -104,3 +107,50 @@ class SurveyAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"answer to {self.question_id} by {self.tester_id}"
+
+
+class BaselineSnapshot(models.Model):
+    """A snapshot of the tester's own face taken on the camera page, before any advertisement: at
+    rest and, if the campaign asks for them, a posed smile and a posed neutral face. Not a frame of
+    any variant: the dashboard compares each tester's reactions with their own resting face and
+    checks how well the model reads them. It ends in exactly one outcome, like a frame; the
+    probabilities are stored on the row (raw and calibrated, with the model version). The image is
+    never kept, whatever the campaign keeps of its frames."""
+
+    class Kind(models.TextChoices):
+        RESTING = "resting", _("Resting face")
+        POSED_SMILE = "posed_smile", _("Posed smile")
+        POSED_NEUTRAL = "posed_neutral", _("Posed neutral face")
+
+    Outcome = Frame.Outcome
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    tester = models.ForeignKey(Tester, on_delete=models.CASCADE, related_name="baseline_snapshots")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    sequence = models.PositiveSmallIntegerField()
+    captured_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    byte_size = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Frame.Outcome.choices, default=Frame.Outcome.PENDING)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    quality = models.JSONField(default=dict, blank=True)
+    model_version = models.ForeignKey(
+        "inference.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    probabilities = models.JSONField(null=True, blank=True, help_text="{class name: probability}, raw.")
+    top_class = models.CharField(max_length=32, blank=True, default="")
+    top_probability = models.FloatField(null=True, blank=True)
+    face_box = models.JSONField(default=list, blank=True)
+    calibration_version = models.CharField(max_length=64, blank=True, default="")
+    calibrated_probabilities = models.JSONField(null=True, blank=True)
+    calibrated_top_class = models.CharField(max_length=32, blank=True, default="")
+    calibrated_top_probability = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tester", "kind", "sequence"], name="baseline_once_per_sequence")
+        ]
+        indexes = [models.Index(fields=["campaign", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} snapshot {self.pk} ({self.outcome})"

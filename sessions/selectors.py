@@ -14,7 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from campaigns.models import Campaign, SurveyQuestion, Variant
-from sessions.models import Tester
+from sessions.models import BaselineSnapshot, Tester
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,29 @@ def variant_for_tester(*, tester: Tester, variant_id: str) -> Variant | None:
     if str(variant_id) not in tester.variant_order:
         return None
     return Variant.objects.filter(pk=variant_id, campaign_id=tester.campaign_id).first()
+
+
+def tester_asked_for_posed(*, tester: Tester) -> bool:
+    """Whether the camera page asks this tester for a posed smile and a posed neutral face: their
+    consent page said so (Tester.posed_expressions) and the campaign still wants them."""
+    return Tester.objects.filter(pk=tester.pk, posed_expressions=True, campaign__posed_expressions=True).exists()
+
+
+def baseline_kinds_to_record(*, tester: Tester) -> list[str]:
+    """The baseline kinds the camera page still records, in order: the resting face, then the posed
+    ones if asked for; a kind already recorded (a reload of the page) is not asked for again."""
+    kinds = [BaselineSnapshot.Kind.RESTING]
+    if tester_asked_for_posed(tester=tester):
+        kinds += [BaselineSnapshot.Kind.POSED_SMILE, BaselineSnapshot.Kind.POSED_NEUTRAL]
+    recorded = set(tester.baseline_snapshots.values_list("kind", flat=True).distinct())
+    return [str(kind) for kind in kinds if kind not in recorded]
+
+
+def baseline_snapshot_for_analysis(*, snapshot_id: int) -> dict[str, Any] | None:
+    """What a worker needs of a baseline snapshot that is still pending (None if it is gone: the
+    tester withdrew, or it was analysed already): its age and the model the campaign names."""
+    pending = BaselineSnapshot.objects.filter(pk=snapshot_id, outcome=BaselineSnapshot.Outcome.PENDING)
+    return pending.values("pk", "created_at", "campaign__model_version_id").first()
 
 
 def study_title(*, campaign: Campaign) -> str:
@@ -112,8 +135,9 @@ def _prediction_data(prediction: Any, roles: dict[int | None, str]) -> dict[str,
 def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
     """Everything stored about one tester (GDPR Art. 15), as plain JSON-ready data: the invitation
     (with the e-mail address while it is kept), consent, viewing order, every snapshot's outcome
-    and prediction, and the survey answers. Snapshot images themselves are never kept unless the
-    campaign opted in; then the file's retention date is listed."""
+    and prediction (the camera page's baseline snapshots too), and the survey answers. Snapshot
+    images themselves are never kept unless the campaign opted in (then the file's retention date
+    is listed); baseline snapshots never."""
     from inference.models import Prediction
     from inference.selectors import get_active_model
 
@@ -155,6 +179,22 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
                 "predictions": [_prediction_data(row, roles) for row in scored],
             }
         )
+    baseline = [
+        {
+            "kind": snapshot.kind,
+            "sequence": snapshot.sequence,
+            "captured_at": _iso(snapshot.captured_at),
+            "received_at": _iso(snapshot.created_at),
+            "outcome": snapshot.outcome,
+            "quality": snapshot.quality,
+            "model": str(snapshot.model_version) if snapshot.model_version_id else None,
+            "top_class": snapshot.top_class or None,
+            "probabilities": snapshot.probabilities,
+            "calibrated_probabilities": snapshot.calibrated_probabilities,
+            "face_box": snapshot.face_box,
+        }
+        for snapshot in tester.baseline_snapshots.select_related("model_version").order_by("kind", "sequence")
+    ]
     answers = tester.answers.select_related("question", "variant").order_by("variant__position", "question__position")
     return {
         "tester": str(tester.pk),
@@ -176,6 +216,8 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
         "camera": tester.camera,
         "variant_order": [labels.get(variant_id, variant_id) for variant_id in tester.variant_order],
         "completed_at": _iso(tester.completed_at),
+        "posed_expressions_asked": tester.posed_expressions,
+        "baseline_snapshots": baseline,
         "frames": frames,
         "answers": [
             {

@@ -21,16 +21,24 @@ from campaigns.models import Campaign, Invitation, SurveyQuestion, Variant
 from campaigns.selectors import current_consent
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
-from inference.services import QueueUnavailable, frame_submit_for_analysis
+from inference.services import QueueUnavailable, baseline_submit_for_analysis, frame_submit_for_analysis
 from sessions import selectors
 from sessions.access import upload_eligibility_changed
-from sessions.models import Frame, SurveyAnswer, Tester
+from sessions.models import BaselineSnapshot, Frame, SurveyAnswer, Tester
 
 QUEUE_RETRY_AFTER_SECONDS = 5
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_END = b"\xff\xd9"
 PNG_END = b"IEND\xaeB`\x82"
+# Snapshots the camera page takes of each kind of baseline, one a second (the sequence numbers
+# 0..n-1 are all the server accepts, so a tester has at most this many rows of each kind).
+BASELINE_SNAPSHOTS = {
+    BaselineSnapshot.Kind.RESTING: 3,
+    BaselineSnapshot.Kind.POSED_SMILE: 2,
+    BaselineSnapshot.Kind.POSED_NEUTRAL: 2,
+}
+POSED_KINDS = (BaselineSnapshot.Kind.POSED_SMILE, BaselineSnapshot.Kind.POSED_NEUTRAL)
 
 
 def williams_rows(count: int) -> list[list[int]]:
@@ -88,14 +96,22 @@ class ConsentChanged(ApplicationError):
 
 @transaction.atomic
 def tester_consent(
-    *, tester: Tester, shown_version_id: int | None = None, shown_fingerprint: str | None = None
+    *,
+    tester: Tester,
+    shown_version_id: int | None = None,
+    shown_fingerprint: str | None = None,
+    shown_posed: bool | None = None,
 ) -> Tester:
     """Record consent to the consent text the tester was shown and fix this tester's viewing order.
 
     The start page's form carries the version it showed and its text's fingerprint
     (selectors.consent_fingerprint); unless that version is still the current one with the same
     words, nothing is recorded and ConsentChanged (409) is raised. Leaving both out (scripts and
-    tests that create testers directly) accepts the current version."""
+    tests that create testers directly) accepts the current version.
+
+    Posed expressions are asked for later only if the page said so (`shown_posed`; None: as the
+    campaign is set now) and the campaign still wants them: a researcher switching them on after
+    the page was shown never reaches a tester who was not told."""
     campaign = Campaign.objects.select_for_update().get(pk=tester.campaign_id)
     tester = Tester.objects.select_for_update().get(pk=tester.pk)
     if tester.consented_at is not None or tester.declined_at is not None:
@@ -113,6 +129,7 @@ def tester_consent(
             raise ConsentChanged()
     tester.consent_version = current
     tester.consented_at = timezone.now()
+    tester.posed_expressions = campaign.posed_expressions and shown_posed is not False
     variant_ids = [str(pk) for pk in Variant.objects.filter(campaign=campaign).values_list("pk", flat=True)]
     # Slots come from the campaign's counter (under the row lock above), not from a count of the
     # consented testers: a withdrawal deletes its tester and a count would reuse that slot.
@@ -123,7 +140,7 @@ def tester_consent(
     else:
         rows = williams_rows(len(variant_ids))
         tester.variant_order = [variant_ids[index] for index in rows[tester.order_slot % len(rows)]]
-    tester.save(update_fields=["consent_version", "consented_at", "order_slot", "variant_order"])
+    tester.save(update_fields=["consent_version", "consented_at", "order_slot", "variant_order", "posed_expressions"])
     upload_eligibility_changed(token_hash=tester.token_hash)
     publish_progress_event(campaign.pk)
     return tester
@@ -339,9 +356,55 @@ def _frame_insert_once(frame: Frame) -> bool:
     return True
 
 
+def baseline_snapshot_accept(
+    *, tester: Tester, kind: str, sequence: int, captured_at: datetime | None, image_bytes: bytes
+) -> BaselineSnapshot | None:
+    """Store one baseline snapshot's row and queue the image for analysis once the row has
+    committed. None for a repeat (the same kind and sequence again: a client retry).
+
+    The same checks as a frame (consent, a running campaign, a real JPEG or PNG) plus the kind's
+    own: at most BASELINE_SNAPSHOTS of it, and posed ones only from a tester whose consent page
+    asked for them while the campaign still does. The image travels in the task message only: it
+    is never written to disk, even for campaigns that keep their frames."""
+    tester_capture_check(tester=tester)
+    if kind not in BASELINE_SNAPSHOTS or not 0 <= sequence < BASELINE_SNAPSHOTS[kind]:
+        raise ApplicationError(_("Not a snapshot this page takes."), extra={"field": "kind"})
+    if kind in POSED_KINDS and not selectors.tester_asked_for_posed(tester=tester):
+        raise ApplicationError(_("You were not asked for posed expressions."), extra={"field": "kind"})
+    snapshot_check(image_bytes=image_bytes)
+    try:
+        with transaction.atomic():
+            snapshot = BaselineSnapshot.objects.create(
+                campaign_id=tester.campaign_id,
+                tester_id=tester.pk,
+                kind=kind,
+                sequence=sequence,
+                captured_at=captured_at,
+                byte_size=len(image_bytes),
+            )
+    except IntegrityError:  # the unique (tester, kind, sequence): this one arrived before
+        return None
+
+    def submit() -> None:
+        baseline_submit_for_analysis(snapshot_id=snapshot.pk, image_bytes=image_bytes)
+
+    try:
+        # Outside a transaction (the upload request) this runs now, after the INSERT committed.
+        transaction.on_commit(submit)
+    except QueueUnavailable as error:
+        BaselineSnapshot.objects.filter(pk=snapshot.pk).delete()
+        raise ApplicationError(
+            _("The analysis queue is busy; please retry."),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(QUEUE_RETRY_AFTER_SECONDS)},
+        ) from error
+    return snapshot
+
+
 @transaction.atomic
 def tester_withdraw(*, tester: Tester) -> None:
-    """Delete everything about the tester (frames, predictions, answers cascade) and mark the invitation."""
+    """Delete everything about the tester (frames, predictions, baseline snapshots and answers
+    cascade) and mark the invitation."""
     invitation_id = tester.invitation_id
     upload_eligibility_changed(token_hash=tester.token_hash)
     # Lock every frame of the tester before reading which files it kept: a worker recording one of

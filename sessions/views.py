@@ -27,7 +27,7 @@ from config.errors import ApplicationError
 from sessions import selectors, services
 from sessions.access import LinkUnavailable, get_campaign_for_open_link, get_tester_for_token
 from sessions.forms import SurveyForm
-from sessions.models import Tester
+from sessions.models import BaselineSnapshot, Tester
 
 SESSION_KEY = "tester_tokens"  # open-link campaign id -> the token of the tester this browser became
 STEP_PAGES = {"start", "camera", "watch", "survey", "finish"}
@@ -97,6 +97,7 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
                     tester=tester,
                     shown_version_id=_posted_int(request.POST.get("consent_version")),
                     shown_fingerprint=request.POST.get("consent_fingerprint", ""),
+                    shown_posed=request.POST.get("consent_posed") == "1",
                 )
             except services.ConsentChanged as error:
                 # Nothing recorded: show the current text, and say why the page is back.
@@ -117,6 +118,8 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
         "variant_count": tester.campaign.variants.count(),
         "question_count": selectors.survey_questions(campaign=tester.campaign).count(),
         "duration_minutes": selectors.estimated_minutes(campaign=tester.campaign),
+        "resting_snapshots": services.BASELINE_SNAPSHOTS[BaselineSnapshot.Kind.RESTING],
+        "posed_snapshots": services.BASELINE_SNAPSHOTS[BaselineSnapshot.Kind.POSED_SMILE],
     }
     # 409 when re-shown because the text changed: the agreement was not recorded.
     return _page(request, "sessions/start.html", tester.campaign, context, status=409 if consent_changed else 200)
@@ -139,8 +142,16 @@ def camera(request: HttpRequest, *, tester: Tester, token: str, step: selectors.
         except ApplicationError as error:
             return _unavailable(request, error, tester.campaign)
         return redirect("tester:watch", token=token)
-    check_url = reverse("tester-api:camera-check", kwargs={"token": token})
-    context = {"tester": tester, "token": token, "check_url": check_url}
+    context = {
+        "tester": tester,
+        "token": token,
+        "check_url": reverse("tester-api:camera-check", kwargs={"token": token}),
+        "baseline_url": reverse("tester-api:baseline", kwargs={"token": token}),
+        # "kind:count kind:count": the snapshots still to take of the tester's own face, in order.
+        "baseline_plan": " ".join(
+            f"{kind}:{services.BASELINE_SNAPSHOTS[kind]}" for kind in selectors.baseline_kinds_to_record(tester=tester)
+        ),
+    }
     return _page(request, "sessions/camera.html", tester.campaign, context)
 
 

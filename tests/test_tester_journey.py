@@ -3,6 +3,7 @@ against the real ASGI app, PostgreSQL, Redis and a real Celery worker."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ from campaigns.capture import snapshots_per_showing
 from campaigns.models import Campaign, Invitation, Variant
 from campaigns.tokens import hash_token
 from inference.models import Prediction
-from sessions.models import Frame, SurveyAnswer
+from sessions.models import BaselineSnapshot, Frame, SurveyAnswer
 from sessions.models import Tester as StudyTester
 from tests.support.browser import page_width, wait_until
 from tests.support.camera import astronaut_y4m
@@ -37,7 +38,16 @@ class Journey:
 
 
 def take_part(
-    browser, base_url: str, study: Study, token: str, ratings: list[int], *, camera: bool = True, during_first_view=None
+    browser,
+    base_url: str,
+    study: Study,
+    token: str,
+    ratings: list[int],
+    *,
+    camera: bool = True,
+    during_first_view=None,
+    posed: bool = False,
+    skip_baseline: bool = False,
 ) -> Journey:
     journey = Journey(token)
     page = browser.new_context().new_page()
@@ -45,10 +55,20 @@ def take_part(
     page.on("request", journey.count_upload)
     page.goto(f"{base_url}/t/{token}/")
     assert page.get_by_text("No video is recorded or stored.").is_visible()
+    assert page.get_by_text("You are also asked for a brief smile and a neutral face").is_visible() == posed
     page.get_by_role("button", name="I agree, start the study").click()
     page.wait_for_url("**/camera/")
     if camera:
+        # Once the face is clearly visible: a few seconds of the tester's resting face, counted down.
+        page.get_by_text("Look at the screen with a relaxed face.").wait_for(timeout=30_000)
+        assert re.fullmatch(r"[1-3]", page.locator("#baseline-countdown").inner_text())
         start_button = page.get_by_role("button", name="Start the study")
+        assert not start_button.is_visible()
+        if skip_baseline:
+            page.get_by_role("button", name="Skip this step").click()
+        if posed:
+            page.get_by_text("Now please smile broadly.").wait_for(timeout=10_000)
+            page.get_by_text("Now please make a neutral face").wait_for(timeout=10_000)
         start_button.wait_for(timeout=30_000)
         # The button appeared because the server judged the face usable, not because the check failed.
         assert page.locator("#camera-status").get_attribute("data-verdict") == "ok"
@@ -79,7 +99,8 @@ def take_part(
 
 def wait_until_analysed(timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while Frame.objects.filter(outcome=Frame.Outcome.PENDING).exists():
+    pending = Frame.Outcome.PENDING
+    while Frame.objects.filter(outcome=pending).exists() or BaselineSnapshot.objects.filter(outcome=pending).exists():
         assert time.monotonic() < deadline, "frames still pending after the worker had a minute"
         time.sleep(0.5)
 
@@ -103,7 +124,9 @@ def test_two_testers_see_opposite_orders_smile_is_happy_and_withdrawal_deletes(
     browser = fake_camera_browser(astronaut_y4m(tmp_path))
 
     first = take_part(browser, asgi_server.url, study, study.tokens[0], [6, 2])
-    second = take_part(browser, asgi_server.url, study, study.tokens[1], [3, 5])
+    # The researcher asks for posed expressions from now on: the next consent page says so.
+    Campaign.objects.filter(pk=study.campaign.pk).update(posed_expressions=True)
+    second = take_part(browser, asgi_server.url, study, study.tokens[1], [3, 5], posed=True)
 
     ids = [str(variant.pk) for variant in study.variants]
     assert first.order == ids and second.order == ids[::-1]
@@ -122,6 +145,27 @@ def test_two_testers_see_opposite_orders_smile_is_happy_and_withdrawal_deletes(
     predictions = Prediction.objects.all()
     assert predictions.count() >= 0.8 * frames.count()
     assert {prediction.top_class for prediction in predictions} == {"happy"}
+    # Each tester's own face before the first advertisement: not frames of any variant, each with
+    # one outcome, and the posed ones only from the tester whose consent page asked for them.
+    baseline = {
+        token: sorted(
+            BaselineSnapshot.objects.filter(tester__token_hash=hash_token(token)).values_list("kind", "sequence")
+        )
+        for token in (first.token, second.token)
+    }
+    assert baseline[first.token] == [("resting", 0), ("resting", 1), ("resting", 2)]
+    assert baseline[second.token] == [
+        ("posed_neutral", 0),
+        ("posed_neutral", 1),
+        ("posed_smile", 0),
+        ("posed_smile", 1),
+        ("resting", 0),
+        ("resting", 1),
+        ("resting", 2),
+    ]
+    analysed = BaselineSnapshot.objects.filter(outcome=BaselineSnapshot.Outcome.PREDICTION)
+    assert analysed.count() >= 8 and {snapshot.top_class for snapshot in analysed} == {"happy"}
+    assert all(snapshot.calibrated_probabilities for snapshot in analysed)
     answers = {
         (str(answer.variant_id), answer.tester.token_hash, answer.rating, answer.comment)
         for answer in SurveyAnswer.objects.select_related("tester")
@@ -143,6 +187,8 @@ def test_two_testers_see_opposite_orders_smile_is_happy_and_withdrawal_deletes(
     second_tester = StudyTester.objects.filter(token_hash=second_hash)
     assert not second_tester.exists()
     assert not Frame.objects.filter(tester__token_hash=second_hash).exists()
+    assert not BaselineSnapshot.objects.filter(tester__token_hash=second_hash).exists()
+    assert BaselineSnapshot.objects.filter(tester__token_hash=first_hash).count() == 3
     assert Frame.objects.filter(tester__token_hash=first_hash).count() == len(first.snapshots)
     assert Prediction.objects.exclude(tester__token_hash=first_hash).count() == 0
     assert SurveyAnswer.objects.exclude(tester__token_hash=first_hash).count() == 0
@@ -183,13 +229,20 @@ def test_snapshots_taken_while_offline_are_sent_later_and_stored_once(asgi_serve
         page.unroute("**/api/**/frames/**")
 
     journey = take_part(
-        browser, asgi_server.url, study, study.tokens[0], [1, 2], during_first_view=go_offline_for_a_while
+        browser,
+        asgi_server.url,
+        study,
+        study.tokens[0],
+        [1, 2],
+        during_first_view=go_offline_for_a_while,
+        skip_baseline=True,
     )
 
     assert len(aborted) >= 2 and journey.upload_requests > len(journey.snapshots)  # some were retried
     stored = stored_snapshots(journey.token)
     assert len(stored) == len(set(stored)) == len(journey.snapshots) >= 12
     assert set(stored) == journey.snapshots
+    assert BaselineSnapshot.objects.count() < 3  # skipped before the page took all three
 
 
 # Autoplay refused once, as browsers do for a video with sound before the visitor clicked anything.

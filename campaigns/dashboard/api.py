@@ -11,12 +11,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.dashboard.decision import DETECT
 from campaigns.dashboard.exports import csv_response
-from campaigns.dashboard.params import threshold_from_query
+from campaigns.dashboard.params import detect_from_query, threshold_from_query
 from campaigns.dashboard.selectors import dashboard_data
 from campaigns.selectors import get_campaign_for_user
 from inference.calibrations import predictions_recalibrate_soon
 
+DETECT_PARAMETER = OpenApiParameter(
+    "detect",
+    OpenApiTypes.FLOAT,
+    description="The difference the testers planner sizes for, in percentage points (0.5 to 50; default 5).",
+)
 THRESHOLD_PARAMETER = OpenApiParameter(
     "threshold",
     OpenApiTypes.FLOAT,
@@ -27,16 +33,18 @@ THRESHOLD_PARAMETER = OpenApiParameter(
 class DashboardDataApi(APIView):
     @extend_schema(
         operation_id="campaign_dashboard",
-        parameters=[THRESHOLD_PARAMETER],
+        parameters=[THRESHOLD_PARAMETER, DETECT_PARAMETER],
         responses={200: OpenApiTypes.OBJECT},
-        description="Progress, per-variant emotion ratios with per-tester intervals, paired comparisons, "
-        "the calibration the counts rest on, counting quality per emotion, estimated shares (PACC) with "
-        "tester-bootstrap intervals, survey, timeline and order effect of one campaign.",
+        description="The verdict per emotion (live always-valid while running, the final fixed-sample analysis "
+        "once closed) with the testers planner, progress, per-variant emotion ratios with per-tester intervals, "
+        "paired comparisons, the calibration the counts rest on, counting quality per emotion, estimated shares "
+        "(PACC) with tester-bootstrap intervals, survey, timeline and order effect of one campaign.",
     )
     def get(self, request: Request, campaign_id: uuid.UUID) -> Response:
         campaign = get_campaign_for_user(request.user, campaign_id)
         threshold = threshold_from_query(request.query_params, default=campaign.confidence_threshold)
-        data = dashboard_data(campaign=campaign, threshold=threshold)
+        detect = detect_from_query(request.query_params, default=DETECT)
+        data = dashboard_data(campaign=campaign, threshold=threshold, detect=detect)
         if data["calibration"]["stale_frames"]:
             # Stale rows are counted raw meanwhile; the recompute makes the next refresh exact.
             predictions_recalibrate_soon(model_version_id=data["model"]["id"])

@@ -232,6 +232,7 @@ def measure(campaign: Any) -> dict[str, Any]:
     data = selectors.dashboard_data(campaign=campaign)
     happy = next(c for c in data["comparisons"] if c["class_name"] == "happy")
     happy_share = next(c for c in data["estimated_shares"]["comparisons"] if c["class_name"] == "happy")
+    happy_decision = next(e for e in data["decision"]["emotions"] if e["class_name"] == "happy")
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         server_version = cursor.fetchone()[0].split(",")[0]
@@ -245,6 +246,7 @@ def measure(campaign: Any) -> dict[str, Any]:
         **timings,
         "happy_verdict": happy["verdict"],
         "happy_share_verdict": happy_share["verdict"],
+        "happy_decision": happy_decision["sentence"],
         "calibration": data["calibration"]["version"],
         "stale_frames": data["calibration"]["stale_frames"],
         "postgres": server_version,
@@ -252,7 +254,7 @@ def measure(campaign: Any) -> dict[str, Any]:
 
 
 def _timings(build: Callable, bare_count: Callable, campaign: Any, model: Any, variants: list) -> dict[str, Any]:
-    from campaigns.dashboard import calibrated, selectors, testers
+    from campaigns.dashboard import calibrated, selectors, testers, verdicts
 
     dashboard_ms, dashboard_runs = _median_ms(build)
     count_ms, count_runs = _median_ms(bare_count)
@@ -275,6 +277,11 @@ def _timings(build: Callable, bare_count: Callable, campaign: Any, model: Any, v
         "counting_quality": _median_ms(lambda: calibrated.counting_quality(calibration, threshold))[0],
         "estimated_shares": _median_ms(
             lambda: calibrated.estimated_shares(calibration=calibration, variants=variants, means=matrix.shares_input())
+        )[0],
+        "decision_summary": _median_ms(
+            lambda: verdicts.decision_summary(
+                campaign=campaign, matrix=matrix, calibration=calibration, invited=TESTERS, threshold=threshold
+            )
         )[0],
         "frame_outcomes": _median_ms(lambda: selectors.frame_outcomes(campaign))[0],
         "testers": _median_ms(

@@ -59,6 +59,10 @@ class CalibrationSet:
     regularisation: float  # the prior's weight lambda
     draw_matrices: np.ndarray  # samples x classes x classes
     draw_solvers: np.ndarray  # samples x classes x (2 classes + 1): pseudo-inverses of [M; w 1; sqrt(lambda) I]
+    # The point estimate without bounds, shares = share_map @ observed + share_offset: linear, so the
+    # mean of per-tester shares is the estimate of the mean (per_tester_shares).
+    share_map: np.ndarray  # classes x classes
+    share_offset: np.ndarray  # classes
 
 
 _calibration_sets: dict[tuple[int, str], CalibrationSet] = {}
@@ -96,6 +100,11 @@ def _build_calibration_set(calibration: Calibration) -> CalibrationSet:
     systems = np.concatenate(
         [draws, np.full((SHARE_BOOTSTRAP_SAMPLES, 1, class_count), SUM_WEIGHT), prior_rows], axis=1
     )
+    point_system = np.vstack(
+        [np.asarray(quantifier["soft_matrix"]), np.full((1, class_count), SUM_WEIGHT), prior_rows[0]]
+    )
+    point_solver = np.linalg.pinv(point_system)
+    prior_target = np.full(class_count, np.sqrt(regularisation) / class_count)
     return CalibrationSet(
         class_names=class_names,
         calibrated=calibrated,
@@ -104,7 +113,18 @@ def _build_calibration_set(calibration: Calibration) -> CalibrationSet:
         regularisation=regularisation,
         draw_matrices=draws,
         draw_solvers=np.linalg.pinv(systems),
+        share_map=point_solver[:, :class_count],
+        share_offset=point_solver[:, class_count:] @ np.concatenate([[SUM_WEIGHT], prior_target]),
     )
+
+
+def per_tester_shares(calibration: Calibration, means: np.ndarray) -> np.ndarray:
+    """Each tester's estimated shares (testers x variants x classes) from their mean calibrated
+    probabilities (`means`, as estimated_shares takes them): the estimator without its bounds, which
+    is linear, so their mean over testers is the estimated share wherever that lies inside [0, 1],
+    and a paired comparison of them compares what the estimated shares compare."""
+    data = calibration_set(calibration)
+    return means @ data.share_map.T + data.share_offset
 
 
 def solve_draws(observed: np.ndarray, data: CalibrationSet) -> np.ndarray:

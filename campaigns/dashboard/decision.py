@@ -431,20 +431,24 @@ def always_valid_power(n: np.ndarray | int, *, difference: float, sd: float, rul
     return np.where(np.isfinite(threshold) & (count >= rules.min_testers), chance, 0.0)
 
 
-def _smallest(reaches: Any, start: int) -> int:
-    """The smallest n >= start where reaches(candidates) holds, searched in blocks."""
+def _smallest(reaches: Any, start: int, block: int | None = None) -> int:
+    """The smallest n >= start where reaches(candidates) holds, searched in blocks (`block` testers
+    first, doubling; by default start + 256)."""
+    size = start + 256 if block is None else block
     while True:
-        candidates = np.arange(start, 2 * start + 256)
+        candidates = np.arange(start, start + size)
         hits = np.flatnonzero(reaches(candidates))
         if hits.size:
             return int(candidates[hits[0]])
-        start = int(candidates[-1]) + 1
+        start, size = int(candidates[-1]) + 1, 2 * size
 
 
 def fixed_testers(*, difference: float, sd: float, alpha: float = RULES.alpha, power: float = POWER) -> int:
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
     below = max(2, math.ceil((z * sd / difference) ** 2) - 2)  # the normal approximation, a little under
-    return _smallest(lambda n: fixed_power(n, difference=difference, sd=sd, alpha=alpha) >= power, below)
+    # The answer lies a tester or two above it: small blocks spare scipy's slow noncentral t (the
+    # dashboard plans every emotion on every refresh).
+    return _smallest(lambda n: fixed_power(n, difference=difference, sd=sd, alpha=alpha) >= power, below, block=8)
 
 
 def always_valid_testers(*, difference: float, sd: float, power: float = POWER, rules: Rules = RULES) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from django.utils import formats
 from django.utils.translation import gettext as _
 
 from config.errors import ApplicationError
@@ -22,3 +23,25 @@ def threshold_from_query(query: Mapping[str, str], *, default: float) -> float:
     if not 0.0 <= value <= 1.0:  # also false for nan
         raise ApplicationError(_("The threshold must be a number from 0 to 1."), extra={"fields": {"threshold": [raw]}})
     return value
+
+
+DETECT_POINTS = (0.5, 50)  # what a planner can sensibly be asked for, in percentage points
+
+
+def detect_from_query(query: Mapping[str, str], *, default: float) -> float:
+    """`?detect=` sets the difference the planner sizes for, in percentage points; a fraction back."""
+    raw = query.get("detect")
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    low, high = DETECT_POINTS
+    if not low <= value <= high:  # also false for nan
+        raise ApplicationError(
+            _("The difference to detect must be a number of points from %(low)s to %(high)s.")
+            % {"low": formats.number_format(low), "high": formats.number_format(high)},
+            extra={"fields": {"detect": [raw]}},
+        )
+    return value / 100

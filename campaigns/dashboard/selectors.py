@@ -31,8 +31,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from campaigns.dashboard import calibrated, stats
+from campaigns.dashboard.decision import DETECT
 from campaigns.dashboard.survey import survey_summary
 from campaigns.dashboard.testers import campaign_testers, progress_summary, tester_counting
+from campaigns.dashboard.verdicts import decision_summary
 from campaigns.dashboard.wording import (
     calibration_label,
     emotion_name,
@@ -591,8 +593,9 @@ def calibration_summary(calibration: Calibration | None, matrix: TesterMatrix | 
     }
 
 
-def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dict[str, Any]:
-    """Everything the dashboard shows, as plain JSON-able data (the page and the API share it)."""
+def dashboard_data(*, campaign: Campaign, threshold: float | None = None, detect: float = DETECT) -> dict[str, Any]:
+    """Everything the dashboard shows, as plain JSON-able data (the page and the API share it).
+    `detect`: the difference the testers planner sizes for, a fraction of share."""
     threshold = campaign.confidence_threshold if threshold is None else threshold
     model = effective_model(campaign)
     calibration = active_calibration(model)
@@ -607,6 +610,7 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dic
     included = {tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep} if matrix else set()
     excluded = sorted((senders | set(matrix.tester_ids if matrix else [])) - included)
     ratios = matrix.ratios() if matrix else np.zeros((0, len(variants), 0))
+    progress = progress_summary(campaign, testers)
     return {
         "campaign": {"id": str(campaign.pk), "name": campaign.name},
         "model": model_summary(model),
@@ -617,7 +621,17 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None) -> dic
         "threshold": threshold,
         "default_threshold": campaign.confidence_threshold,
         "min_frames_per_tester": campaign.min_frames_per_tester,
-        "progress": progress_summary(campaign, testers),
+        "decision": decision_summary(
+            campaign=campaign,
+            matrix=matrix,
+            calibration=calibration,
+            invited=progress["invited"],
+            threshold=threshold,
+            detect=detect,
+        )
+        if matrix
+        else None,
+        "progress": progress,
         "frames": funnel(outcomes, matrix),
         "testers": {
             "included": len(included),

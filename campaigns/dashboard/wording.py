@@ -66,11 +66,12 @@ def paired_verdict(result: PairedResult, *, label_a: str, label_b: str, class_na
             "n": result.n,
         }
     if result.mean_difference == 0:
-        return _("No difference on %(emotion)s between %(a)s and %(b)s.") % {
-            "emotion": emotion,
-            "a": label_a,
-            "b": label_b,
-        }
+        # Level among a few testers says nothing about whether the variants differ.
+        return ngettext(
+            "No clear difference on %(emotion)s: %(a)s and %(b)s are level among these %(n)s tester.",
+            "No clear difference on %(emotion)s: %(a)s and %(b)s are level among these %(n)s testers.",
+            result.n,
+        ) % {"emotion": emotion, "a": label_a, "b": label_b, "n": result.n}
     b_leads = result.mean_difference > 0
     sign = 1 if b_leads else -1
     low, high = sorted((sign * result.low, sign * result.high))

@@ -19,6 +19,12 @@
   const RECONNECT_FIRST_MS = 1000;
   const RECONNECT_MAX_MS = 30000;
   let threshold = null;
+  // The verdict's emotions and the planner's difference live in the page's URL, so a reload or a
+  // shared link shows the same; null means the server's defaults.
+  const pageQuery = new URLSearchParams(window.location.search);
+  let chosenEmotions = pageQuery.get("emotions") ? pageQuery.get("emotions").split(",").filter(Boolean) : null;
+  let detect = pageQuery.get("detect") || null;
+  let lastData = null;
   let refetchTimer = null;
   let inFlight = false;
   let again = false;
@@ -184,6 +190,78 @@
       });
     });
     table($("table-variants"), [T.variant, T.emotion, T.count, T.frames, T.ratio, T.tester_mean, T.interval, T.testers], rows);
+  }
+
+  function shownEmotions(decision) {
+    const known = decision.emotions.map((e) => e.class_name);
+    const chosen = (chosenEmotions || decision.default_emotions).filter((name) => known.includes(name));
+    return chosen.length ? chosen : decision.default_emotions;
+  }
+
+  function rememberInUrl() {
+    const url = new URL(window.location.href);
+    [["emotions", chosenEmotions ? chosenEmotions.join(",") : null], ["detect", detect]].forEach(([key, value]) => {
+      if (value) url.searchParams.set(key, value);
+      else url.searchParams.delete(key);
+    });
+    window.history.replaceState(null, "", url);
+  }
+
+  function renderEmotionPicker(decision, shown) {
+    const fieldset = $("decision-emotions");
+    fieldset.querySelectorAll("label").forEach((label) => label.remove());
+    decision.emotions.forEach((e) => {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = e.class_name;
+      box.checked = shown.includes(e.class_name);
+      box.addEventListener("change", () => {
+        chosenEmotions = Array.from(fieldset.querySelectorAll("input:checked")).map((input) => input.value);
+        rememberInUrl();
+        renderDecision(lastData);
+      });
+      label.append(box, " " + e.label);
+      fieldset.appendChild(label);
+    });
+  }
+
+  // The verdict first: one sentence per chosen emotion, and beside it how many testers it takes.
+  function renderDecision(data) {
+    const decision = data.decision;
+    $("decision").hidden = !decision;
+    if (!decision) return;
+    const shown = shownEmotions(decision);
+    const list = $("decision-verdicts");
+    list.replaceChildren();
+    decision.emotions.filter((e) => shown.includes(e.class_name)).forEach((e) => {
+      const li = document.createElement("li");
+      li.textContent = e.sentence;
+      li.className = e.clear ? "clear" : "unclear";
+      li.dataset.testid = "decision-" + e.class_name;
+      list.appendChild(li);
+    });
+    $("decision-method").textContent = decision.method_note;
+    $("decision-basis").textContent = decision.basis_note;
+    renderEmotionPicker(decision, shown);
+    const plans = decision.plan.emotions.filter((p) => shown.includes(p.class_name));
+    const plan = $("plan");
+    plan.replaceChildren();
+    plans.forEach((p) => {
+      const paragraph = document.createElement("p");
+      paragraph.textContent = p.sentences.join(" ");
+      paragraph.dataset.testid = "plan-" + p.class_name;
+      plan.appendChild(paragraph);
+    });
+    const assumptions = $("plan-assumptions");
+    assumptions.replaceChildren();
+    new Set(plans.flatMap((p) => p.assumptions)).forEach((text) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      assumptions.appendChild(li);
+    });
+    // The input takes "2.5" whatever the page's language; the server echoes the difference it used.
+    if (document.activeElement !== $("detect-input")) $("detect-input").value = String(Math.round(decision.plan.detect * 1000) / 10);
   }
 
   function renderCalibration(data) {
@@ -417,6 +495,8 @@
     renderModelName(data.model);
     $("no-model").hidden = Boolean(data.model);
     $("no-model").textContent = data.model ? "" : T.no_model;
+    lastData = data;
+    renderDecision(data);
     renderProgress(data);
     renderCalibration(data);
     renderRatios(data);
@@ -435,6 +515,14 @@
     return threshold === null ? url : url + "?threshold=" + encodeURIComponent(threshold);
   }
 
+  function dataUrl() {
+    const query = new URLSearchParams();
+    if (threshold !== null) query.set("threshold", threshold);
+    if (detect) query.set("detect", detect);
+    const text = query.toString();
+    return text ? apiUrl + "?" + text : apiUrl;
+  }
+
   async function load() {
     // One request at a time; events that arrive meanwhile cause exactly one more.
     if (inFlight) {
@@ -443,15 +531,17 @@
     }
     inFlight = true;
     try {
-      const response = await fetch(withThreshold(apiUrl), { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const response = await fetch(dataUrl(), { credentials: "same-origin", headers: { Accept: "application/json" } });
       const body = await response.json();
       if (!response.ok) {
-        const target = response.status === 400 ? $("threshold-error") : $("load-error");
+        const fields = (body.extra && body.extra.fields) || {};
+        const target = response.status !== 400 ? $("load-error") : fields.detect ? $("detect-error") : $("threshold-error");
         target.textContent = body.message || T.load_failed;
         target.hidden = false;
         return;
       }
       $("threshold-error").hidden = true;
+      $("detect-error").hidden = true;
       $("load-error").hidden = true;
       render(body);
     } catch (error) {
@@ -502,12 +592,19 @@
 
   function updateExportLinks() {
     document.querySelectorAll("a.export").forEach((a) => { a.href = withThreshold(a.dataset.base); });
-    $("json-link").href = withThreshold(apiUrl);
+    $("json-link").href = dataUrl();
   }
 
   $("threshold-form").addEventListener("submit", (event) => {
     event.preventDefault();
     threshold = $("threshold-input").value;
+    updateExportLinks();
+    load();
+  });
+  $("detect-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    detect = $("detect-input").value || null;
+    rememberInUrl();
     updateExportLinks();
     load();
   });
@@ -518,6 +615,7 @@
     load();
   });
 
+  updateExportLinks();
   load();
   connect(RECONNECT_FIRST_MS);
 })();

@@ -1,6 +1,8 @@
 // Camera check: one permission prompt, a live preview, and the server's verdict on test snapshots.
-// Two "ok" verdicts in a row reveal the start button; a denied, missing or busy camera offers
-// survey-only (and another try).
+// Two "ok" verdicts in a row start the baseline: a few snapshots of the tester's own face (at
+// rest and, if the campaign asks for them, a posed smile and a neutral face), one a second with a
+// visible countdown, which the tester can skip; then the start button appears. A denied, missing
+// or busy camera offers survey-only (and another try).
 "use strict";
 
 (function () {
@@ -17,6 +19,32 @@
   const SERVER_FAILURES_BEFORE_SKIP = 3;
   let okCount = 0;
   let serverFailures = 0;
+  let checking = true;
+
+  const baseline = document.getElementById("baseline");
+  const baselineInstruction = document.getElementById("baseline-instruction");
+  const baselineCountdown = document.getElementById("baseline-countdown");
+  const baselineSkip = document.getElementById("baseline-skip");
+  // "kind:count kind:count" from the server: what is still to record, in order.
+  const baselinePlan = (baseline.dataset.plan || "")
+    .split(" ")
+    .filter(Boolean)
+    .map((item) => ({ kind: item.split(":")[0], count: Number(item.split(":")[1]) }));
+  const BASELINE_TICK_MS = 1000;
+  // A posed expression gets a second to follow the new instruction before its first snapshot.
+  const POSED_LEAD_TICKS = 1;
+  const BASELINE_INSTRUCTIONS = {
+    resting: messages.resting,
+    posed_smile: messages.posedSmile,
+    posed_neutral: messages.posedNeutral,
+  };
+  // Busy or briefly away (429/503 with Retry-After, a proxy's 502/504): a few more tries, never
+  // long: the baseline must not keep the tester from the study.
+  const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+  const BASELINE_TRIES = 3;
+  const BASELINE_UPLOAD_WAIT_MS = 10000;
+  const baselineUploads = [];
+  let baselineSkipped = false;
 
   const allowHelp = document.getElementById("camera-allow-help");
   const retryButton = document.getElementById("camera-retry");
@@ -53,8 +81,79 @@
     return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.8));
   }
 
+  function wait(ms) {
+    return new Promise((resolve) => window.setTimeout(resolve, ms));
+  }
+
+  function showStart() {
+    checking = false;
+    okForm.hidden = false;
+  }
+
+  async function sendBaseline(kind, sequence, blob, capturedAt) {
+    const headers = {
+      "Content-Type": blob.type || "image/jpeg",
+      "X-Snapshot-Kind": kind,
+      "X-Snapshot-Sequence": String(sequence),
+      "X-Snapshot-Captured-At": capturedAt,
+    };
+    for (let attempt = 1; attempt <= BASELINE_TRIES; attempt += 1) {
+      let delayMs = 1000 * attempt;
+      try {
+        const response = await fetch(baseline.dataset.url, {
+          method: "POST",
+          body: blob,
+          headers: headers,
+          credentials: "same-origin",
+        });
+        // 204, or an answer a retry cannot change (400/404/409/413/415/500): done either way.
+        if (!RETRY_STATUSES.has(response.status)) return;
+        const retryAfter = Number(response.headers.get("Retry-After"));
+        if (retryAfter > 0) delayMs = Math.min(5000, retryAfter * 1000);
+      } catch (error) {
+        // offline for a moment: try again below
+      }
+      if (attempt < BASELINE_TRIES) await wait(delayMs);
+    }
+  }
+
+  async function recordBaseline() {
+    checking = false;
+    if (!baselinePlan.length) {
+      showStart();
+      return;
+    }
+    baseline.hidden = false;
+    for (const step of baselinePlan) {
+      baselineInstruction.textContent = BASELINE_INSTRUCTIONS[step.kind] || "";
+      const lead = step.kind === "resting" ? 0 : POSED_LEAD_TICKS;
+      for (let tick = 0; tick < lead + step.count && !baselineSkipped; tick += 1) {
+        baselineCountdown.textContent = String(lead + step.count - tick);
+        await wait(BASELINE_TICK_MS);
+        // Not while the tab is hidden: the tester is not looking at the screen then.
+        if (baselineSkipped || tick < lead || document.hidden || !preview.videoWidth) continue;
+        const capturedAt = new Date().toISOString();
+        const blob = await snapshot();
+        if (blob) baselineUploads.push(sendBaseline(step.kind, tick - lead, blob, capturedAt));
+      }
+    }
+    if (baselineSkipped) return;
+    baselineCountdown.textContent = "0";
+    baselineInstruction.textContent = messages.baselineDone;
+    baselineSkip.hidden = true;
+    // The snapshots leave with the page otherwise: wait for them, a little.
+    await Promise.race([Promise.allSettled(baselineUploads), wait(BASELINE_UPLOAD_WAIT_MS)]);
+    showStart();
+  }
+
+  baselineSkip.addEventListener("click", () => {
+    baselineSkipped = true;
+    baseline.hidden = true;
+    showStart();
+  });
+
   async function checkOnce() {
-    if (!okForm.hidden) return;
+    if (!checking) return;
     if (preview.videoWidth) {
       const body = new FormData();
       body.append("image", await snapshot(), "check.jpg");
@@ -66,7 +165,10 @@
           okCount = result.verdict === "ok" ? okCount + 1 : 0;
           statusLine.textContent = result.message;
           statusLine.dataset.verdict = result.verdict;
-          if (okCount >= OK_IN_A_ROW) okForm.hidden = false;
+          if (okCount >= OK_IN_A_ROW) {
+            recordBaseline();
+            return;
+          }
         } else {
           serverFailures += 1;
         }
@@ -74,12 +176,13 @@
         serverFailures += 1;
       }
       // A broken check must not lock a willing tester out: let them go on after a few failures.
+      // (The baseline is left out then: its uploads would most likely fail too.)
       if (serverFailures >= SERVER_FAILURES_BEFORE_SKIP) {
         statusLine.textContent = messages.checkFailed;
-        okForm.hidden = false;
+        showStart();
       }
     }
-    if (okForm.hidden) window.setTimeout(checkOnce, CHECK_EVERY_MS);
+    if (checking) window.setTimeout(checkOnce, CHECK_EVERY_MS);
   }
 
   async function start() {

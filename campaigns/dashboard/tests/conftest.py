@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from campaigns.models import Campaign, Invitation, Membership, Organisation, SurveyQuestion, Variant
+from inference import calibrations
 from inference.default_model import DEFAULT_MODEL
 from inference.models import ModelVersion, Prediction
 from sessions.models import Frame, SurveyAnswer, Tester
@@ -82,6 +83,17 @@ def make_user(username: str, organisation: Organisation):
     user = get_user_model().objects.create_user(username=username, password="pw-for-tests-only")
     Membership.objects.create(user=user, organisation=organisation)
     return user
+
+
+@pytest.fixture
+def recompute_in_process(monkeypatch, django_capture_on_commit_callbacks):
+    """The recompute task runs at once, in this process, when it is queued."""
+    monkeypatch.setattr(
+        calibrations.recalibrate_predictions,
+        "apply_async",
+        lambda args, **_options: calibrations.predictions_recalibrate(model_version_id=args[0]),
+    )
+    calibrations.forget_cached_calibrations()
 
 
 @pytest.fixture

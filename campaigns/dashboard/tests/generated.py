@@ -8,6 +8,8 @@ No image and no model file: the model version's file points nowhere, so any atte
 
 from __future__ import annotations
 
+import copy
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -42,15 +44,22 @@ def unloadable_model(name: str = "generated") -> ModelVersion:
     )
 
 
+@functools.cache
+def fitted_calibration(seed: int, methods: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Faces and fit, once per test process: the fit is deterministic and takes seconds."""
+    probabilities, labels = labelled_faces(300, seed=seed)
+    result = calibrate(probabilities, labels, class_names=CLASS_NAMES, methods=list(methods), seed=seed)
+    return probabilities, labels, to_jsonable(result)
+
+
 def store_calibration(
     model: ModelVersion, *, seed: int = 100, methods: tuple[str, ...] = ("temperature",), activate: bool = True
 ) -> Calibration:
     """Fit on generated labelled faces (ml.calibrate.calibrate, held-out check included) and store it."""
-    probabilities, labels = labelled_faces(300, seed=seed)
-    result = calibrate(probabilities, labels, class_names=CLASS_NAMES, methods=list(methods), seed=seed)
+    probabilities, labels, result = fitted_calibration(seed, tuple(methods))
     return calibration_create(
         model_version=model,
-        result=to_jsonable(result),
+        result=copy.deepcopy(result),
         raw_probabilities=probabilities,
         labels=labels,
         source="generated",

@@ -30,17 +30,6 @@ HAPPY, SAD = CLASS_NAMES.index("happy"), CLASS_NAMES.index("sad")
 
 
 @pytest.fixture
-def recompute_in_process(monkeypatch, django_capture_on_commit_callbacks):
-    """The recompute task runs at once, in this process, when it is queued."""
-    monkeypatch.setattr(
-        calibrations.recalibrate_predictions,
-        "apply_async",
-        lambda args, **_options: calibrations.predictions_recalibrate(model_version_id=args[0]),
-    )
-    calibrations.forget_cached_calibrations()
-
-
-@pytest.fixture
 def calibrated_campaign(db, recompute_in_process, django_capture_on_commit_callbacks):
     model = unloadable_model()
     generated = generated_campaign(model, variant_shares=SHARES, testers=30, frames_per_tester=40, seed=3)

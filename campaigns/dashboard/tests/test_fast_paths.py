@@ -11,7 +11,7 @@ from campaigns.dashboard.selectors import dashboard_data
 from campaigns.models import Variant
 from inference.models import Prediction
 
-from .test_calibrated import calibrated_campaign, recompute_in_process  # noqa: F401  (fixtures)
+from .test_calibrated import calibrated_campaign  # noqa: F401  (fixture)
 
 
 def rounded(value):

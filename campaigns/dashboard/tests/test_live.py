@@ -10,16 +10,19 @@ import threading
 import pytest
 from django.db import transaction
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from playwright.sync_api import expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from campaigns.dashboard.selectors import dashboard_data
 from campaigns.live import publish_campaign_event, publish_progress_event
 from campaigns.models import Campaign, Variant
 from sessions.models import Tester
 
 from .conftest import active_model, add_frame
+from .generated import generated_campaign, store_calibration, unloadable_model
+from .test_verdicts import CLEAR, EVEN
 
 
 def session_cookie(user) -> str:
@@ -123,9 +126,37 @@ def test_dashboard_renders_charts_and_updates_when_a_prediction_arrives(asgi_ser
     assert [error for error in errors if not error.startswith("Failed to load resource")] == []
 
 
+def verdict_campaigns(organisation) -> dict[str, Campaign]:
+    """Two running campaigns of the owner's organisation on one calibrated generated model: B clearly
+    happier than A, and no true difference."""
+    model = unloadable_model()
+    made = {
+        "clear": generated_campaign(model, variant_shares=CLEAR, testers=30, frames_per_tester=40, seed=3),
+        "even": generated_campaign(model, variant_shares=EVEN, testers=30, frames_per_tester=40, seed=4),
+    }
+    store_calibration(model, seed=100)  # committed at once here: the recompute runs in this process
+    ids = [generated.campaign.pk for generated in made.values()]
+    Campaign.objects.filter(pk__in=ids).update(organisation=organisation, status=Campaign.Status.RUNNING)
+    return {name: Campaign.objects.get(pk=generated.campaign.pk) for name, generated in made.items()}
+
+
+def server_sentence(campaign: Campaign, class_name: str, language: str) -> str:
+    with translation.override(language):
+        rows = dashboard_data(campaign=campaign)["decision"]["emotions"]
+    return next(row["sentence"] for row in rows if row["class_name"] == class_name)
+
+
 @pytest.mark.browser
-def test_a_new_campaign_on_the_german_page_draws_empty_charts_plainly(asgi_server, browser, owner, organisation):
-    """No tester yet, long variant names, the page switched to German in a browser set to American English."""
+def test_a_new_campaign_on_the_german_page_draws_empty_charts_plainly_and_the_verdict_leads_every_page(
+    asgi_server,
+    browser,
+    owner,
+    organisation,
+    recompute_in_process,
+):
+    """No tester yet, long variant names, the page switched to German in a browser set to American English.
+    Then the verdict sentences at the top of the page, in German and English, for a campaign with a known
+    difference and one without."""
     active_model()
     campaign = Campaign.objects.create(organisation=organisation, name="Herbst", created_by=owner)
     names = ["Sommerkampagne mit einem besonders langen Namen", "Frühjahrskampagne mit einem ebenso langen Namen"]
@@ -160,3 +191,35 @@ def test_a_new_campaign_on_the_german_page_draws_empty_charts_plainly(asgi_serve
         assert chart["x"] <= box["x"] and box["x"] + box["width"] <= chart["x"] + chart["width"], box
     lines = differences.locator(".ytick text tspan.line").all_text_contents()
     assert set(" ".join(names).split()) <= set(" ".join(lines).split())
+    # The verdict comes first, and says plainly that nothing can be said yet.
+    assert page.evaluate("document.querySelector('#dashboard > section').id") == "decision"
+    expect(page.locator('[data-testid="decision-happy"]')).to_have_text(
+        "Zu früh für ein Urteil bei Freude: Noch wird keine Testperson gezählt; mindestens 10 sind nötig, "
+        f"um {names[0]} und {names[1]} zu vergleichen."
+    )
+
+    campaigns = verdict_campaigns(organisation)
+    for language, leads, undecided in (
+        ("de", "B liegt bei Freude um ", ("Zu früh für ein Urteil bei Freude", "Noch nicht entschieden bei Freude")),
+        ("en", "B leads on happy by ", ("Too early to say on happy", "Not decided yet on happy")),
+    ):
+        context.add_cookies([{"name": "django_language", "value": language, "url": asgi_server.url}])
+        for name, campaign in campaigns.items():
+            page.goto(f"{asgi_server.url}/campaigns/{campaign.pk}/dashboard/")
+            verdicts = page.locator("#decision-verdicts li")
+            expect(verdicts).to_have_count(2, timeout=15000)  # happy and sad by default
+            happy = verdicts.first.inner_text()
+            assert happy == server_sentence(campaign, "happy", language)
+            assert happy.startswith(leads) if name == "clear" else happy.startswith(undecided), happy
+
+    # English now: sad off, a wider difference to detect; both stay in the page's address.
+    page.locator(".emotion-picker summary").click()
+    page.locator("#decision-emotions input[value=sad]").uncheck()
+    expect(page.locator("#decision-verdicts li")).to_have_count(1)
+    page.fill("#detect-input", "10")
+    page.locator("#detect-form button").click()
+    expect(page.locator('[data-testid="plan-happy"]')).to_contain_text("To detect a difference of 10 points in happy")
+    page.reload()
+    expect(page.locator('[data-testid="plan-happy"]')).to_contain_text("To detect a difference of 10 points in happy")
+    assert page.locator("#decision-verdicts li").count() == 1
+    assert "emotions=happy" in page.url and "detect=10" in page.url
