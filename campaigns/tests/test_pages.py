@@ -34,6 +34,6 @@ def test_the_campaign_page_shows_a_scale_without_end_labels_as_plain_numbers(cli
 
     page = client.get(reverse("campaigns:detail", kwargs={"campaign_id": campaign.pk})).content.decode()
 
-    assert "Wie gefällt es Ihnen? <span class=\"muted\">— 1 … 7" in page
+    assert 'Wie gefällt es Ihnen? <span class="muted">— 1 … 7' in page
     assert "(–)" not in page and "()" not in page
     assert "1 (unklar) … 7 (klar)" in page
