@@ -40,6 +40,17 @@ def check_model() -> tuple[bool, str]:
         return False, f"unknown: {error.__class__.__name__}"
 
 
+def backlog() -> dict | None:
+    """Analysis running behind is not a failure (nothing is lost, uploads go on), so it never turns
+    healthz into a 503; it is reported for the operator to see. None when the database is away."""
+    from inference.selectors import analysis_backlog
+
+    try:
+        return analysis_backlog()
+    except Exception:  # the database check above names the cause
+        return None
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -50,6 +61,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "failing": failing,
         "checks": {name: {"ok": ready, "detail": detail} for name, (ready, detail) in checks.items()},
     }
+    body["backlog"] = backlog()
     response = JsonResponse(body, status=200 if not failing else 503)
     if failing:
         response["Retry-After"] = "10"

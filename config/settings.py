@@ -295,7 +295,15 @@ MIMIK = {
     "FACE_MAX_LUMINANCE": env_float("MIMIK_FACE_MAX_LUMINANCE", 220.0),
     "FACE_MIN_SHARPNESS": env_float("MIMIK_FACE_MIN_SHARPNESS", 15.0),
     "FACE_DETECTION_MIN_SCORE": env_float("MIMIK_FACE_DETECTION_MIN_SCORE", 0.6),
+    # Analysis counts as behind (healthz, the dashboard) when the oldest pending frame is older.
+    "BACKLOG_WARN_SECONDS": env_int("MIMIK_BACKLOG_WARN_SECONDS", 120),
 }
+
+# GET /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; empty: no endpoint (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN:
+    # Uploads by status cost one Redis HINCRBY each: counted only where the metrics are scraped.
+    MIDDLEWARE.insert(1, "config.metrics.UploadMetricsMiddleware")
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from config.health import healthz, ping
+from config.metrics import metrics
 
 handler404 = "config.errors.not_found"
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
     path("favicon.ico", favicon),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("api/ping", ping, name="ping"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("campaigns.account_urls")),

@@ -107,3 +107,29 @@ def model_health() -> tuple[bool, str]:
     except Exception as error:
         return False, f"face detector: {error.__class__.__name__}"
     return True, f"{model} ({model.framework})"
+
+
+def analysis_backlog(*, campaign_id: int | None = None) -> dict[str, Any]:
+    """Frames still waiting for analysis (all, or one campaign's): how many, how long the oldest
+    has waited, and whether that is over MIMIK_BACKLOG_WARN_SECONDS. Nothing is lost while behind;
+    the figures say so instead of leaving it silent. One aggregate over an index on
+    (outcome, received_at), or (campaign, outcome) for a campaign."""
+    from django.conf import settings
+    from django.db.models import Count, Min
+    from django.utils import timezone
+
+    from sessions.models import Frame
+
+    pending = Frame.objects.filter(outcome=Frame.Outcome.PENDING)
+    if campaign_id is not None:
+        pending = pending.filter(campaign_id=campaign_id)
+    figures = pending.aggregate(count=Count("pk"), oldest=Min("received_at"))
+    oldest = figures["oldest"]
+    age = max((timezone.now() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    warn_seconds = settings.MIMIK["BACKLOG_WARN_SECONDS"]
+    return {
+        "pending_frames": figures["count"],
+        "oldest_pending_age_seconds": round(age, 1),
+        "warn_seconds": warn_seconds,
+        "behind": age > warn_seconds,
+    }

@@ -92,6 +92,7 @@ def test_beat_runs_retention_for_kept_frames_and_expired_invitations(settings, t
     assert schedule == {
         "inference.purge_expired_frames",
         "inference.expire_stale_frames",
+        "inference.expire_stale_baseline_snapshots",
         "campaigns.erase_expired_invitations",
     }
     app.loader.import_default_modules()
