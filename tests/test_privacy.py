@@ -193,7 +193,7 @@ def test_withdrawal_erases_the_tester_everywhere_including_exports_made_afterwar
 
     def exports() -> str:
         texts = []
-        for kind in ("frames", "testers", "survey"):
+        for kind in ("frames", "testers", "survey", "baseline"):
             url = reverse("dashboard-api:export", kwargs={"campaign_id": study.campaign.pk, "kind": kind})
             response = client.get(url)
             assert response.status_code == 200, kind

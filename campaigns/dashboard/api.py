@@ -38,7 +38,9 @@ class DashboardDataApi(APIView):
         description="The verdict per emotion (live always-valid while running, the final fixed-sample analysis "
         "once closed) with the testers planner, progress, per-variant emotion ratios with per-tester intervals, "
         "paired comparisons, the calibration the counts rest on, counting quality per emotion, estimated shares "
-        "(PACC) with tester-bootstrap intervals, survey, timeline and order effect of one campaign.",
+        "(PACC) with tester-bootstrap intervals, survey, timeline and order effect of one campaign; the variants "
+        "relative to each tester's resting face (`baseline`), ratings beside happy shares (`say_face`) and the "
+        "organisation's norms (`norms`).",
     )
     def get(self, request: Request, campaign_id: uuid.UUID) -> Response:
         campaign = get_campaign_for_user(request.user, campaign_id)
@@ -56,8 +58,12 @@ class DashboardExportApi(APIView):
         operation_id="campaign_dashboard_export",
         parameters=[THRESHOLD_PARAMETER],
         responses={(200, "text/csv"): OpenApiTypes.STR},
-        description="CSV: per-frame outcomes (no images), per-tester summary, or survey answers. "
-        "Testers appear by their pseudonymous id only.",
+        description="CSV, by kind: `frames` (per-frame outcomes, no images), `testers` (per-tester summary), "
+        "`survey` (survey answers), `baseline` (each tester's resting-face baseline per emotion and how often their "
+        "posed expressions were read as posed), `say-face` (per rating-scale question and variant, and per pair of "
+        "variants: mean rating, happy share and Spearman's rank correlation with its interval; no tester appears), "
+        "`norms` (per variant, happy share and mean rating with the percentile rank among the organisation's "
+        "finished variants). Testers appear by their pseudonymous id only.",
     )
     def get(self, request: Request, campaign_id: uuid.UUID, kind: str) -> StreamingHttpResponse:
         campaign = get_campaign_for_user(request.user, campaign_id)

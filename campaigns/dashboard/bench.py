@@ -2,6 +2,8 @@
 predictions) in PostgreSQL, and compare it with a bare count over the same rows. The model has an
 active calibration (temperature, fitted on generated faces) and every prediction carries all seven
 raw and calibrated probabilities, so the counts, counting quality and estimated shares are all timed.
+Every tester also has 3 resting-face and 2 + 2 posed baseline snapshots, and rated both variants, so
+the baseline and say-versus-face panels have all of them to read.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mimik python -m campaigns.dashboard.bench
 
@@ -9,7 +11,12 @@ It creates its own throwaway database on DATABASE_URL's server (default `mimik_b
 BENCH_DATABASE), migrates it, fills it with INSERT ... SELECT generate_series (seconds, not minutes),
 prints one JSON object and drops the database again. The predictions' INSERT fires the same
 triggers that keep inference.CalibratedSum in production (migration inference 0004), so the fill
-time includes them and the dashboard reads the sums they wrote.
+time includes them and the dashboard reads the sums they wrote. BENCH_FINISHED=n adds n closed
+campaigns of the same size to the organisation, for the norms panel to compare with (0 by default);
+BENCH_RUNS=n times n builds of each kind (7 by default).
+
+The whole page is timed with and without the baseline, say-versus-face and norms panels, the two
+alternating run by run so that both see the same machine.
 """
 
 from __future__ import annotations
@@ -30,10 +37,12 @@ from psycopg import sql
 TESTERS = 1000
 FRAMES_PER_VARIANT = 300
 CAPTURE_INTERVAL_MS = 2000
-RUNS = 7
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))  # timed builds of each kind
 TARGET_MS = 300
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 CALIBRATION_FACES_PER_CLASS = 500
+# What dashboard_data calls for the baseline, say-versus-face and norms panels.
+NEW_PANELS = ("baseline_panel", "say_face_summary", "benchmark")
 
 
 def _activate_generated_calibration(model: Any) -> Any:
@@ -92,17 +101,40 @@ def _median_ms(function: Callable[[], object], runs: int = RUNS) -> tuple[float,
     return statistics.median(timings), [round(t, 1) for t in timings]
 
 
-def fill() -> Any:
-    """One organisation, one campaign with two video variants, 1,000 testers who saw both."""
+def fill(finished: int = 0) -> Any:
+    """One organisation, one running campaign with two video variants, 1,000 testers who saw both,
+    and `finished` closed campaigns like it."""
     from django.db import connection
 
-    from campaigns.models import Campaign, Organisation, SurveyQuestion, Variant
+    from campaigns.models import Campaign, Organisation
     from inference.selectors import get_active_model
-    from sessions.models import Tester
 
     organisation = Organisation.objects.create(name="Benchmark")
+    model = get_active_model()
+    calibration = _activate_generated_calibration(model)
+    for number in range(finished):
+        closed = Campaign.Status.CLOSED
+        _fill_campaign(organisation, model, calibration, name=f"Finished {number + 1}", status=closed, seed=number / 10)
+    campaign = _fill_campaign(organisation, model, calibration, name="Benchmark", status=Campaign.Status.RUNNING)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return campaign
+
+
+def _fill_campaign(
+    organisation: Any, model: Any, calibration: Any, *, name: str, status: str, seed: float = 0.42
+) -> Any:
+    from django.db import connection
+
+    from campaigns.models import Campaign, SurveyQuestion, Variant
+    from sessions.models import Tester
+
     campaign = Campaign.objects.create(
-        organisation=organisation, name="Benchmark", capture_interval_seconds=CAPTURE_INTERVAL_MS / 1000
+        organisation=organisation,
+        name=name,
+        status=status,
+        capture_interval_seconds=CAPTURE_INTERVAL_MS / 1000,
+        posed_expressions=True,
     )
     duration = FRAMES_PER_VARIANT * CAPTURE_INTERVAL_MS
     variants = [
@@ -121,15 +153,13 @@ def fill() -> Any:
     Tester.objects.bulk_create(
         Tester(
             campaign=campaign,
-            token_hash=f"bench-{n}",
+            token_hash=f"bench-{campaign.pk}-{n}",
             variant_order=[str(v.pk) for v in (variants if n % 2 else variants[::-1])],
             order_slot=n % 2,
             camera=Tester.Camera.GRANTED,
         )
         for n in range(TESTERS)
     )
-    model = get_active_model()
-    calibration = _activate_generated_calibration(model)
     parameters = {
         "campaign": campaign.pk,
         "model": model.pk,
@@ -139,7 +169,7 @@ def fill() -> Any:
         "all_classes": CLASSES,
     }
     with connection.cursor() as cursor:
-        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute("SELECT setseed(%s)", [seed])
         cursor.execute(
             """
             UPDATE tester_sessions_tester SET consented_at = now(), completed_at = now()
@@ -205,7 +235,42 @@ def fill() -> Any:
             """,
             parameters,
         )
-        cursor.execute("VACUUM ANALYZE")
+        # Baseline snapshots, analysed with the active calibration: 3 resting faces (neutral half of
+        # the time), 2 posed smiles (happy 80 % of the time) and 2 posed neutral faces per tester.
+        cursor.execute(
+            """
+            INSERT INTO tester_sessions_baselinesnapshot (campaign_id, tester_id, kind, sequence, created_at,
+                byte_size, outcome, quality, model_version_id, probabilities, top_class, top_probability,
+                face_box, calibration_version, calibrated_probabilities, calibrated_top_class,
+                calibrated_top_probability)
+            SELECT campaign_id, tester_id, kind, sequence, now(), 20000, 'prediction', '{}'::jsonb, %(model)s,
+                (SELECT jsonb_object_agg(c, CASE WHEN c = top_class THEN top_probability ELSE other END)
+                 FROM unnest(%(all_classes)s::text[]) AS c),
+                top_class, top_probability, '[]'::jsonb, %(version)s,
+                (SELECT jsonb_object_agg(
+                    c, round((CASE WHEN c = top_class THEN a ELSE b END / (a + 6 * b))::numeric, 6))
+                 FROM unnest(%(all_classes)s::text[]) AS c),
+                top_class, a / (a + 6 * b)
+            FROM (
+                SELECT *, power(greatest(top_probability, 1e-7), %(inverse_temperature)s) AS a,
+                    power(greatest(other, 1e-7), %(inverse_temperature)s) AS b
+                FROM (
+                    SELECT *, (1 - top_probability) / 6 AS other FROM (
+                        SELECT t.campaign_id, t.id AS tester_id, k.kind, s.sequence,
+                            CASE WHEN random() < k.target_share THEN k.target
+                                 ELSE (%(all_classes)s::text[])[1 + floor(random() * 7)::int] END AS top_class,
+                            0.3 + 0.7 * random() AS top_probability
+                        FROM tester_sessions_tester t
+                        CROSS JOIN (VALUES ('resting', 'neutral', 0.5, 3), ('posed_smile', 'happy', 0.8, 2),
+                            ('posed_neutral', 'neutral', 0.7, 2)) AS k (kind, target, target_share, snapshots)
+                        CROSS JOIN LATERAL generate_series(0, k.snapshots - 1) AS s (sequence)
+                        WHERE t.campaign_id = %(campaign)s
+                    ) AS drawn
+                ) AS spread
+            ) AS snapshots
+            """,
+            parameters,
+        )
     return campaign
 
 
@@ -220,6 +285,17 @@ def measure(campaign: Any) -> dict[str, Any]:
     def build() -> str:
         return json.dumps(selectors.dashboard_data(campaign=campaign))
 
+    def build_without_new_panels() -> str:
+        # The same page with the baseline, say-versus-face and norms panels left empty.
+        builders = {name: getattr(selectors, name) for name in NEW_PANELS}
+        try:
+            for name in NEW_PANELS:
+                setattr(selectors, name, lambda **_arguments: None)
+            return build()
+        finally:
+            for name, builder in builders.items():
+                setattr(selectors, name, builder)
+
     def bare_count() -> int:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -228,11 +304,12 @@ def measure(campaign: Any) -> dict[str, Any]:
             )
             return cursor.fetchone()[0]
 
-    timings = _timings(build, bare_count, campaign, model, variants)
+    timings = _timings(build, build_without_new_panels, bare_count, campaign, model, variants)
     data = selectors.dashboard_data(campaign=campaign)
     happy = next(c for c in data["comparisons"] if c["class_name"] == "happy")
     happy_share = next(c for c in data["estimated_shares"]["comparisons"] if c["class_name"] == "happy")
     happy_decision = next(e for e in data["decision"]["emotions"] if e["class_name"] == "happy")
+    norms = data["norms"]
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         server_version = cursor.fetchone()[0].split(",")[0]
@@ -247,22 +324,45 @@ def measure(campaign: Any) -> dict[str, Any]:
         "happy_verdict": happy["verdict"],
         "happy_share_verdict": happy_share["verdict"],
         "happy_decision": happy_decision["sentence"],
+        "baseline": data["baseline"]["sentence"],
+        "posed": data["baseline"]["posed_sentence"],
+        "say_face": [
+            row["agreement"]["sentence"] for question in data["say_face"]["questions"] for row in question["pairs"]
+        ],
+        "norms": norms["sentences"] + norms["notes"],
         "calibration": data["calibration"]["version"],
         "stale_frames": data["calibration"]["stale_frames"],
         "postgres": server_version,
     }
 
 
-def _timings(build: Callable, bare_count: Callable, campaign: Any, model: Any, variants: list) -> dict[str, Any]:
-    from campaigns.dashboard import calibrated, selectors, testers, verdicts
+def _alternating_ms(first: Callable, second: Callable, runs: int = RUNS) -> tuple[list[float], list[float]]:
+    """Timings of two functions, one run of each in turn (after one warming run of each)."""
+    first()
+    second()
+    timings: tuple[list[float], list[float]] = ([], [])
+    for _ in range(runs):
+        for function, times in zip((first, second), timings, strict=True):
+            started = time.perf_counter()
+            function()
+            times.append((time.perf_counter() - started) * 1000)
+    return timings
 
-    dashboard_ms, dashboard_runs = _median_ms(build)
+
+def _timings(
+    build: Callable, build_without: Callable, bare_count: Callable, campaign: Any, model: Any, variants: list
+) -> dict[str, Any]:
+    from campaigns.dashboard import baseline, calibrated, norms, say_face, selectors, testers, verdicts
+
+    with_runs, without_runs = _alternating_ms(build, build_without)
+    dashboard_ms, without_ms = statistics.median(with_runs), statistics.median(without_runs)
     count_ms, count_runs = _median_ms(bare_count)
     threshold = campaign.confidence_threshold
     calibration = selectors.active_calibration(model)
     matrix = selectors.tester_matrix(
         campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration
     )
+    ratios = matrix.ratios()
     parts = {
         "calibrated_sums": _median_ms(
             lambda: selectors.calibrated_sums(
@@ -304,10 +404,28 @@ def _timings(build: Callable, bare_count: Callable, campaign: Any, model: Any, v
                 stale=bool(matrix.stale_frames),
             )
         )[0],
+        "baseline_panel": _median_ms(
+            lambda: baseline.baseline_panel(campaign=campaign, matrix=matrix, model=model, calibration=calibration)
+        )[0],
+        "say_face_summary": _median_ms(
+            lambda: say_face.say_face_summary(campaign=campaign, matrix=matrix, ratios=ratios)
+        )[0],
+        "norms_benchmark": _median_ms(
+            lambda: norms.benchmark(
+                campaign=campaign,
+                model=model,
+                calibration=calibration,
+                threshold=threshold,
+                matrix=matrix,
+                ratios=ratios,
+            )
+        )[0],
     }
     return {
         "dashboard_ms_median": round(dashboard_ms, 1),
-        "dashboard_ms_runs": dashboard_runs,
+        "dashboard_ms_runs": [round(t, 1) for t in with_runs],
+        "without_new_panels_ms_median": round(without_ms, 1),
+        "without_new_panels_ms_runs": [round(t, 1) for t in without_runs],
         "count_ms_median": round(count_ms, 1),
         "count_ms_runs": count_runs,
         "ratio_dashboard_to_count": round(dashboard_ms / count_ms, 2),
@@ -336,7 +454,7 @@ def main() -> None:
         started = time.perf_counter()
         call_command("migrate", verbosity=0)
         migrated = time.perf_counter()
-        campaign = fill()
+        campaign = fill(finished=int(os.environ.get("BENCH_FINISHED", "0")))
         filled = time.perf_counter()
         result = {
             "load_average": [round(load, 2) for load in os.getloadavg()],

@@ -11,6 +11,9 @@ from django.db.models import FilteredRelation, Q
 from django.http import Http404, StreamingHttpResponse
 from django.utils.text import slugify
 
+from campaigns.dashboard.baseline import baseline_rows
+from campaigns.dashboard.norms import norm_rows
+from campaigns.dashboard.say_face import say_face_rows
 from campaigns.dashboard.selectors import active_calibration, effective_model, frame_outcomes, tester_matrix
 from campaigns.models import Campaign, Variant
 from sessions.models import Frame, SurveyAnswer, Tester
@@ -137,7 +140,14 @@ def survey_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Ite
     return header, answers.iterator(chunk_size=CHUNK_SIZE)
 
 
-EXPORTS = {"frames": frame_rows, "testers": tester_rows, "survey": survey_rows}
+EXPORTS = {
+    "frames": frame_rows,
+    "testers": tester_rows,
+    "survey": survey_rows,
+    "baseline": baseline_rows,
+    "say-face": say_face_rows,
+    "norms": norm_rows,
+}
 
 
 def csv_response(*, campaign: Campaign, kind: str, threshold: float) -> StreamingHttpResponse:

@@ -16,9 +16,10 @@ needed. Percentile rank: the share of earlier variants below this one, ties coun
   survey panel counts), compared as a position on its scale, (mean - min) / (max - min), so a 1-5
   and a 1-7 scale compare.
 
-At most three queries whatever the number of campaigns and variants: the finished variants; one GROUP BY
-(campaign, tester, variant) over their predictions (testers' shares need the per-tester counts; the
-rows are cells, not frames); one GROUP BY (variant, question) over the survey answers.
+A fixed number of queries whatever the number of campaigns and variants: the finished variants; the
+per-(campaign, tester, variant) cells of analysed and happy frames (testers' shares need the per-tester
+counts; the rows are cells, not frames), counted as the dashboard's own matrix counts them
+(`happy_cells`); one GROUP BY (variant, question) over the survey answers.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from django.db.models import Avg, Count
+from django.db.models import Avg, Count, Q, Sum
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from campaigns.models import Campaign, SurveyQuestion, Variant
-from inference.models import Prediction
+from inference.models import CalibratedSum, Prediction
 from sessions.models import SurveyAnswer
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def benchmark(
           "earlier_campaigns": int,        # finished campaigns of the organisation (this one aside)
           "other_model_campaigns": int,    # of those, analysed with another model: no happy share
           "notes": [str],                  # how the finished campaigns were counted
+          "sentences": [str],              # the variants' sentences, each said once
           "variants": [{                   # this campaign's variants, in the dashboard's order
             "variant_id": str, "label": str,
             "happy_share": Figure,         # value: fraction 0..1
@@ -108,6 +110,8 @@ def benchmark(
         "earlier_campaigns": figures["campaigns"],
         "other_model_campaigns": figures["other_model_campaigns"],
         "notes": _notes(figures, threshold),
+        # "n more finished variants needed" is the same for every figure: said once.
+        "sentences": list(dict.fromkeys(row[name]["sentence"] for row in rows for name in ("happy_share", "rating"))),
         "variants": rows,
     }
 
@@ -118,9 +122,6 @@ def earlier_figures(
     """The finished variants' figures, in no particular order: "happy" (happy shares), "rating"
     (positions on their scales, 0..1); "campaigns", "other_model_campaigns"; and "current_ratings":
     this campaign's mean ratings per variant id, (mean, (scale_min, scale_max))."""
-    # At call time: the dashboard's selectors import this module.
-    from campaigns.dashboard.selectors import confident_as
-
     finished = (
         Variant.objects.filter(
             campaign__organisation_id=campaign.organisation_id,
@@ -140,12 +141,7 @@ def earlier_figures(
             same_model.add(campaign_id)
     happy: list[float] = []
     if same_model and "happy" in (model.class_names if model else []):
-        cells = (
-            Prediction.objects.filter(campaign_id__in=same_model, model_version=model)
-            .values_list("campaign_id", "tester_id", "variant_id")
-            .annotate(analysed=Count("*"), happy=Count("pk", filter=confident_as("happy", threshold, calibration)))
-            .order_by()
-        )
+        cells = happy_cells(campaign_ids=same_model, model=model, calibration=calibration, threshold=threshold)
         happy = _happy_shares(cells, variants_of, minimum_of)
     ratings = _mean_ratings([*variants_of, campaign.pk])
     return {
@@ -160,6 +156,58 @@ def earlier_figures(
         "other_model_campaigns": len(variants_of) - len(same_model),
         "current_ratings": ratings.get(campaign.pk, {}),
     }
+
+
+def happy_cells(
+    *, campaign_ids: set[uuid.UUID], model: ModelVersion, calibration: Calibration | None, threshold: float
+) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int, int]]:
+    """(campaign, tester, variant, analysed frames, frames counted as happy) per cell with any
+    analysed frame, counting as `selectors.confident_as` does. Where PostgreSQL keeps the calibrated
+    sums and a calibration is active, as selectors.tester_matrix does on its fast path: the analysed
+    and the stale frames from inference.CalibratedSum in one GROUP BY; for the campaigns without
+    stale frames (the usual case) the happy frames from the range of the `prediction_confident`
+    index at or above the threshold, a few per cent of their frames. The other campaigns (and every
+    campaign without the sums or a calibration) in one GROUP BY over all their predictions. Two to
+    three queries."""
+    # At call time: the dashboard's selectors import this module.
+    from campaigns.dashboard.selectors import confident_as, sums_available
+
+    counted_slowly = set(campaign_ids)
+    cells: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int, int]] = []
+    if calibration is not None and sums_available():
+        sums = (
+            CalibratedSum.objects.filter(campaign_id__in=campaign_ids, model_version=model, class_name="", frames__gt=0)
+            .values_list("campaign_id", "tester_id", "variant_id")
+            .annotate(analysed=Sum("frames"), stale=Sum("frames", filter=~Q(calibration_version=calibration.version)))
+            .order_by()
+        )
+        analysed, counted_slowly = {}, set()
+        for campaign_id, tester_id, variant_id, frames, stale in sums:
+            analysed[(campaign_id, tester_id, variant_id)] = frames
+            if stale:
+                counted_slowly.add(campaign_id)
+        current = set(campaign_ids) - counted_slowly
+        confident = (
+            Prediction.objects.filter(
+                campaign_id__in=current,
+                model_version=model,
+                calibrated_top_probability__gte=threshold,
+                calibrated_top_class="happy",
+            )
+            .values_list("campaign_id", "tester_id", "variant_id")
+            .annotate(happy=Count("*"))
+            .order_by()
+        )
+        happy_of = {(c, t, v): n for c, t, v, n in confident} if current else {}
+        cells = [(*key, frames, happy_of.get(key, 0)) for key, frames in analysed.items() if key[0] in current]
+    if counted_slowly:
+        cells += list(
+            Prediction.objects.filter(campaign_id__in=counted_slowly, model_version=model)
+            .values_list("campaign_id", "tester_id", "variant_id")
+            .annotate(analysed=Count("*"), happy=Count("pk", filter=confident_as("happy", threshold, calibration)))
+            .order_by()
+        )
+    return cells
 
 
 def _happy_shares(

@@ -68,6 +68,7 @@ def say_face_summary(*, campaign: Campaign, matrix: TesterMatrix | None, ratios:
         {
           "counted_testers": int,
           "minimum_for_list": 5,
+          "note": str,                         # why there is nothing to show (no scale question), or ""
           "questions": [{                      # every rating-scale question, in survey order
             "id": int, "text": str, "scale_min": int, "scale_max": int,
             "variants": [{                     # in the dashboard's variant order
@@ -103,6 +104,7 @@ def say_face_summary(*, campaign: Campaign, matrix: TesterMatrix | None, ratios:
     return {
         "counted_testers": int(matrix.included.sum()) if matrix is not None else 0,
         "minimum_for_list": MIN_TESTERS_FOR_DISAGREEMENT,
+        "note": "" if analysis else _("The survey has no rating-scale question: no rating to set beside the faces."),
         "questions": [_question_dict(question) for question in analysis],
     }
 
@@ -196,16 +198,20 @@ def _question(
     shares: np.ndarray,
 ) -> dict[str, Any]:
     bounds = (question.scale_min, question.scale_max)
-    row_of = {tester_id: row for row, tester_id in enumerate(included_ids)}
-    column_of = {variant.pk: v for v, variant in enumerate(variants)}
-    everyone: dict[uuid.UUID, list[int]] = {variant.pk: [] for variant in variants}
+    # Keyed by the ids' integers: a UUID hashes and compares in Python, an int does not.
+    row_of = {tester_id.int: row for row, tester_id in enumerate(included_ids)}
+    column_of = {variant.pk.int: v for v, variant in enumerate(variants)}
+    everyone: list[list[int]] = [[] for _variant in variants]
     counted = np.full((len(included_ids), len(variants)), np.nan)  # ratings of counted testers
+    asked = question.pk
     for question_id, variant_id, tester_id, rating in answers:
-        if question_id != question.pk or variant_id not in column_of:
+        v = column_of.get(variant_id.int) if question_id == asked else None
+        if v is None:
             continue
-        everyone[variant_id].append(rating)
-        if tester_id in row_of:
-            counted[row_of[tester_id], column_of[variant_id]] = rating
+        everyone[v].append(rating)
+        row = row_of.get(tester_id.int)
+        if row is not None:
+            counted[row, v] = rating
     per_variant = []
     for v, variant in enumerate(variants):
         answered = ~np.isnan(counted[:, v])
@@ -213,7 +219,7 @@ def _question(
             {
                 "variant_id": str(variant.pk),
                 "label": variant.label,
-                "rating": stats.t_interval(everyone[variant.pk], bounds=bounds).as_dict(),
+                "rating": stats.t_interval(everyone[v], bounds=bounds).as_dict(),
                 "rating_counted": stats.t_interval(counted[answered, v], bounds=bounds).as_dict(),
                 "happy_share": stats.t_interval(shares[:, v], bounds=SHARE_BOUNDS).as_dict(),
                 "agreement": spearman_agreement(counted[answered, v], shares[answered, v]),

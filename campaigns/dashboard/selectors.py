@@ -31,11 +31,15 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from campaigns.dashboard import calibrated, stats
+from campaigns.dashboard.baseline import baseline_panel
 from campaigns.dashboard.decision import DETECT
+from campaigns.dashboard.norms import benchmark
+from campaigns.dashboard.say_face import say_face_summary
 from campaigns.dashboard.survey import survey_summary
 from campaigns.dashboard.testers import campaign_testers, progress_summary, tester_counting
 from campaigns.dashboard.verdicts import decision_summary
 from campaigns.dashboard.wording import (
+    backlog_note,
     calibration_label,
     emotion_name,
     paired_verdict,
@@ -45,7 +49,7 @@ from campaigns.dashboard.wording import (
 from campaigns.models import Campaign, Variant
 from inference.models import Calibration, ModelVersion, Prediction
 from inference.second_opinion_verdict import second_opinion_verdict
-from inference.selectors import get_active_model
+from inference.selectors import analysis_backlog, get_active_model
 from sessions.models import Frame, Tester
 
 HEADLINE_CLASSES = ("happy", "sad")
@@ -179,12 +183,14 @@ def tester_matrix(
         if not stale:
             cells = _confident_cells(campaign, model, threshold, class_names, analysed_by_cell, means_by_cell)
             return _matrix(campaign, variants, class_names, cells, stale, calibrated=True)
+    elif calibration is not None:
+        # Before the counts: with stale rows, only the full test counts them on their raw values.
+        stale = stale_frames(campaign=campaign, model=model, calibration=calibration)
     aggregates: dict[str, Any] = {
         f"class_{i}": Count("pk", filter=confident_as(name, threshold, calibration, stale=bool(stale)))
         for i, name in enumerate(class_names)
     }
     if calibration is not None and not sums_available():
-        stale = stale_frames(campaign=campaign, model=model, calibration=calibration)
         current = Q(calibration_version=calibration.version) if stale else None
         aggregates.update(
             {
@@ -632,6 +638,7 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None, detect
         if matrix
         else None,
         "progress": progress,
+        "backlog_note": backlog_note(analysis_backlog(campaign_id=campaign.pk)),
         "frames": funnel(outcomes, matrix),
         "testers": {
             "included": len(included),
@@ -660,6 +667,21 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None, detect
         if model
         else {"bin_ms": 0, "variants": []},
         "second_opinion": second_opinion_summary(campaign=campaign, threshold=threshold),
+        # Without a model there is no matrix, and nothing to set the baseline, ratings or norms beside.
+        "baseline": baseline_panel(campaign=campaign, matrix=matrix, model=model, calibration=calibration)
+        if matrix
+        else None,
+        "say_face": say_face_summary(campaign=campaign, matrix=matrix, ratios=ratios) if matrix else None,
+        "norms": benchmark(
+            campaign=campaign,
+            model=model,
+            calibration=calibration,
+            threshold=threshold,
+            matrix=matrix,
+            ratios=ratios,
+        )
+        if matrix
+        else None,
     }
 
 

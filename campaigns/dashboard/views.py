@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from campaigns.dashboard.exports import EXPORTS
 from campaigns.dashboard.selectors import get_model_version_for_card
 from campaigns.dashboard.strings import page_strings
 from campaigns.selectors import get_campaign_for_user
@@ -22,9 +23,9 @@ def campaign_dashboard(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResp
         "campaign": campaign,
         "api_url": reverse("dashboard-api:data", kwargs={"campaign_id": campaign.pk}),
         "socket_path": f"/ws/campaigns/{campaign.pk}/",
-        "exports": {
-            kind: reverse("dashboard-api:export", kwargs={"campaign_id": campaign.pk, "kind": kind})
-            for kind in ("frames", "testers", "survey")
+        "exports": {  # "say-face" as exports.say_face in the template
+            kind.replace("-", "_"): reverse("dashboard-api:export", kwargs={"campaign_id": campaign.pk, "kind": kind})
+            for kind in EXPORTS
         },
         "strings": page_strings(),
     }

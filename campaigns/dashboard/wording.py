@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.utils import formats
@@ -333,3 +334,17 @@ def comments_note(shown: int, total: int) -> str:
         "Showing the latest %(shown)s of %(total)s comments; the survey export has all.",
         total,
     ) % {"shown": shown, "total": total}
+
+
+def backlog_note(backlog: dict[str, Any]) -> str:
+    """Said when the analysis falls behind: the uploads are safe, the numbers are late."""
+    if not backlog["behind"]:
+        return ""
+    minutes = max(1, math.ceil(backlog["oldest_pending_age_seconds"] / 60))
+    return ngettext(
+        "The analysis is %(minutes)s minute behind (snapshots waiting: %(frames)s). Nothing is lost: "
+        "these figures catch up as the workers do.",
+        "The analysis is %(minutes)s minutes behind (snapshots waiting: %(frames)s). Nothing is lost: "
+        "these figures catch up as the workers do.",
+        minutes,
+    ) % {"minutes": minutes, "frames": backlog["pending_frames"]}

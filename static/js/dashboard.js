@@ -122,6 +122,8 @@
   }
 
   function renderProgress(data) {
+    $("backlog-note").hidden = !data.backlog_note;
+    $("backlog-note").textContent = data.backlog_note;
     const dl = $("progress");
     dl.replaceChildren();
     ["invited", "opened", "consented", "completed", "withdrawn"].forEach((key) => {
@@ -479,6 +481,134 @@
       s.comments.map((c) => [c.tester, c.variant, c.question, c.comment]));
   }
 
+  // Each tester against their own resting face: the numbers per variant and emotion, the sentences from the server.
+  function renderBaseline(data) {
+    const baseline = data.baseline;
+    $("baseline").hidden = !baseline;
+    if (!baseline) return;
+    $("baseline-sentence").textContent = baseline.sentence;
+    $("baseline-posed").textContent = baseline.posed_sentence;
+    $("baseline-posed").hidden = !baseline.posed_sentence;
+    const points = (x) => num(x * 100, 1);
+    const rows = [];
+    if (baseline.counted_with_baseline) {
+      baseline.variants.forEach((v) => data.class_names.forEach((c) => {
+        const row = v.classes[c.class_name];
+        if (!row) return;
+        rows.push([
+          v.label, c.label, pct(row.share), pct(row.resting),
+          { text: missing(row.relative.mean) ? "–" : points(row.relative.mean), testid: "baseline-" + v.variant + "-" + c.class_name },
+          interval(row.relative, points), String(v.testers),
+        ]);
+      }));
+    }
+    table($("table-baseline"), [T.variant, T.emotion, T.on_variant, T.at_rest, T.difference, T.interval, T.testers], rows);
+  }
+
+  function sentenceList(items) {
+    const list = document.createElement("ul");
+    list.className = "verdicts";
+    items.forEach(([text, agreement, testid]) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      // An interval that leaves out zero is a finding, either way round.
+      const clear = !missing(agreement.low) && (agreement.low > 0 || agreement.high < 0);
+      li.className = clear ? "clear" : "unclear";
+      li.dataset.testid = testid;
+      list.appendChild(li);
+    });
+    return list;
+  }
+
+  // What testers said beside what their faces showed, per rating-scale question.
+  function renderSayFace(data) {
+    const sayFace = data.say_face;
+    const container = $("say-face-questions");
+    container.replaceChildren();
+    $("say-face").hidden = !sayFace;
+    if (!sayFace) return;
+    $("say-face-note").textContent = sayFace.note;
+    $("say-face-note").hidden = !sayFace.note;
+    const rating = (x) => num(x, 2);
+    const points = (x) => num(x * 100, 1);
+    const rho = (x) => num(x, 2);
+    sayFace.questions.forEach((question) => {
+      const heading = document.createElement("h3");
+      heading.textContent = question.text;
+      const sentences = sentenceList([
+        ...question.variants.map((v) => [v.agreement.sentence, v.agreement, "say-face-" + v.variant_id]),
+        ...question.pairs.map((p) => [p.agreement.sentence, p.agreement, "say-face-" + p.variant_a + "-" + p.variant_b]),
+      ]);
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = T.table_view;
+      const variants = document.createElement("table");
+      const pairs = document.createElement("table");
+      details.open = true;
+      details.append(summary, variants, pairs);
+      table(variants, [T.variant, T.mean_rating_counted, T.interval, T.happy_share, T.interval, T.spearman, T.interval, T.testers],
+        question.variants.map((v) => [
+          v.label, rating(v.rating_counted.mean), interval(v.rating_counted, rating),
+          pct(v.happy_share.mean), interval(v.happy_share, pct),
+          { text: rho(v.agreement.rho), testid: "say-face-rho-" + v.variant_id }, interval(v.agreement, rho), String(v.agreement.n),
+        ]));
+      table(pairs, [T.comparison, T.rating_difference, T.interval, T.happy_difference, T.interval, T.spearman, T.interval, T.testers],
+        question.pairs.map((p) => [
+          p.label_b + " − " + p.label_a, rating(p.rating_difference.mean), interval(p.rating_difference, rating),
+          points(p.happy_difference.mean), interval(p.happy_difference, points),
+          rho(p.agreement.rho), interval(p.agreement, rho), String(p.agreement.n),
+        ]));
+      const disagreeing = document.createElement("h4");
+      disagreeing.textContent = T.disagreements;
+      const listed = document.createElement(question.disagreements.length ? "ul" : "p");
+      if (question.disagreements.length) {
+        listed.className = "sentences";
+        question.disagreements.forEach((entry) => {
+          const li = document.createElement("li");
+          li.textContent = entry.sentence;
+          li.dataset.testid = "say-face-disagreement";
+          listed.appendChild(li);
+        });
+      } else {
+        listed.className = "muted";
+        listed.textContent = question.disagreements_note;
+      }
+      const block = document.createElement("div");
+      block.append(heading, sentences, details, disagreeing, listed);
+      container.appendChild(block);
+    });
+  }
+
+  // Where each variant stands among the organisation's finished variants.
+  function renderNorms(data) {
+    const norms = data.norms;
+    $("norms").hidden = !norms;
+    if (!norms) return;
+    [["norms-sentences", norms.sentences], ["norms-notes", norms.notes]].forEach(([id, texts]) => {
+      const list = $(id);
+      list.replaceChildren();
+      texts.forEach((text) => {
+        const li = document.createElement("li");
+        li.textContent = text;
+        li.dataset.testid = id;
+        list.appendChild(li);
+      });
+    });
+    const rows = [];
+    norms.variants.forEach((v) => {
+      const r = v.rating;
+      const onScale = (x) => (missing(x) ? "–" : num(x, 1) + " (" + r.scale_min + "–" + r.scale_max + ")");
+      [[T.happy_share, v.happy_share, pct, "happy_share"], [T.mean_rating, r, onScale, "rating"]].forEach(([name, f, format, key]) => {
+        rows.push([
+          v.label, name, format(f.value),
+          { text: missing(f.percentile) ? "–" : num(f.percentile, 0), testid: "norms-" + v.variant_id + "-" + key },
+          String(f.earlier), format(f.median),
+        ]);
+      });
+    });
+    table($("table-norms"), [T.variant, T.figure, T.value, T.percentile_rank, T.earlier_variants, T.earlier_median], rows);
+  }
+
   function renderModelName(model) {
     // The name links to the model's card (training data, licence, limitations).
     const holder = $("model-name");
@@ -503,10 +633,13 @@
     renderQuality(data);
     renderSecondOpinion(data);
     renderShares(data);
+    renderBaseline(data);
     renderComparisons(data);
     renderTimeline(data);
     renderOrder(data);
     renderSurvey(data);
+    renderSayFace(data);
+    renderNorms(data);
     $("updated-at").textContent = T.updated + " " + clock.format(new Date());
     root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1);
   }

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 
 import pytest
 from django.urls import reverse
 
 from campaigns.models import Organisation
+from inference.models import ModelVersion
 
-from .conftest import make_user
+from .conftest import make_user, panel_campaign
 
 
 def data_url(campaign, **query):
@@ -23,6 +26,7 @@ def export(client, campaign, kind, **query):
     response = client.get(url, query)
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"].endswith(f'-{kind}.csv"')
     return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
@@ -162,3 +166,130 @@ def test_the_dashboard_names_the_model_with_a_link_to_its_card(client, fixed, ow
     response = client.get(model["card_url"])
     assert response.status_code == 200
     assert b"- Licence status: FER2013 carries no licence" in response.content
+
+
+@pytest.mark.django_db
+def test_the_api_sets_each_variant_beside_the_resting_face_the_ratings_and_the_norms(client, owner, organisation):
+    built = panel_campaign(organisation)
+    client.force_login(owner)
+
+    data = client.get(data_url(built.campaign)).json()
+
+    baseline = data["baseline"]
+    assert baseline["sentence"] == (
+        "4 of 8 counted testers have a resting-face baseline (their relaxed face before the first advertisement); "
+        "the table rests on them."
+    )
+    assert baseline["posed_sentence"] == "Posed smiles read as happy: 50 %, 1 tester."
+    a, b = baseline["variants"]
+    # t1-t4 smiled at 1-4 of 10 frames on A (mean happy 0.1 + 0.08 * 2.5) and at 9-6 on B (0.1 + 0.08 * 7.5).
+    assert (a["testers"], a["classes"]["happy"]["resting"]) == (4, pytest.approx(0.2))
+    assert a["classes"]["happy"]["relative"]["mean"] == pytest.approx(0.3 - 0.2)
+    assert b["classes"]["happy"]["relative"]["mean"] == pytest.approx(0.7 - 0.2)
+    assert "testers" not in baseline  # one row per tester is the export's
+
+    question = data["say_face"]["questions"][0]
+    assert [row["rating_counted"]["mean"] for row in question["variants"]] == pytest.approx([4.0, 4.75])
+    assert [row["happy_share"]["mean"] for row in question["variants"]] == pytest.approx([0.45, 0.55])
+    assert question["variants"][0]["agreement"]["sentence"].startswith(
+        "On A, testers who rated it higher also smiled more: Spearman ρ "
+    )
+    assert question["pairs"][0]["agreement"]["sentence"].startswith(
+        "Testers who liked B more than A also smiled more at B than at A"
+    )
+
+    norms = data["norms"]
+    # Finished variants at 10 % to 60 % happy, rated 1 to 6. A: 45 % is above four of six; rated 4.0 (the
+    # middle of 1-7): above 1, 2, 3 and level with 4. B: 55 % above five; rated 4.75, above four.
+    (a_norms, b_norms) = norms["variants"]
+    assert (a_norms["happy_share"]["percentile"], a_norms["rating"]["percentile"]) == pytest.approx(
+        (100 * 4 / 6, 100 * 3.5 / 6)
+    )
+    assert (b_norms["happy_share"]["percentile"], b_norms["rating"]["percentile"]) == pytest.approx(
+        (100 * 5 / 6, 100 * 4 / 6)
+    )
+    assert norms["sentences"][0] == (
+        "A has a happy share of 45 %: percentile rank 67 among your organisation's 6 finished variants (median 35 %)."
+    )
+    assert len(norms["sentences"]) == 4
+
+
+@pytest.mark.django_db
+def test_the_baseline_say_face_and_norms_exports_download_with_their_headers(client, owner, organisation):
+    built = panel_campaign(organisation)
+    client.force_login(owner)
+
+    baseline = export(client, built.campaign, "baseline")
+    say_face = export(client, built.campaign, "say-face")
+    norms = export(client, built.campaign, "norms")
+
+    t1 = next(row for row in baseline if row["tester"] == str(built.testers["t1"].pk))
+    assert len(baseline) == 4
+    assert (t1["counted"], t1["resting_snapshots"], t1["baseline_happy"], t1["baseline_neutral"]) == (
+        "1",
+        "1",
+        "0.2",
+        "0.8",
+    )
+    assert (t1["posed_smile_snapshots"], t1["smile_read_as_happy"], t1["posed_neutral_snapshots"]) == ("2", "0.5", "0")
+    assert list(say_face[0]) == [
+        "question",
+        "scope",
+        "variant",
+        "testers",
+        "mean_rating",
+        "mean_happy_share",
+        "spearman_rho",
+        "rho_low",
+        "rho_high",
+    ]
+    assert [(row["scope"], row["variant"], row["testers"]) for row in say_face] == [
+        ("variant", "A", "8"),
+        ("variant", "B", "8"),
+        ("difference", "B - A", "8"),
+    ]
+    assert list(norms[0]) == [
+        "variant",
+        "figure",
+        "value",
+        "percentile",
+        "earlier_variants",
+        "earlier_median",
+        "more_needed",
+    ]
+    assert [(row["variant"], row["figure"], row["earlier_variants"]) for row in norms] == [
+        ("A", "happy_share", "6"),
+        ("A", "rating", "6"),
+        ("B", "happy_share", "6"),
+        ("B", "rating", "6"),
+    ]
+    assert float(norms[0]["percentile"]) == pytest.approx(100 * 4 / 6, abs=1e-6)
+
+
+@pytest.mark.django_db
+def test_without_a_model_the_baseline_say_face_and_norms_are_left_out(client, fixed, owner):
+    ModelVersion.objects.update(is_active=False)
+    client.force_login(owner)
+
+    data = client.get(data_url(fixed.campaign)).json()
+
+    assert data["model"] is None
+    assert (data["baseline"], data["say_face"], data["norms"]) == (None, None, None)
+
+
+@pytest.mark.django_db
+def test_the_page_has_the_new_panels_after_the_verdict_and_their_exports(client, fixed, owner):
+    client.force_login(owner)
+    page = html.unescape(client.get(reverse("dashboard:campaign", kwargs={"campaign_id": fixed.campaign.pk})).text)
+
+    sections = re.findall(r'<section [^>]*aria-labelledby="([^"]+)"', page)
+    headings = dict(re.findall(r'<h2 id="([^"]+)">([^<]+)</h2>', page))
+    assert headings[sections[0]] == "Verdict"
+    new_panels = ("baseline-title", "say-face-title", "norms-title")
+    assert [headings[section] for section in sections if section in new_panels] == [
+        "Relative to each tester's resting face",
+        "Say versus face",
+        "Norms",
+    ]
+    for kind in ("baseline", "say-face", "norms"):
+        assert reverse("dashboard-api:export", kwargs={"campaign_id": fixed.campaign.pk, "kind": kind}) in page

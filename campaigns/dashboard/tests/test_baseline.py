@@ -21,10 +21,11 @@ import uuid
 
 import numpy as np
 import pytest
+from django.utils import translation
 from scipy import stats as scipy_stats
 
 from campaigns.dashboard import selectors as dashboard_selectors
-from campaigns.dashboard.baseline import baseline_summary
+from campaigns.dashboard.baseline import baseline_panel, baseline_summary
 from campaigns.models import Campaign, Organisation, Variant
 from inference.calibrations import calibrate_rows
 from inference.models import Calibration, ModelVersion
@@ -32,36 +33,11 @@ from sessions.models import BaselineSnapshot
 from sessions.models import Tester as StudyTester
 from tests.known_truth.baseline_correction import simulate
 
+from .conftest import add_snapshot, probabilities
+
 RESTING = {"t1": [0.1, 0.3], "t2": [0.5], "t3": [0.0, 0.2, 0.4]}
 ON_VARIANTS = {"t1": (0.4, 0.3), "t2": (0.6, 0.5), "t3": (0.5, 0.2), "t4": (0.9, 0.9), "t5": (0.8, 0.1)}
 COUNTED = {"t1", "t2", "t3", "t5"}
-
-
-def probabilities(class_names: list[str], happy: float, rest: str = "neutral") -> dict[str, float]:
-    values = dict.fromkeys(class_names, 0.0)
-    values["happy"], values[rest] = happy, round(1 - happy, 6)
-    return values
-
-
-def add_snapshot(tester: StudyTester, model: ModelVersion, kind: str, sequence: int, calibrated: dict, **fields):
-    version = Calibration.objects.get(model_version=model, is_active=True).version
-    top = max(calibrated, key=calibrated.get)
-    values = {
-        "probabilities": calibrated,
-        "top_class": top,
-        "calibration_version": version,
-        "calibrated_probabilities": calibrated,
-        "calibrated_top_class": top,
-        **fields,
-    }
-    return BaselineSnapshot.objects.create(
-        campaign_id=tester.campaign_id,
-        tester=tester,
-        kind=kind,
-        sequence=sequence,
-        outcome=BaselineSnapshot.Outcome.PREDICTION,
-        **{"model_version": model, **values},
-    )
 
 
 @pytest.fixture
@@ -172,6 +148,35 @@ def test_without_calibrated_means_the_baseline_is_raw_and_no_variant_is_compared
     t2 = next(entry for entry in summary["testers"] if entry["tester"] == str(testers["t2"].pk))
     assert t2["posed_smile"]["read_as_happy"] == 0.5  # the raw top classes now: one says neutral
     assert baseline_summary(campaign, None)["testers_with_baseline"] == 4
+
+
+def test_the_panel_says_whom_its_table_rests_on_or_why_it_is_empty(generated):
+    campaign, model, _testers, matrix, _stale_raw = generated
+    calibration = Calibration.objects.get(model_version=model, is_active=True)
+
+    def panel() -> dict:
+        with translation.override("en"):
+            return baseline_panel(campaign=campaign, matrix=matrix, model=model, calibration=calibration)
+
+    shown = panel()
+    assert shown["sentence"] == (
+        "3 of 4 counted testers have a resting-face baseline (their relaxed face before the first advertisement); "
+        "the table rests on them."
+    )
+    # t1 read one posed smile of two as happy, t2 both: 75 %, and over two testers the interval is all of 0-100 %.
+    assert shown["posed_sentence"] == (
+        "Posed smiles read as happy: 75 % (95 % interval 0–100 %), 2 testers. "
+        "Posed neutral faces read as neutral: 100 %, 1 tester."
+    )
+    assert "testers" not in shown  # one row per tester is the export's
+    matrix.mean_calibrated[:] = np.nan  # the advertisements' snapshots not yet recomputed
+    assert panel()["sentence"] == (
+        "No counted tester with a resting-face baseline has calibrated snapshots of the advertisements yet."
+    )
+    matrix.mean_calibrated = None
+    assert panel()["sentence"].startswith("Comparing with each tester's resting face needs a calibration")
+    BaselineSnapshot.objects.filter(campaign=campaign).delete()
+    assert panel()["posed_sentence"] == ""
 
 
 def test_the_known_truth_simulation_shows_the_baseline_cancels_in_the_paired_comparison():

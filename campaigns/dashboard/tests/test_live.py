@@ -20,7 +20,7 @@ from campaigns.live import publish_campaign_event, publish_progress_event
 from campaigns.models import Campaign, Variant
 from sessions.models import Tester
 
-from .conftest import active_model, add_frame
+from .conftest import active_model, add_frame, panel_campaign
 from .generated import generated_campaign, store_calibration, unloadable_model
 from .test_verdicts import CLEAR, EVEN
 
@@ -79,7 +79,9 @@ def publish_in_thread(function, **kwargs) -> None:
 
 
 @pytest.mark.browser
-def test_dashboard_renders_charts_and_updates_when_a_prediction_arrives(asgi_server, browser, fixed, owner):
+def test_dashboard_renders_charts_and_updates_when_a_prediction_arrives(
+    asgi_server, browser, fixed, owner, organisation
+):
     context = browser.new_context()
     context.add_cookies([{"name": "sessionid", "value": session_cookie(owner), "url": asgi_server.url}])
     page = context.new_page()
@@ -102,6 +104,15 @@ def test_dashboard_renders_charts_and_updates_when_a_prediction_arrives(asgi_ser
     assert model_link.get_attribute("href") == f"/campaigns/models/{fixed.model.pk}/card/"
     expect(page.locator("#dashboard")).to_have_attribute("data-live", "on", timeout=10000)
 
+    # Say versus face and the norms, from the same data.
+    expect(page.locator(f'[data-testid="say-face-{fixed.b.pk}"]')).to_contain_text(
+        "On B, testers who rated it higher also smiled more: Spearman ρ 0.99"
+    )
+    expect(page.locator('[data-testid="say-face-disagreement"]').first).to_contain_text("rated B +3 against A")
+    expect(page.locator('[data-testid="norms-sentences"]')).to_have_text(
+        "The benchmark starts at 5 finished variants of your organisation: 5 more finished variants needed."
+    )
+
     counting = page.locator('[data-testid="tester-counting"]')
     assert counting.inner_text().startswith("6 testers are counted. 2 testers are not counted yet")
     assert page.locator('[data-testid="not-counted-watching"]').inner_text() == (
@@ -122,6 +133,21 @@ def test_dashboard_renders_charts_and_updates_when_a_prediction_arrives(asgi_ser
     publish_in_thread(publish_progress_event, campaign_id=fixed.campaign.pk)
     expect(completed).to_have_text("8", timeout=15000)
     expect(page.locator('[data-testid="not-counted-rejected"]')).to_contain_text("For 1 tester, the face was not found")
+
+    # A campaign with resting faces, posed smiles and finished campaigns to compare with: every new panel filled.
+    built = panel_campaign(organisation)
+    a = built.variants[0]
+    page.goto(f"{asgi_server.url}/campaigns/{built.campaign.pk}/dashboard/")
+    expect(page.locator(f'[data-testid="baseline-{a.pk}-happy"]')).to_have_text("10.0", timeout=15000)
+    assert page.locator("#table-baseline tbody tr").count() == 2 * 7  # two variants, every emotion
+    assert page.locator('[data-testid="baseline-posed"]').inner_text() == "Posed smiles read as happy: 50 %, 1 tester."
+    assert page.locator('[data-testid="baseline-sentence"]').inner_text().startswith("4 of 8 counted testers have")
+    assert "does not change with it" in page.locator("#baseline").inner_text()
+    assert page.locator(f'[data-testid="say-face-rho-{a.pk}"]').inner_text() == "0.99"
+    assert page.locator(f'[data-testid="norms-{a.pk}-happy_share"]').inner_text() == "67"
+    assert page.locator('[data-testid="norms-sentences"]').first.inner_text() == (
+        "A has a happy share of 45 %: percentile rank 67 among your organisation's 6 finished variants (median 35 %)."
+    )
     assert failed == []
     assert [error for error in errors if not error.startswith("Failed to load resource")] == []
 

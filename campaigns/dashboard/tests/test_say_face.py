@@ -3,135 +3,19 @@
 from __future__ import annotations
 
 import math
-import uuid
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone, translation
+from django.utils import translation
 from scipy import stats as scipy_stats
 
-from campaigns.dashboard import selectors
 from campaigns.dashboard.say_face import say_face_rows, say_face_summary, spearman_agreement
-from campaigns.models import Campaign, Organisation, SurveyQuestion, Variant
-from inference.models import ModelVersion, Prediction
-from sessions import models as tester_sessions
-from sessions.models import Frame, SurveyAnswer
 
-from .conftest import active_model
+from .conftest import AGREEING, SMILES, Built, build_campaign, dashboard_inputs
 
 Z_975 = 1.959964  # normal quantile from a printed table
-
-
-@dataclass
-class Built:
-    campaign: Campaign
-    variants: list[Variant]
-    question: SurveyQuestion
-    testers: dict[str, tester_sessions.Tester]
-
-    def short_id(self, name: str) -> str:
-        return str(self.testers[name].pk)[:8]
-
-
-def build_campaign(
-    organisation: Organisation,
-    faces: dict[str, tuple[tuple[int, int], ...]],
-    ratings: dict[str, tuple[int | None, ...]],
-    *,
-    labels: tuple[str, ...] = ("A", "B"),
-    status: str = Campaign.Status.RUNNING,
-    is_demo: bool = False,
-    threshold: float = 0.5,
-    min_frames: int = 1,
-    model: ModelVersion | None = None,
-    happy_probability: float = 0.9,
-) -> Built:
-    """`faces`: per tester, (happy frames, analysed frames) on each variant; the happy frames at
-    `happy_probability`, the others sad at 0.9. `ratings`: per tester, the rating of each variant on
-    a 1-7 scale (None: not answered). `model`: the campaign's own model (default: the active one)."""
-    campaign = Campaign.objects.create(
-        organisation=organisation,
-        name=f"Built {uuid.uuid4().hex[:6]}",
-        status=status,
-        is_demo=is_demo,
-        confidence_threshold=threshold,
-        min_frames_per_tester=min_frames,
-        model_version=model,
-    )
-    predicting = model or active_model()
-    variants = [
-        Variant.objects.create(
-            campaign=campaign, label=label, kind="image", file=f"v/{label}.png", content_type="image/png", position=i
-        )
-        for i, label in enumerate(labels)
-    ]
-    question = SurveyQuestion.objects.create(campaign=campaign, text="How much do you like it?")
-    now = timezone.now()
-    names = sorted(set(faces) | set(ratings))
-    rows = tester_sessions.Tester.objects.bulk_create(
-        tester_sessions.Tester(
-            campaign=campaign,
-            token_hash=uuid.uuid4().hex,
-            consented_at=now,
-            completed_at=now,
-            camera=tester_sessions.Tester.Camera.GRANTED,
-            variant_order=[str(v.pk) for v in variants],
-        )
-        for _name in names
-    )
-    testers = dict(zip(names, rows, strict=True))
-    frames, happy = [], []
-    for name, sides in faces.items():
-        for variant, (happy_frames, total) in zip(variants, sides, strict=True):
-            for sequence in range(total):
-                frames.append(
-                    Frame(
-                        campaign=campaign,
-                        tester=testers[name],
-                        variant=variant,
-                        sequence=sequence,
-                        media_time_ms=sequence * 1000,
-                        outcome=Frame.Outcome.PREDICTION,
-                    )
-                )
-                happy.append(sequence < happy_frames)
-    Frame.objects.bulk_create(frames)
-    Prediction.objects.bulk_create(
-        Prediction(
-            frame=frame,
-            model_version=predicting,
-            campaign=campaign,
-            variant_id=frame.variant_id,
-            tester_id=frame.tester_id,
-            media_time_ms=frame.media_time_ms,
-            probabilities={"happy": happy_probability} if is_happy else {"sad": 0.9},
-            top_class="happy" if is_happy else "sad",
-            top_probability=happy_probability if is_happy else 0.9,
-        )
-        for frame, is_happy in zip(frames, happy, strict=True)
-    )
-    SurveyAnswer.objects.bulk_create(
-        SurveyAnswer(tester=testers[name], variant=variant, question=question, rating=rating)
-        for name, given in ratings.items()
-        for variant, rating in zip(variants, given, strict=True)
-        if rating is not None
-    )
-    return Built(campaign, variants, question, testers)
-
-
-def dashboard_inputs(campaign: Campaign, threshold: float | None = None) -> dict:
-    """What dashboard_data hands the analyses: the model, calibration, threshold, matrix and ratios."""
-    threshold = campaign.confidence_threshold if threshold is None else threshold
-    model = selectors.effective_model(campaign)
-    calibration = selectors.active_calibration(model)
-    variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
-    matrix = selectors.tester_matrix(
-        campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration
-    )
-    return {"model": model, "calibration": calibration, "threshold": threshold, "matrix": matrix}
 
 
 def summary(built: Built) -> dict:
@@ -140,10 +24,6 @@ def summary(built: Built) -> dict:
         return say_face_summary(campaign=built.campaign, matrix=matrix, ratios=matrix.ratios())
 
 
-# Eight testers; tester i smiles at i of 10 frames on A and at 10 - i of 10 on B.
-SMILES = {f"t{i}": ((i, 10), (10 - i, 10)) for i in range(1, 9)}
-# Ratings that rise with the smiles on each variant (ties on the 1-7 scale: rho just under 1).
-AGREEING = {f"t{i}": (min(7, 1 + i * 3 // 4), min(7, 1 + (10 - i) * 3 // 4)) for i in range(1, 9)}
 # The same ratings the other way round.
 REVERSED = {name: (8 - a, 8 - b) for name, (a, b) in AGREEING.items()}
 
