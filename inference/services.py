@@ -72,19 +72,9 @@ def frame_submit_for_analysis(*, frame_id: int, image_bytes: bytes) -> None:
 
 def _submit_through_celery(*, frame_id: int, image_bytes: bytes) -> None:
     """Celery's own publish: eager (in-process) mode, or a broker other than plain Redis."""
-    import kombu.exceptions
-    import redis.exceptions
-
     from inference.tasks import analyse_frame
 
-    try:
-        with analyse_frame.app.pool.acquire(block=True, timeout=PUBLISH_TIMEOUT_SECONDS) as connection:
-            # Connect with one quick try before publishing: kombu's default would retry for ~6 s.
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=1)
-            analyse_frame.apply_async(args=[frame_id, image_bytes], connection=connection, retry=False)
-    except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
-        logger.warning("Broker refused frame %s: %s", frame_id, error)
-        raise QueueUnavailable(str(error)) from error
+    _publish_through_celery(analyse_frame, [frame_id, image_bytes], what=f"frame {frame_id}")
 
 
 def baseline_submit_for_analysis(*, snapshot_id: int, image_bytes: bytes) -> None:
@@ -92,17 +82,25 @@ def baseline_submit_for_analysis(*, snapshot_id: int, image_bytes: bytes) -> Non
     and through their pipeline. The image travels inside the message (raw bytes, msgpack) and
     nowhere else. Raises QueueUnavailable when the broker does not take it; without Redis (the
     embedded fallback) the task runs here and now."""
+    from inference.tasks import analyse_baseline_snapshot
+
+    _publish_through_celery(
+        analyse_baseline_snapshot, [snapshot_id, image_bytes], what=f"baseline snapshot {snapshot_id}"
+    )
+
+
+def _publish_through_celery(task, args: list, *, what: str) -> None:
+    """One publish through Celery, no retries; QueueUnavailable when the broker does not take it."""
     import kombu.exceptions
     import redis.exceptions
 
-    from inference.tasks import analyse_baseline_snapshot
-
     try:
-        with analyse_baseline_snapshot.app.pool.acquire(block=True, timeout=PUBLISH_TIMEOUT_SECONDS) as connection:
+        with task.app.pool.acquire(block=True, timeout=PUBLISH_TIMEOUT_SECONDS) as connection:
+            # Connect with one quick try before publishing: kombu's default would retry for ~6 s.
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=1)
-            analyse_baseline_snapshot.apply_async(args=[snapshot_id, image_bytes], connection=connection, retry=False)
+            task.apply_async(args=args, connection=connection, retry=False)
     except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
-        logger.warning("Broker refused baseline snapshot %s: %s", snapshot_id, error)
+        logger.warning("Broker refused %s: %s", what, error)
         raise QueueUnavailable(str(error)) from error
 
 

@@ -43,6 +43,14 @@ logger = logging.getLogger(__name__)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, kombu.exceptions.OperationalError)
 # Every per-frame task (the second opinion): survive a killed worker, retry only transient
 # errors with capped back-off, and never hang a pool process.
+# The beat's clean-ups on the default queue: a lost run is repeated by the next one anyway.
+MAINTENANCE_TASK_OPTIONS = {
+    "queue": DEFAULT_QUEUE,
+    "acks_late": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": True,
+    "max_retries": 3,
+}
 FRAME_TASK_OPTIONS = {
     "acks_late": True,
     "reject_on_worker_lost": True,
@@ -339,14 +347,7 @@ def analyse_baseline_snapshot(snapshot_id: int, image: bytes | str) -> str | Non
 
 
 @shared_task(
-    name="inference.expire_stale_baseline_snapshots",
-    queue=DEFAULT_QUEUE,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=120,
-    time_limit=180,
+    name="inference.expire_stale_baseline_snapshots", soft_time_limit=120, time_limit=180, **MAINTENANCE_TASK_OPTIONS
 )
 def expire_stale_baseline_snapshots() -> int:
     """Backstop for baseline snapshots whose message was lost, like expire_stale_frames."""
@@ -355,16 +356,7 @@ def expire_stale_baseline_snapshots() -> int:
     return baseline_snapshots_expire_stale(older_than=timedelta(seconds=2 * settings.MIMIK["FRAME_MAX_AGE_SECONDS"]))
 
 
-@shared_task(
-    name="inference.expire_stale_frames",
-    queue=DEFAULT_QUEUE,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=120,
-    time_limit=180,
-)
+@shared_task(name="inference.expire_stale_frames", soft_time_limit=120, time_limit=180, **MAINTENANCE_TASK_OPTIONS)
 def expire_stale_frames() -> int:
     """Backstop for frames whose message was lost: pending for twice the maximum age -> expired."""
     from inference.services import frames_expire_stale
@@ -372,16 +364,7 @@ def expire_stale_frames() -> int:
     return frames_expire_stale(older_than=timedelta(seconds=2 * settings.MIMIK["FRAME_MAX_AGE_SECONDS"]))
 
 
-@shared_task(
-    name="inference.purge_expired_frames",
-    queue=DEFAULT_QUEUE,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=300,
-    time_limit=360,
-)
+@shared_task(name="inference.purge_expired_frames", soft_time_limit=300, time_limit=360, **MAINTENANCE_TASK_OPTIONS)
 def purge_expired_frames() -> int:
     """Delete kept snapshots (campaigns that opted in) once their retention date has passed."""
     from inference.services import frames_purge_kept_images

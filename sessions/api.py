@@ -164,21 +164,28 @@ def validated(serializer_class: type, data) -> dict:
 TOKEN_HEADER_PARAMETER = OpenApiParameter(
     TOKEN_HEADER, str, OpenApiParameter.HEADER, required=False, description="The link token, if not in the URL."
 )
-FRAME_HEADER_PARAMETERS = [
-    OpenApiParameter(
-        SNAPSHOT_HEADERS[name],
-        kind,
-        OpenApiParameter.HEADER,
-        required=False,
-        description=f"`{name}` of an image/jpeg or image/png body (a multipart form has it as a field).",
-    )
-    for name, kind in (
-        ("variant", OpenApiTypes.UUID),
-        ("sequence", OpenApiTypes.INT),
-        ("media_time_ms", OpenApiTypes.INT),
-        ("captured_at", OpenApiTypes.DATETIME),
-    )
-]
+
+
+def snapshot_header_parameters(*fields: tuple[str, object]) -> list[OpenApiParameter]:
+    """The optional headers that carry a raw image body's fields (a multipart form has them as fields)."""
+    return [
+        OpenApiParameter(
+            SNAPSHOT_HEADERS[name],
+            kind,
+            OpenApiParameter.HEADER,
+            required=False,
+            description=f"`{name}` of an image/jpeg or image/png body (a multipart form has it as a field).",
+        )
+        for name, kind in fields
+    ]
+
+
+FRAME_HEADER_PARAMETERS = snapshot_header_parameters(
+    ("variant", OpenApiTypes.UUID),
+    ("sequence", OpenApiTypes.INT),
+    ("media_time_ms", OpenApiTypes.INT),
+    ("captured_at", OpenApiTypes.DATETIME),
+)
 RAW_IMAGE_BODIES = {"image/jpeg": OpenApiTypes.BINARY, "image/png": OpenApiTypes.BINARY}
 ERRORS = {
     code: OpenApiResponse(ErrorSerializer, description=description)
@@ -227,20 +234,11 @@ class FrameUploadByHeaderApi(FrameUploadApi):
     """The same upload with the token in the X-Tester-Token header instead of the URL."""
 
 
-BASELINE_HEADER_PARAMETERS = [
-    OpenApiParameter(
-        SNAPSHOT_HEADERS[name],
-        kind,
-        OpenApiParameter.HEADER,
-        required=False,
-        description=f"`{name}` of an image/jpeg or image/png body (a multipart form has it as a field).",
-    )
-    for name, kind in (
-        ("kind", OpenApiTypes.STR),
-        ("sequence", OpenApiTypes.INT),
-        ("captured_at", OpenApiTypes.DATETIME),
-    )
-]
+BASELINE_HEADER_PARAMETERS = snapshot_header_parameters(
+    ("kind", OpenApiTypes.STR),
+    ("sequence", OpenApiTypes.INT),
+    ("captured_at", OpenApiTypes.DATETIME),
+)
 
 
 class BaselineUploadApi(TesterApiView):

@@ -315,12 +315,17 @@ def frame_accept(
         frame_submit_for_analysis(frame_id=frame.pk, image_bytes=image_bytes)
     except QueueUnavailable as error:
         Frame.objects.filter(pk=frame.pk).delete()
-        raise ApplicationError(
-            _("The analysis queue is busy; please retry."),
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(QUEUE_RETRY_AFTER_SECONDS)},
-        ) from error
+        raise _queue_busy() from error
     return frame
+
+
+def _queue_busy() -> ApplicationError:
+    """The broker did not take a snapshot: 503, and the page sends it again after Retry-After."""
+    return ApplicationError(
+        _("The analysis queue is busy; please retry."),
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(QUEUE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def _frame_fields() -> list:
@@ -393,11 +398,7 @@ def baseline_snapshot_accept(
         transaction.on_commit(submit)
     except QueueUnavailable as error:
         BaselineSnapshot.objects.filter(pk=snapshot.pk).delete()
-        raise ApplicationError(
-            _("The analysis queue is busy; please retry."),
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(QUEUE_RETRY_AFTER_SECONDS)},
-        ) from error
+        raise _queue_busy() from error
     return snapshot
 
 
