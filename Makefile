@@ -53,7 +53,7 @@ test: dev-venv system-packages services lint
 # Benchmarks print figures (JSON); they are not tests. They use the machine's PostgreSQL and Redis.
 bench: dev-venv services
 	$(TEST_ENV) $(PY) -m inference.bench
-	$(TEST_ENV) $(PY) -m campaigns.dashboard.bench
+	$(TEST_ENV) $(PY) -m bench.dashboard
 	$(TEST_ENV) $(PY) -m bench.peeking
 
 # The load test: N testers uploading through the real HTTP API; see README "Performance".

@@ -92,6 +92,26 @@ class Frame(models.Model):
         return f"frame {self.pk} ({self.outcome})"
 
 
+class FrameOutcomeCount(models.Model):
+    """How many of a tester's frames ended in each outcome, kept by PostgreSQL triggers on the frames
+    (migration tester_sessions 0004) whatever writes them: the dashboard's funnel reads a few rows
+    per tester rather than counting every frame of the campaign. Pending frames are not counted
+    here: the funnel counts them from the frames (few wait at a time), so an upload writes one row."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False)
+    tester = models.ForeignKey(Tester, on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=16, choices=Frame.Outcome.choices)
+    frames = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "tester", "outcome"], name="frame_outcome_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.frames} {self.outcome} frames of {self.tester_id}"
+
+
 class SurveyAnswer(models.Model):
     tester = models.ForeignKey(Tester, on_delete=models.CASCADE, related_name="answers")
     variant = models.ForeignKey("campaigns.Variant", on_delete=models.CASCADE, related_name="answers")

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from django.core.cache import cache
 from django.db.models import Avg, Count, Q, Sum
 from django.utils import formats
 from django.utils.translation import gettext as _
@@ -37,13 +38,15 @@ from django.utils.translation import ngettext
 
 from campaigns.models import Campaign, SurveyQuestion, Variant
 from inference.models import CalibratedSum, Prediction
-from sessions.models import SurveyAnswer
+from sessions.models import Frame, SurveyAnswer, Tester
 
 if TYPE_CHECKING:
     from campaigns.dashboard.selectors import TesterMatrix
     from inference.models import Calibration, ModelVersion
 
 MIN_EARLIER_VARIANTS = 5
+# A bound on how long a finished campaign's cached shares live, whatever else might change them.
+FINISHED_SHARES_CACHE_SECONDS = 24 * 3600
 
 
 def benchmark(
@@ -141,8 +144,14 @@ def earlier_figures(
             same_model.add(campaign_id)
     happy: list[float] = []
     if same_model and "happy" in (model.class_names if model else []):
-        cells = happy_cells(campaign_ids=same_model, model=model, calibration=calibration, threshold=threshold)
-        happy = _happy_shares(cells, variants_of, minimum_of)
+        happy = finished_happy_shares(
+            campaign_ids=same_model,
+            model=model,
+            calibration=calibration,
+            threshold=threshold,
+            variants_of=variants_of,
+            minimum_of=minimum_of,
+        )
     ratings = _mean_ratings([*variants_of, campaign.pk])
     return {
         "happy": happy,
@@ -158,9 +167,50 @@ def earlier_figures(
     }
 
 
+def finished_happy_shares(
+    *,
+    campaign_ids: set[uuid.UUID],
+    model: ModelVersion,
+    calibration: Calibration | None,
+    threshold: float,
+    variants_of: dict[uuid.UUID, list[uuid.UUID]],
+    minimum_of: dict[uuid.UUID, int],
+) -> list[float]:
+    """The happy shares of the finished campaigns' variants (`_happy_shares`), each campaign's from
+    the cache where it is there. A finished campaign's shares change only when a tester withdraws
+    (their row goes), when frames still waited for analysis, or when its predictions are stale on
+    the calibration; so the key holds the campaign's number of testers, the model, the calibration
+    version and the threshold, and a campaign with frames waiting or stale predictions is counted
+    but not kept. Counting them all again costs a GROUP BY over every finished campaign's
+    predictions, which grows with the organisation's history."""
+    version = calibration.version if calibration is not None else "raw"
+    testers = dict(
+        Tester.objects.filter(campaign_id__in=campaign_ids).values_list("campaign_id").annotate(n=Count("*")).order_by()
+    )
+    keys = {
+        campaign_id: f"norms:happy:{campaign_id}:{model.pk}:{version}:{threshold!r}:{testers.get(campaign_id, 0)}"
+        for campaign_id in campaign_ids
+    }
+    cached = cache.get_many(list(keys.values()))
+    shares = {campaign_id: cached[key] for campaign_id, key in keys.items() if key in cached}
+    missing = set(campaign_ids) - set(shares)
+    if missing:
+        cells, stale = happy_cells(campaign_ids=missing, model=model, calibration=calibration, threshold=threshold)
+        counted = _happy_shares(cells, variants_of, minimum_of)
+        waiting = set(
+            Frame.objects.filter(campaign_id__in=missing, outcome=Frame.Outcome.PENDING)
+            .values_list("campaign_id", flat=True)
+            .distinct()
+        )
+        for campaign_id in missing:
+            shares[campaign_id] = [counted[v] for v in variants_of[campaign_id] if v in counted]
+        cache.set_many({keys[c]: shares[c] for c in missing - stale - waiting}, timeout=FINISHED_SHARES_CACHE_SECONDS)
+    return [share for campaign_shares in shares.values() for share in campaign_shares]
+
+
 def happy_cells(
     *, campaign_ids: set[uuid.UUID], model: ModelVersion, calibration: Calibration | None, threshold: float
-) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int, int]]:
+) -> tuple[list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int, int]], set[uuid.UUID]]:
     """(campaign, tester, variant, analysed frames, frames counted as happy) per cell with any
     analysed frame, counting as `selectors.confident_as` does. Where PostgreSQL keeps the calibrated
     sums and a calibration is active, as selectors.tester_matrix does on its fast path: the analysed
@@ -168,7 +218,8 @@ def happy_cells(
     stale frames (the usual case) the happy frames from the range of the `prediction_confident`
     index at or above the threshold, a few per cent of their frames. The other campaigns (and every
     campaign without the sums or a calibration) in one GROUP BY over all their predictions. Two to
-    three queries."""
+    three queries. Returns the cells, and the campaigns whose predictions may be partly stale on the
+    calibration (their counts change as the recompute goes on)."""
     # At call time: the dashboard's selectors import this module.
     from campaigns.dashboard.selectors import confident_as, sums_available
 
@@ -182,9 +233,9 @@ def happy_cells(
             .order_by()
         )
         analysed, counted_slowly = {}, set()
-        for campaign_id, tester_id, variant_id, frames, stale in sums:
+        for campaign_id, tester_id, variant_id, frames, stale_frames in sums:
             analysed[(campaign_id, tester_id, variant_id)] = frames
-            if stale:
+            if stale_frames:
                 counted_slowly.add(campaign_id)
         current = set(campaign_ids) - counted_slowly
         confident = (
@@ -207,12 +258,13 @@ def happy_cells(
             .annotate(analysed=Count("*"), happy=Count("pk", filter=confident_as("happy", threshold, calibration)))
             .order_by()
         )
-    return cells
+    # Without the sums, whether a campaign has stale predictions is not known: as if it had.
+    return cells, (counted_slowly if calibration is not None else set())
 
 
 def _happy_shares(
     cells: Any, variants_of: dict[uuid.UUID, list[uuid.UUID]], minimum_of: dict[uuid.UUID, int]
-) -> list[float]:
+) -> dict[uuid.UUID, float]:
     """Per finished variant with a counted tester: the mean of the counted testers' happy shares. A
     tester counts with at least the campaign's minimum of analysed frames on every one of its
     variants (TesterMatrix.apply_minimum)."""
@@ -226,7 +278,7 @@ def _happy_shares(
             for variant_id in variant_ids:
                 analysed, happy = counts[variant_id]
                 shares[variant_id].append(happy / analysed)
-    return [float(np.mean(values)) for values in shares.values()]
+    return {variant_id: float(np.mean(values)) for variant_id, values in shares.items()}
 
 
 def _mean_ratings(

@@ -50,7 +50,7 @@ from campaigns.models import Campaign, Variant
 from inference.models import Calibration, ModelVersion, Prediction
 from inference.second_opinion_verdict import second_opinion_verdict
 from inference.selectors import analysis_backlog, get_active_model
-from sessions.models import Frame, Tester
+from sessions.models import Frame, FrameOutcomeCount, Tester
 
 HEADLINE_CLASSES = ("happy", "sad")
 RATIO_BOUNDS = (0.0, 1.0)
@@ -87,11 +87,14 @@ def model_summary(model: ModelVersion | None) -> dict[str, Any] | None:
 def active_calibration(model: ModelVersion | None) -> Calibration | None:
     if model is None:
         return None
-    return Calibration.objects.filter(model_version=model, is_active=True).first()
+    # The calibration faces (calibration_set, some hundred kB of JSON) are read only where the
+    # process has not built their bootstrap yet (calibrated.calibration_set): deferred.
+    return Calibration.objects.filter(model_version=model, is_active=True).defer("calibration_set").first()
 
 
 def sums_available() -> bool:
-    """Whether inference.CalibratedSum and MediaTimeFrames are kept (PostgreSQL triggers)."""
+    """Whether inference.CalibratedSum, MediaTimeFrames and tester_sessions.FrameOutcomeCount are kept
+    (PostgreSQL triggers)."""
     return connection.vendor == "postgresql"
 
 
@@ -259,7 +262,8 @@ def _matrix(
     tester_index: dict[uuid.UUID, int] = {}
     placed: list[tuple[int, int, tuple[float | None, ...]]] = []
     # Testers in id order, whichever plan PostgreSQL chose: the bootstrap draws testers by index.
-    for tester_id, variant_id, numbers in sorted(cells, key=lambda cell: (cell[0], cell[1])):
+    # A UUID orders as its integer, and integers compare in C rather than in uuid.UUID.__lt__.
+    for tester_id, variant_id, numbers in sorted(cells, key=lambda cell: (cell[0].int, cell[1].int)):
         if variant_id not in variant_index:
             continue
         row = tester_index.setdefault(tester_id, len(tester_index))
@@ -324,10 +328,27 @@ def calibrated_sums(
 
 
 def frame_outcomes(campaign: Campaign) -> tuple[dict[str, int], set[uuid.UUID]]:
-    """Frames per outcome (the (campaign, outcome) index answers it alone), and the testers who sent
-    any frame (one index probe per tester on frame.tester_id, stopping at the first row)."""
-    rows = Frame.objects.filter(campaign=campaign).values_list("outcome").annotate(n=Count("*")).order_by()
+    """Frames per outcome, and the testers who sent any frame. Where PostgreSQL keeps
+    tester_sessions.FrameOutcomeCount, the analysed frames from its rows (a few per tester) and the
+    pending ones from the frames that wait (the (campaign, outcome) index); elsewhere a count of
+    every frame and one index probe per tester."""
     outcomes = dict.fromkeys(Frame.Outcome.values, 0)
+    if sums_available():
+        counted = FrameOutcomeCount.objects.filter(campaign=campaign, frames__gt=0).values_list(
+            "tester_id", "outcome", "frames"
+        )
+        waiting = (
+            Frame.objects.filter(campaign=campaign, outcome=Frame.Outcome.PENDING)
+            .values_list("tester_id", "outcome")
+            .annotate(n=Count("*"))
+            .order_by()
+        )
+        senders = set()
+        for tester_id, outcome, frames in itertools.chain(counted, waiting):
+            outcomes[outcome] += frames
+            senders.add(tester_id)
+        return outcomes, senders
+    rows = Frame.objects.filter(campaign=campaign).values_list("outcome").annotate(n=Count("*")).order_by()
     outcomes.update(dict(rows))
     senders = set(
         Tester.objects.filter(campaign=campaign)
@@ -418,13 +439,17 @@ def order_effect(matrix: TesterMatrix, ratios: np.ndarray, orders: dict[uuid.UUI
     column = {str(variant.pk): v for v, variant in enumerate(matrix.variants)}
     by_position = np.full((len(included_ids), variant_count), np.nan)
     by_variant_position = np.full((len(included_ids), variant_count, variant_count), np.nan)
+    rows, columns, places = [], [], []  # (counted tester, variant, position seen), filled at once
     for row, tester_id in enumerate(included_ids):
         for position, variant_id in enumerate(orders.get(tester_id) or []):
             v = column.get(str(variant_id))
-            if v is None or position >= variant_count:
-                continue
-            by_position[row, position] = ratios[row, v, happy]
-            by_variant_position[row, v, position] = ratios[row, v, happy]
+            if v is not None and position < variant_count:
+                rows.append(row)
+                columns.append(v)
+                places.append(position)
+    happy_ratios = ratios[rows, columns, happy]
+    by_position[rows, places] = happy_ratios
+    by_variant_position[rows, columns, places] = happy_ratios
     positions = [
         {"position": p + 1, **stats.t_interval(_present(by_position[:, p]), bounds=RATIO_BOUNDS).as_dict()}
         for p in range(variant_count)

@@ -48,11 +48,12 @@ def _question_summary(
 ) -> dict[str, Any]:
     scale = np.arange(question.scale_min, question.scale_max + 1)
     variants = matrix.variants if matrix is not None else []
-    answer_variants = np.asarray([variant_id for variant_id, _t, _r in answers], dtype=object)
+    # Compared as the ids' integers: a UUID compares in Python, an int does not.
+    answer_variants = [variant_id.int for variant_id, _t, _r in answers]
     ratings = np.asarray([rating for _v, _t, rating in answers], dtype=float)
     per_variant = []
     for variant in variants:
-        own = ratings[answer_variants == variant.pk] if ratings.size else ratings
+        own = ratings[[variant_id == variant.pk.int for variant_id in answer_variants]] if ratings.size else ratings
         counts = (own[:, np.newaxis] == scale[np.newaxis, :]).sum(axis=0)
         per_variant.append(
             {
@@ -84,15 +85,17 @@ def _rating_vs_happy(
     if matrix is None or happy is None:
         return stats.correlation([], [])
     included_ids = [tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep]
-    row_of = {tester_id: row for row, tester_id in enumerate(included_ids)}
-    column_of = {variant.pk: v for v, variant in enumerate(matrix.variants)}
-    points = [
-        (rating, ratios[row_of[tester_id], column_of[variant_id], happy])
-        for variant_id, tester_id, rating in answers
-        if tester_id in row_of and variant_id in column_of
-    ]
-    ratings, happy_ratios = zip(*points, strict=True) if points else ((), ())
-    return stats.correlation(list(ratings), list(happy_ratios))
+    # Keyed by the ids' integers: a UUID hashes in Python, an int does not.
+    row_of = {tester_id.int: row for row, tester_id in enumerate(included_ids)}
+    column_of = {variant.pk.int: v for v, variant in enumerate(matrix.variants)}
+    ratings, rows, columns = [], [], []
+    for variant_id, tester_id, rating in answers:
+        row, column = row_of.get(tester_id.int), column_of.get(variant_id.int)
+        if row is not None and column is not None:
+            ratings.append(rating)
+            rows.append(row)
+            columns.append(column)
+    return stats.correlation(ratings, ratios[rows, columns, happy] if rows else [])
 
 
 def _comments(campaign: Campaign) -> dict[str, Any]:

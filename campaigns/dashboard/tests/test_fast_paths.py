@@ -4,13 +4,23 @@ triggers: compared here on one campaign with video variants and an excluded test
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from campaigns.dashboard import selectors
 from campaigns.dashboard.selectors import dashboard_data
 from campaigns.models import Variant
 from inference.models import Prediction
+from inference.pipeline import FrameAnalysis
+from inference.selectors import FRAME_FIELDS_FOR_ANALYSIS
+from inference.services import FrameToRecord, frames_expire_stale, frames_record_analyses
+from sessions import models as session_models
+from sessions import services as tester_services
+from sessions.models import Frame
 
+from .conftest import add_frame
 from .test_calibrated import calibrated_campaign  # noqa: F401  (fixture)
 
 
@@ -70,3 +80,46 @@ def test_without_the_sums_stale_predictions_count_on_their_raw_values(fixed, mon
     assert next(c for c in b["classes"] if c["class_name"] == "happy")["count"] == 16  # by hand, see conftest
     assert without_sums["frames"]["high_confidence"] == 56
     assert rounded(without_sums) == rounded(with_sums)
+
+
+def outcomes_both_ways(monkeypatch, campaign) -> tuple:
+    fast = selectors.frame_outcomes(campaign)
+    with monkeypatch.context() as patch:
+        patch.setattr(selectors, "sums_available", lambda: False)  # count every frame
+        return fast, selectors.frame_outcomes(campaign)
+
+
+@pytest.mark.django_db
+def test_the_funnel_counts_every_frame_through_uploads_analyses_expiry_and_withdrawal(fixed, monkeypatch):
+    """The frame counts kept by the triggers follow every way a frame is written: stored pending
+    (an upload), claimed by the worker's one statement, expired by the backstop, stored with an
+    outcome already, deleted with a withdrawn tester."""
+    campaign, a, b = fixed.campaign, fixed.a, fixed.b
+    others = selectors.frame_outcomes(campaign)[0]  # the fixture's testers' frames
+    tester = session_models.Tester.objects.create(campaign=campaign, token_hash="funnel-counts")
+    uploads = [
+        Frame.objects.create(campaign=campaign, tester=tester, variant=a, sequence=n, media_time_ms=n * 1000)
+        for n in range(5)
+    ]
+    fast, every = outcomes_both_ways(monkeypatch, campaign)
+    assert fast == every
+    assert tester.pk in fast[1] and fast[0][Frame.Outcome.PENDING] == 5
+
+    rows = Frame.objects.filter(pk__in=[f.pk for f in uploads[:3]]).values(*FRAME_FIELDS_FOR_ANALYSIS)
+    analysed = [FrameToRecord(row, FrameAnalysis(Frame.Outcome.NO_FACE, {}), None, None) for row in rows]
+    assert len(frames_record_analyses(items=analysed)) == 3
+    assert frames_record_analyses(items=analysed) == set()  # a redelivery changes nothing
+    Frame.objects.filter(pk=uploads[3].pk).update(received_at=timezone.now() - timedelta(days=1))
+    assert frames_expire_stale(older_than=timedelta(hours=1)) == 1
+    add_frame(tester, b, 0, "happy", 0.9)  # stored with its outcome
+
+    fast, every = outcomes_both_ways(monkeypatch, campaign)
+    assert fast == every
+    added = {outcome: n - others[outcome] for outcome, n in fast[0].items() if n != others[outcome]}
+    assert added == {"pending": 1, "no_face": 3, "expired": 1, "prediction": 1}
+
+    tester_services.tester_withdraw(tester=tester)
+    fast, every = outcomes_both_ways(monkeypatch, campaign)
+    assert fast == every
+    assert tester.pk not in fast[1]
+    assert fast[0] == others

@@ -4,6 +4,7 @@ chosen: one tester each, smiling at a known number of 10 frames."""
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
@@ -14,6 +15,8 @@ from campaigns.dashboard.selectors import dashboard_data
 from campaigns.dashboard.tests.generated import unloadable_model
 from campaigns.models import Campaign, Organisation
 from inference.models import Calibration, Prediction
+from sessions import models as session_models
+from sessions import services as tester_services
 
 from .conftest import active_model, build_campaign, dashboard_inputs, finished, make_current, panel_campaign
 
@@ -151,9 +154,31 @@ def test_the_benchmark_reads_a_fixed_number_of_queries_however_many_finished_cam
         for _campaign in range(4):
             finished(organisation, (1, 1), (2, 2), (3, 3))
 
-    # The finished variants, the ratings, and the happy cells: their predictions are not yet
-    # recomputed with the default model's calibration, so after the sums one GROUP BY over them all.
-    assert counts == [4, 4]
+    # The finished variants, their testers, the ratings, the happy cells (their predictions are not
+    # yet recomputed with the default model's calibration, so after the sums one GROUP BY over them
+    # all) and whether any of their frames wait for analysis. Stale shares are not kept.
+    assert counts == [6, 6]
+
+
+@pytest.mark.django_db
+def test_a_finished_campaigns_shares_are_kept_until_a_tester_withdraws(organisation):
+    asking = panel_campaign(organisation).campaign
+    calibration = Calibration.objects.get(model_version=asking.model_version, is_active=True)
+    for campaign in Campaign.objects.filter(organisation=organisation, status=CLOSED):
+        make_current(campaign, calibration)
+    inputs = {k: dashboard_inputs(asking)[k] for k in ("model", "calibration", "threshold")}
+    first = earlier_figures(campaign=asking, **inputs)["happy"]
+
+    with CaptureQueriesContext(connection) as queries:
+        again = earlier_figures(campaign=asking, **inputs)["happy"]
+    assert again == first
+    assert not [q for q in queries.captured_queries if "inference_" in q["sql"]]  # no prediction read
+
+    closed = session_models.Tester.objects.filter(campaign__organisation=organisation, campaign__status=CLOSED)
+    withdrawing = closed.first()
+    tester_services.tester_withdraw(tester=withdrawing)
+    after = earlier_figures(campaign=asking, **inputs)["happy"]
+    assert sorted(after) != pytest.approx(sorted(first))
 
 
 @pytest.mark.django_db
@@ -173,12 +198,13 @@ def test_finished_campaigns_count_on_the_calibrated_sums_as_on_every_prediction(
 
     with CaptureQueriesContext(connection) as queries:
         fast = earlier_figures(campaign=asking, **{k: inputs[k] for k in ("model", "calibration", "threshold")})
+    cache.clear()  # the two current campaigns' shares were kept
     monkeypatch.setattr(selectors, "sums_available", lambda: False)
     every = earlier_figures(campaign=asking, **{k: inputs[k] for k in ("model", "calibration", "threshold")})
 
     assert sorted(fast["happy"]) == pytest.approx(sorted(every["happy"]))
     assert sorted(fast["happy"]) == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])  # see panel_campaign
-    sums, confident, stale = (query["sql"] for query in queries.captured_queries[1:4])
+    sums, confident, stale = (query["sql"] for query in queries.captured_queries[2:5])
     assert "inference_calibratedsum" in sums
     assert '"calibrated_top_probability" >=' in confident and "happy" in confident
     assert "inference_prediction" in stale and str(finished_ids[2].hex) in stale.replace("-", "")

@@ -3,20 +3,21 @@ predictions) in PostgreSQL, and compare it with a bare count over the same rows.
 active calibration (temperature, fitted on generated faces) and every prediction carries all seven
 raw and calibrated probabilities, so the counts, counting quality and estimated shares are all timed.
 Every tester also has 3 resting-face and 2 + 2 posed baseline snapshots, and rated both variants, so
-the baseline and say-versus-face panels have all of them to read.
+the baseline and say-versus-face panels have all of them to read. The organisation has five finished
+campaigns of 200 testers each (BENCH_FINISHED, BENCH_FINISHED_TESTERS), for the norms panel.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mimik python -m campaigns.dashboard.bench
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m bench.dashboard
 
 It creates its own throwaway database on DATABASE_URL's server (default `mimik_bench`, override with
-BENCH_DATABASE), migrates it, fills it with INSERT ... SELECT generate_series (seconds, not minutes),
-prints one JSON object and drops the database again. The predictions' INSERT fires the same
-triggers that keep inference.CalibratedSum in production (migration inference 0004), so the fill
-time includes them and the dashboard reads the sums they wrote. BENCH_FINISHED=n adds n closed
-campaigns of the same size to the organisation, for the norms panel to compare with (0 by default);
-BENCH_RUNS=n times n builds of each kind (7 by default).
+BENCH_DATABASE), migrates it, fills it with INSERT ... SELECT generate_series, prints one JSON object
+and drops the database again. The INSERTs fire the same triggers that keep inference.CalibratedSum
+and tester_sessions.FrameOutcomeCount in production, so the fill time includes them and the
+dashboard reads the sums they wrote. BENCH_RUNS=n times n builds of each kind (7 by default).
 
-The whole page is timed with and without the baseline, say-versus-face and norms panels, the two
-alternating run by run so that both see the same machine.
+The first build is timed alone ("first_build_ms"): it counts the finished campaigns' happy shares,
+which later builds read from the cache. The whole page is then timed with and without the
+baseline, say-versus-face and norms panels, the two alternating run by run so that both see the
+same machine.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import psycopg
 from psycopg import sql
 
 TESTERS = 1000
+FINISHED = int(os.environ.get("BENCH_FINISHED", "5"))  # closed campaigns of the same organisation
+FINISHED_TESTERS = int(os.environ.get("BENCH_FINISHED_TESTERS", "200"))
 FRAMES_PER_VARIANT = 300
 CAPTURE_INTERVAL_MS = 2000
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))  # timed builds of each kind
@@ -50,10 +53,11 @@ def _activate_generated_calibration(model: Any) -> Any:
     (the fill writes the calibrated columns itself, in SQL, much faster than the recompute task)."""
     import numpy as np
 
+    from emotion_math import calibration as calibration_math
+    from emotion_math.calibration import calibrate
+    from emotion_math.report import to_jsonable
     from inference.calibrations import calibration_create
     from inference.models import Calibration
-    from ml import calibration as calibration_math
-    from ml.calibrate import calibrate, to_jsonable
 
     random = np.random.default_rng(0)
     labels = np.repeat(np.arange(len(CLASSES)), CALIBRATION_FACES_PER_CLASS)
@@ -103,7 +107,7 @@ def _median_ms(function: Callable[[], object], runs: int = RUNS) -> tuple[float,
 
 def fill(finished: int = 0) -> Any:
     """One organisation, one running campaign with two video variants, 1,000 testers who saw both,
-    and `finished` closed campaigns like it."""
+    and `finished` closed campaigns like it with FINISHED_TESTERS testers each."""
     from django.db import connection
 
     from campaigns.models import Campaign, Organisation
@@ -114,7 +118,15 @@ def fill(finished: int = 0) -> Any:
     calibration = _activate_generated_calibration(model)
     for number in range(finished):
         closed = Campaign.Status.CLOSED
-        _fill_campaign(organisation, model, calibration, name=f"Finished {number + 1}", status=closed, seed=number / 10)
+        _fill_campaign(
+            organisation,
+            model,
+            calibration,
+            name=f"Finished {number + 1}",
+            status=closed,
+            seed=number / 10,
+            testers=FINISHED_TESTERS,
+        )
     campaign = _fill_campaign(organisation, model, calibration, name="Benchmark", status=Campaign.Status.RUNNING)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -122,7 +134,14 @@ def fill(finished: int = 0) -> Any:
 
 
 def _fill_campaign(
-    organisation: Any, model: Any, calibration: Any, *, name: str, status: str, seed: float = 0.42
+    organisation: Any,
+    model: Any,
+    calibration: Any,
+    *,
+    name: str,
+    status: str,
+    seed: float = 0.42,
+    testers: int = TESTERS,
 ) -> Any:
     from django.db import connection
 
@@ -158,7 +177,7 @@ def _fill_campaign(
             order_slot=n % 2,
             camera=Tester.Camera.GRANTED,
         )
-        for n in range(TESTERS)
+        for n in range(testers)
     )
     parameters = {
         "campaign": campaign.pk,
@@ -181,13 +200,20 @@ def _fill_campaign(
             f"""
             INSERT INTO tester_sessions_frame (campaign_id, tester_id, variant_id, sequence, media_time_ms,
                 captured_at, received_at, byte_size, outcome, outcome_at, quality, kept_image, retain_until)
-            SELECT t.campaign_id, t.id, v.id, s, s * {CAPTURE_INTERVAL_MS}, now(), now(), 20000, 'prediction',
-                now(), '{{}}'::jsonb, NULL, NULL
+            SELECT t.campaign_id, t.id, v.id, s, s * {CAPTURE_INTERVAL_MS}, now(), now(), 20000, 'pending',
+                NULL, '{{}}'::jsonb, NULL, NULL
             FROM tester_sessions_tester t
             JOIN campaigns_variant v ON v.campaign_id = t.campaign_id
             CROSS JOIN generate_series(0, %(frames)s) AS s
             WHERE t.campaign_id = %(campaign)s
             """,  # noqa: S608  (only our own integer constant is formatted in)
+            parameters,
+        )
+        # Uploaded, then analysed in one statement, as the worker claims its batches: the frame
+        # counts' trigger adds them up once per statement.
+        cursor.execute(
+            "UPDATE tester_sessions_frame SET outcome = 'prediction', outcome_at = now()"
+            " WHERE campaign_id = %(campaign)s",
             parameters,
         )
         # Variant B makes people a little happier (30 % of frames vs 25 %), so the verdict has
@@ -354,6 +380,9 @@ def _timings(
 ) -> dict[str, Any]:
     from campaigns.dashboard import baseline, calibrated, norms, say_face, selectors, testers, verdicts
 
+    started = time.perf_counter()
+    build()  # the finished campaigns' happy shares are counted, then kept
+    first_ms = (time.perf_counter() - started) * 1000
     with_runs, without_runs = _alternating_ms(build, build_without)
     dashboard_ms, without_ms = statistics.median(with_runs), statistics.median(without_runs)
     count_ms, count_runs = _median_ms(bare_count)
@@ -422,6 +451,7 @@ def _timings(
         )[0],
     }
     return {
+        "first_build_ms": round(first_ms, 1),
         "dashboard_ms_median": round(dashboard_ms, 1),
         "dashboard_ms_runs": [round(t, 1) for t in with_runs],
         "without_new_panels_ms_median": round(without_ms, 1),
@@ -436,7 +466,7 @@ def _timings(
 
 
 def main() -> None:
-    server = _server(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mimik"))
+    server = _server(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     name = os.environ.get("BENCH_DATABASE", "mimik_bench")
     _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     _admin(server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -454,7 +484,7 @@ def main() -> None:
         started = time.perf_counter()
         call_command("migrate", verbosity=0)
         migrated = time.perf_counter()
-        campaign = fill(finished=int(os.environ.get("BENCH_FINISHED", "0")))
+        campaign = fill(finished=FINISHED)
         filled = time.perf_counter()
         result = {
             "load_average": [round(load, 2) for load in os.getloadavg()],
