@@ -219,7 +219,7 @@ def _fill_campaign(
         # Variant B makes people a little happier (30 % of frames vs 25 %), so the verdict has
         # something to find; confidence is uniform in 0.3 .. 1.0 and the other six classes share the
         # rest equally. Calibrated values: temperature scaling, p ** (1 / T) normalised, as
-        # ml.calibration.apply_calibration computes it (probabilities floored at 1e-7).
+        # emotion_math.calibration.apply_calibration computes it (probabilities floored at 1e-7).
         cursor.execute(
             """
             INSERT INTO inference_prediction (frame_id, model_version_id, campaign_id, variant_id, tester_id,

@@ -28,8 +28,8 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from config.celery import DEFAULT_QUEUE
 from config.errors import ApplicationError
+from emotion_math.calibration import apply_calibration
 from inference.models import Calibration, ModelVersion, Prediction
-from ml import calibration as calibration_math
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def calibrate_rows(rows: Sequence[dict[str, float]], parameters: dict[str, Any])
     A class missing from a raw row counts as probability 0 (apply_calibration floors it)."""
     class_names = list(parameters["class_names"])
     raw = np.array([[row.get(name, 0.0) for name in class_names] for row in rows], dtype=np.float64)
-    calibrated = calibration_math.apply_calibration(raw.reshape(len(rows), len(class_names)), parameters)
+    calibrated = apply_calibration(raw.reshape(len(rows), len(class_names)), parameters)
     tops = calibrated.argmax(axis=1)
     return [
         {
@@ -111,7 +111,7 @@ def calibration_create(
     source: str = "",
     activate: bool = True,
 ) -> Calibration:
-    """Store the output of ml.calibrate.calibrate (already checked on held-out faces) with the raw
+    """Store the output of emotion_math.calibration.calibrate (already checked on held-out faces) with the raw
     probabilities and labels of the faces, so counting quality and intervals can be recomputed at
     any threshold later. The same parameters again return the existing row."""
     parameters = result["parameters"]

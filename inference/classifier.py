@@ -1,6 +1,7 @@
 """Load an emotion model (TFLite or Keras) once and answer batches of preprocessed faces.
 
 Serving, evaluation (ml.evaluate) and calibration all call this, so they see the same numbers.
+No Django: ml/ imports this too.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.preprocessing import preprocess_faces
+from emotion_math.calibration import softmax
+from emotion_math.preprocessing import preprocess_faces
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+# Faces per model call when many are predicted at once (labelled faces for a calibration or a report).
+PREDICT_BATCH_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -91,3 +90,17 @@ class EmotionClassifier:
     def predict_faces(self, faces: list[np.ndarray]) -> np.ndarray:
         """Raw face crops (uint8) -> probabilities (N, classes)."""
         return self.predict_batch(self.preprocess(faces))
+
+
+def predict_in_batches(classifier: EmotionClassifier, faces: list[np.ndarray], *, mirror: bool = False) -> np.ndarray:
+    """Probabilities (float64) per face, PREDICT_BATCH_SIZE faces at a time; with `mirror`, the mean
+    of the face's and its mirror image's (test-time augmentation, which the workers do not do)."""
+    batches = []
+    for start in range(0, len(faces), PREDICT_BATCH_SIZE):
+        batch = faces[start : start + PREDICT_BATCH_SIZE]
+        probabilities = classifier.predict_faces(batch)
+        if mirror:
+            mirrored = [np.ascontiguousarray(face[:, ::-1]) for face in batch]
+            probabilities = (probabilities + classifier.predict_faces(mirrored)) / 2
+        batches.append(probabilities)
+    return np.concatenate(batches).astype(np.float64)

@@ -1,8 +1,8 @@
 """The calibration every fresh installation starts with: the default model's, shipped as numbers.
 
 inference/data/default_model_calibration.json holds what the dashboard needs to count on calibrated
-probabilities and estimate emotion shares: the fitted parameters (ml.calibration), the share
-estimator's matrices (ml.quantification.fit_quantifier), the held-out figures and, per labelled face,
+probabilities and estimate emotion shares: the fitted parameters (emotion_math.calibration), the share
+estimator's matrices (emotion_math.shares.fit_quantifier), the held-out figures and, per labelled face,
 the model's raw probabilities and the label (the dashboard refits the matrices and draws its
 bootstrap from them). No image. It names the model it was fitted on (name, version, class names,
 sha256 of the file), and is refused for any other model: another file gives other raw probabilities.

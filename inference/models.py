@@ -175,13 +175,13 @@ class Calibration(models.Model):
         MIRROR = "mirror", "Mirror (face and mirror image averaged)"
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="calibrations")
-    version = models.CharField(max_length=64, help_text="Digest of the parameters (ml.calibration).")
+    version = models.CharField(max_length=64, help_text="Digest of the parameters (emotion_math.calibration).")
     method = models.CharField(max_length=32, choices=Method.choices)
     test_time_augmentation = models.CharField(
         max_length=8, choices=TestTimeAugmentation.choices, default=TestTimeAugmentation.NONE
     )
-    parameters = models.JSONField(help_text="Input of ml.calibration.apply_calibration.")
-    quantifier = models.JSONField(help_text="ml.quantification.fit_quantifier on the calibrated faces.")
+    parameters = models.JSONField(help_text="Input of emotion_math.calibration.apply_calibration.")
+    quantifier = models.JSONField(help_text="emotion_math.shares.fit_quantifier on the calibrated faces.")
     calibration_set = models.JSONField(
         help_text="{'raw_probabilities': [[...]], 'labels': [...]} of the labelled faces; no images."
     )

@@ -6,7 +6,7 @@ default model we read the file through importlib.metadata and never import `face
 facex's own code does before the model (facex/core.py, facex/utils.py in the wheel): OpenCV's
 BGR->gray, skimage's resize of the gray crop to (200, 200, 3), i.e. the gray face in all three
 channels, scaled to 0..1; the output is a softmax over its 7 class names below. We send the
-crop as a gray PNG, and `ml.preprocessing` repeats a gray face into the three "rgb" channels, so
+crop as a gray PNG, and `emotion_math.preprocessing` repeats a gray face into the three "rgb" channels, so
 the model sees what facex feeds it.
 
 Measured on the 1,340 labelled test faces (48 px FER crops, 7 classes): 35.6 % top-1 (the

@@ -5,11 +5,14 @@
 The folder holds one sub-folder per emotion (`happy/*.png`, ...). It is research data without a
 redistribution licence: it is read from the path given (or `MIMIK_FACES_DIR`), never copied.
 Writes `calibration.json` (parameters, held-out figures, the quantifier: matrices and prior weight
-for the share estimator, see ml.quantification),
+for the share estimator, see emotion_math.shares),
 `reliability.png` and `reliability.html` to the output folder. A calibration that makes held-out
 ECE worse is refused (exit code 3, no calibration.json).
 
-Without `--model`, the registered default model (inference/default_model.py) is calibrated.
+The fit is the product's (emotion_math.calibration.calibrate, as `manage.py calibrate_model` runs
+it); this command adds the model file outside the registry, test-time augmentation and the
+reliability diagrams. Without `--model`, the registered default model (inference/default_model.py)
+is calibrated.
 """
 
 from __future__ import annotations
@@ -23,25 +26,19 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from inference.classifier import EmotionClassifier, ModelSpec
+from emotion_math import calibration
+from emotion_math.report import describe_quantifier, format_figures_table, to_jsonable
+from inference.classifier import EmotionClassifier, ModelSpec, predict_in_batches
 from inference.default_model import DEFAULT_MODEL
-from ml import calibration, quantification
+from inference.labelled_faces import FacesFolderMissing, load_labelled_faces
 from ml.prepare import sha256_of
 
 FACES_DIR_VARIABLE = "MIMIK_FACES_DIR"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-BATCH_SIZE = 64
 EXIT_REFUSED = 3
 EXIT_NO_DATA = 2
-
-
-class FacesFolderMissing(FileNotFoundError):
-    pass
 
 
 def resolve_model_file(file_path: str) -> Path:
@@ -63,27 +60,6 @@ def faces_folder(given: str | None) -> Path:
     return path
 
 
-def load_labelled_faces(folder: Path, class_names: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
-    """`folder/<class name>/*.png` -> (uint8 crops, label indices in class_names order).
-    Grey images stay grey and colour images stay RGB, as the workers hand crops to the model: an
-    RGB model calibrated on greyed faces would be calibrated for pixels it never sees. Classes
-    without a sub-folder get no faces; sub-folders that are not classes are ignored."""
-    faces: list[np.ndarray] = []
-    labels: list[int] = []
-    for class_index, name in enumerate(class_names):
-        class_folder = folder / name
-        if not class_folder.is_dir():
-            continue
-        for image_path in sorted(class_folder.iterdir()):
-            if image_path.suffix.lower() in IMAGE_SUFFIXES:
-                with Image.open(image_path) as image:
-                    faces.append(np.asarray(image if image.mode == "L" else image.convert("RGB")))
-                labels.append(class_index)
-    if not faces:
-        raise FacesFolderMissing(f"No labelled faces under {folder} (expected sub-folders named {list(class_names)}).")
-    return faces, np.asarray(labels)
-
-
 def model_spec(arguments: argparse.Namespace) -> ModelSpec:
     return ModelSpec(
         file_path=resolve_model_file(arguments.model),
@@ -96,19 +72,6 @@ def model_spec(arguments: argparse.Namespace) -> ModelSpec:
     )
 
 
-def predict(classifier: EmotionClassifier, faces: list[np.ndarray], *, mirror: bool = False) -> np.ndarray:
-    """Probabilities per face; with `mirror`, the mean of the face's and its mirror image's."""
-    batches = []
-    for start in range(0, len(faces), BATCH_SIZE):
-        batch = faces[start : start + BATCH_SIZE]
-        probabilities = classifier.predict_faces(batch)
-        if mirror:
-            mirrored = [np.ascontiguousarray(face[:, ::-1]) for face in batch]
-            probabilities = (probabilities + classifier.predict_faces(mirrored)) / 2
-        batches.append(probabilities)
-    return np.concatenate(batches).astype(np.float64)
-
-
 def seconds_per_face(
     classifier: EmotionClassifier, faces: list[np.ndarray], *, mirror: bool, repeats: int = 3
 ) -> float:
@@ -117,21 +80,9 @@ def seconds_per_face(
     for _repeat in range(repeats):
         started = time.perf_counter()
         for face in faces:
-            predict(classifier, [face], mirror=mirror)
+            predict_in_batches(classifier, [face], mirror=mirror)
         best = min(best, (time.perf_counter() - started) / len(faces))
     return best
-
-
-def stratified_halves(labels: np.ndarray, held_out_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fit and held-out indices, the same share of every class in each, fixed seed."""
-    random = np.random.default_rng(seed)
-    fit_indices, held_out_indices = [], []
-    for class_index in np.unique(labels):
-        members = random.permutation(np.flatnonzero(labels == class_index))
-        held_out_count = round(len(members) * held_out_fraction)
-        held_out_indices.append(members[:held_out_count])
-        fit_indices.append(members[held_out_count:])
-    return np.sort(np.concatenate(fit_indices)), np.sort(np.concatenate(held_out_indices))
 
 
 def write_reliability_diagrams(
@@ -197,108 +148,6 @@ def write_reliability_diagrams(
     return png_path, html_path
 
 
-def evaluation_figures(
-    probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], threshold: float
-) -> dict[str, Any]:
-    return {
-        "accuracy": calibration.accuracy(probabilities, labels),
-        "ece": calibration.expected_calibration_error(probabilities, labels),
-        "negative_log_likelihood": calibration.negative_log_likelihood(probabilities, labels),
-        "threshold": threshold,
-        "per_emotion": calibration.threshold_figures(probabilities, labels, class_names, threshold),
-    }
-
-
-def calibrate(
-    raw_probabilities: np.ndarray,
-    labels: np.ndarray,
-    *,
-    class_names: Sequence[str],
-    held_out_fraction: float = 0.5,
-    seed: int = 0,
-    methods: Sequence[str] = calibration.CALIBRATION_METHODS,
-    threshold: float = 0.8,
-    test_time_augmentation: str = "none",
-) -> dict[str, Any]:
-    """Fit on one half, check on the other (raises CalibrationRefused), measure the quantifier.
-
-    Returns the JSON-able result: `parameters` (what apply_calibration needs), `held_out` figures
-    before/after, and `quantifier` (misclassification matrices of calibrated probabilities on all
-    the labelled faces, for the adjusted share estimators)."""
-    fit_indices, held_out_indices = stratified_halves(labels, held_out_fraction, seed)
-    parameters = calibration.fit_calibration(
-        raw_probabilities[fit_indices],
-        labels[fit_indices],
-        class_names=class_names,
-        methods=methods,
-        seed=seed,
-        test_time_augmentation=test_time_augmentation,
-    )
-    check = calibration.check_calibration(raw_probabilities[held_out_indices], labels[held_out_indices], parameters)
-    calibrated = calibration.apply_calibration(raw_probabilities, parameters)
-    return {
-        "parameters": parameters,
-        "check": check,
-        "split": {"seed": seed, "fit_faces": len(fit_indices), "held_out_faces": len(held_out_indices)},
-        "held_out": {
-            "before": evaluation_figures(
-                raw_probabilities[held_out_indices], labels[held_out_indices], class_names, threshold
-            ),
-            "after": evaluation_figures(calibrated[held_out_indices], labels[held_out_indices], class_names, threshold),
-            "reliability_before": calibration.reliability_diagram_data(
-                raw_probabilities[held_out_indices], labels[held_out_indices]
-            ),
-            "reliability_after": calibration.reliability_diagram_data(
-                calibrated[held_out_indices], labels[held_out_indices]
-            ),
-        },
-        "quantifier": quantification.fit_quantifier(calibrated, labels, class_names),
-    }
-
-
-def format_figures_table(before: dict[str, Any], after: dict[str, Any]) -> str:
-    threshold = before["threshold"]
-    lines = [
-        f"accuracy {before['accuracy']:.3f} -> {after['accuracy']:.3f}   ECE {before['ece']:.4f} -> {after['ece']:.4f}"
-        f"   NLL {before['negative_log_likelihood']:.4f} -> {after['negative_log_likelihood']:.4f}",
-        f"{'emotion':<10} {'faces':>5}   at P >= {threshold:g}: raw counted/recall/precision"
-        "   calibrated counted/recall/precision",
-    ]
-
-    def cell(figures: dict[str, Any]) -> str:
-        recall = "-" if figures["recall"] is None else f"{figures['recall']:.2f}"
-        precision = "-" if figures["precision"] is None else f"{figures['precision']:.2f}"
-        return f"{figures['counted']:>5} {recall:>5} {precision:>5}"
-
-    for name, raw_figures in before["per_emotion"].items():
-        lines.append(
-            f"{name:<10} {raw_figures['faces']:>5}   {cell(raw_figures):>36}   {cell(after['per_emotion'][name]):>33}"
-        )
-    return "\n".join(lines)
-
-
-def describe_quantifier(quantifier: dict[str, Any]) -> str:
-    """One line on what the dashboard's estimated shares will rest on."""
-    return (
-        f"share estimator {quantification.DEFAULT_ESTIMATOR} ({quantification.DEFAULT_GROUPING}): "
-        f"confusion matrix from {quantifier['faces']} labelled faces, prior weight {quantifier['regularisation']:.4g}"
-    )
-
-
-def to_jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--faces-dir", help=f"labelled folder (<emotion>/*.png); default ${FACES_DIR_VARIABLE}")
@@ -334,11 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return EXIT_NO_DATA
     classifier = EmotionClassifier(spec)
-    raw_probabilities = predict(classifier, faces, mirror=arguments.mirror)
+    raw_probabilities = predict_in_batches(classifier, faces, mirror=arguments.mirror)
     test_time_augmentation = "mirror" if arguments.mirror else "none"
     print(f"{arguments.model_name} {arguments.model_version}: {len(faces)} faces from {folder}")
     try:
-        result = calibrate(
+        result = calibration.calibrate(
             raw_probabilities,
             labels,
             class_names=spec.class_names,

@@ -13,7 +13,8 @@ seeded 80/20 split, BMP dropped. Class folder names are lower-cased.
 `--crop-faces` crops each image to its face with the same detector the workers use
 (`inference.detection.detect_faces`); images with no face or several faces are dropped.
 `--image-size N` writes every image already resized to N x N with the serving preprocessing
-(`ml.preprocessing.preprocess_faces`), so training and serving resize the same way.
+(`emotion_math.preprocessing.preprocess_faces`), so training and serving resize the same way;
+`resize_image_folder` does the same for a folder ml.train reads.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ml.preprocessing import COLOR_MODES, preprocess_faces
+from emotion_math.preprocessing import COLOR_MODES, preprocess_faces
 
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png")  # what the study kept; BMP, GIF, WebP... are dropped
 SUPPORTED_FORMATS = ("JPEG", "PNG")
@@ -205,6 +206,26 @@ def parse_arguments(argv: list[str] | None = None) -> PrepareConfig:
         image_size=arguments.image_size,
         color_mode=arguments.color_mode,
     )
+
+
+def resize_image_folder(source: Path, target: Path, *, input_size: int, color_mode: str) -> int:
+    """Copy source/<class>/*.jpg|png to target/<class>/*.png resized by `preprocess_faces` (no scaling).
+
+    ml.train reads these copies, so a model trains on exactly the pixels serving will feed it
+    (PIL's resize and luma, not TensorFlow's). Returns the number of images written."""
+    written = 0
+    for class_folder in sorted(path for path in source.iterdir() if path.is_dir() and not path.name.startswith(".")):
+        images = sorted(p for p in class_folder.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
+        for index, path in enumerate(images):
+            with Image.open(path) as image:
+                face = np.asarray(image if image.mode == "L" else image.convert("RGB"))
+            pixels = preprocess_faces([face], input_size=input_size, color_mode=color_mode, scaling="none")[0]
+            pixels = pixels.astype(np.uint8)
+            output = target / class_folder.name / f"{index:06d}-{path.stem}.png"
+            output.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(output)
+            written += 1
+    return written
 
 
 def main(argv: list[str] | None = None) -> None:

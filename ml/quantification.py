@@ -1,8 +1,9 @@
-"""Estimated share of each emotion in a set of frames (quantification), with tester-bootstrap intervals.
+"""The study's share estimators, compared with the product's on simulated campaigns whose truth is
+known (quantification: estimating how much of the time testers showed each emotion).
 
-Counting frames whose top emotion passes a threshold answers "how many frames is the model sure
-about", not "how much of the time did testers look sad". For the latter we estimate class shares
-(priors) directly. Estimators (Forman 2008; Bella et al. 2010; Saerens et al. 2002):
+The product's estimator, regularised PACC, its quantifier and the bootstrap of its intervals are in
+emotion_math (shares, share_bootstrap), where the dashboard uses them; this module adds the
+estimators it was chosen against (Forman 2008; Bella et al. 2010; Saerens et al. 2002):
 
 - `classify_and_count` (CC): share of frames whose top class is each emotion. Biased whenever the
   model confuses classes, and the bias depends on the campaign's own mix.
@@ -10,22 +11,17 @@ about", not "how much of the time did testers look sad". For the latter we estim
   calibration faces: observed = M @ true shares, solved for true shares.
 - `probabilistic_adjusted_classify_and_count` (PACC): the same with mean calibrated probabilities
   instead of hard counts, which is less noisy.
-- `regularised_probabilistic_adjusted_classify_and_count` (regularised PACC, the one Mimik uses):
-  PACC as a maximum a-posteriori estimate, with a weak prior that the shares are near equal. The
-  matrix comes from a hundred or so faces per emotion, and the campaign's faces are other faces
-  again, so observed means miss M @ s by a few points; plain PACC inverts that error, amplified
-  wherever emotions are confused (sad with fear, angry and neutral for FER2013 models). The prior's
-  weight is not tuned: it is the ratio of that noise, measured on the calibration faces, to the
-  spread of a uniform Dirichlet prior (see `map_regularisation`).
+- `regularised_probabilistic_adjusted_classify_and_count` (regularised PACC, the one Mimik uses;
+  emotion_math.shares): PACC as a maximum a-posteriori estimate, with a weak prior that the shares
+  are near equal, its weight measured on the calibration faces.
 - `expectation_maximisation` (EM, Saerens et al.): re-weights calibrated posteriors to new priors.
   Needs every frame's posteriors; the dashboard only aggregates means, so it cannot use it.
 - `average_of_pacc_and_em`: the mean of the two, kept for comparison.
 - `kde_maximum_likelihood` (KDEy-ML, Moreo, González and del Coz 2023): each emotion's distribution
   of calibrated probability vectors is a Gaussian kernel density over its calibration faces, and the
   shares are the mixture weights that make the campaign's frames most likely. Needs every frame and
-  the calibration faces themselves (`fit_quantifier(..., keep_faces=True)`), so it is in
-  `FACE_ESTIMATORS`, not `ESTIMATORS`. On real faces it did not beat regularised PACC
-  (ml/README.md); kept for the comparison.
+  the calibration faces themselves (`with_calibration_faces`), so it is in `FACE_ESTIMATORS`, not
+  `ESTIMATORS`. On real faces it did not beat regularised PACC (ml/README.md); kept for the comparison.
 - `mean_probability`: the plain mean of calibrated probabilities, kept as the biased baseline.
 
 Groupings (`GROUPINGS`): shares can be estimated over fewer, merged groups (e.g. happy, sad, neutral
@@ -33,9 +29,8 @@ and "other"), by summing the probability columns and the labels of each group be
 real faces (ml.real_faces_report) merging did not help: the merged group's own mix changes between
 campaigns, which biases the others, so Mimik estimates every emotion of the model.
 
-M[:, true class] is the mean prediction vector over calibration faces of that class, so for a
-campaign whose emotions have shares s, the expected mean prediction is M @ s. That holds under
-label shift (faces of one emotion look alike in both sets, only the mix changes).
+Intervals and paired comparisons draw testers and calibration faces as the dashboard does
+(emotion_math.share_bootstrap), so what the simulations measure is what the dashboard shows.
 """
 
 from __future__ import annotations
@@ -44,8 +39,28 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.optimize import lsq_linear, minimize
+from scipy.optimize import minimize
 from scipy.special import logsumexp
+
+from emotion_math.share_bootstrap import (
+    CONFIDENCE,
+    SAMPLES,
+    SEED,
+    p_values,
+    percentile_interval,
+    resampled_calibration_faces,
+    share_bootstrap,
+    share_draws,
+    tester_counts,
+)
+from emotion_math.shares import (
+    DEFAULT_ESTIMATOR,
+    DEFAULT_GROUPING,
+    fit_quantifier,
+    one_hot_predictions,
+    regularised_probabilistic_adjusted_classify_and_count,
+    solve_shares,
+)
 
 ESTIMATORS = (
     "regularised_probabilistic_adjusted_classify_and_count",
@@ -56,9 +71,8 @@ ESTIMATORS = (
     "classify_and_count",
     "mean_probability",
 )
-# Estimators that need the calibration faces in the quantifier (fit_quantifier(..., keep_faces=True)).
+# Estimators that need the calibration faces in the quantifier (with_calibration_faces).
 FACE_ESTIMATORS = ("kde_maximum_likelihood",)
-DEFAULT_ESTIMATOR = "regularised_probabilistic_adjusted_classify_and_count"
 ABBREVIATIONS = {
     "regularised_probabilistic_adjusted_classify_and_count": "rPACC",
     "probabilistic_adjusted_classify_and_count": "PACC",
@@ -69,145 +83,19 @@ ABBREVIATIONS = {
     "mean_probability": "mean",
     "kde_maximum_likelihood": "KDEy",
 }
-# Version 2 adds what regularised PACC needs (faces per class, its prior's weight); quantifiers of
-# version 1 (no "format" key) still serve every other estimator.
-QUANTIFIER_FORMAT = "mimik-quantifier/2"
 # Named groups, each a tuple of class names; the model's classes not named go to OTHER_GROUP.
 GROUPINGS: dict[str, tuple[tuple[str, ...], ...] | None] = {
-    "emotions": None,  # every class of the model on its own
+    DEFAULT_GROUPING: None,  # every class of the model on its own
     "happy_sad_neutral_other": (("happy",), ("sad",), ("neutral",)),
     "happy_sad_neutral_surprise_other": (("happy",), ("sad",), ("neutral",), ("surprise",)),
 }
-DEFAULT_GROUPING = "emotions"
 OTHER_GROUP = "other"
-BOOTSTRAP_SAMPLES = 1000
-BOOTSTRAP_SEED = 0
 # KDEy: bandwidth candidates (Euclidean, in the simplex of calibrated probabilities); Moreo et al.
 # use 0.1 by default and choose among such values by quantification error on held-out data, as
 # `kde_bandwidth` does on folds of the calibration faces.
 KDE_BANDWIDTHS = (0.05, 0.07, 0.1, 0.13, 0.16, 0.2)
 KDE_DEFAULT_BANDWIDTH = 0.1
 KDE_CHUNK_FRAMES = 4096
-
-
-def one_hot_predictions(probabilities: np.ndarray) -> np.ndarray:
-    probabilities = np.asarray(probabilities)
-    hard = np.zeros_like(probabilities, dtype=np.float64)
-    hard[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = 1.0
-    return hard
-
-
-def misclassification_matrix(probabilities: np.ndarray, labels: np.ndarray, *, soft: bool) -> np.ndarray:
-    """M[predicted, true]: mean (soft) or share (hard) of predictions per true class.
-
-    A class with no calibration faces gets the identity column, i.e. no correction for it."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    labels = np.asarray(labels)
-    predictions = probabilities if soft else one_hot_predictions(probabilities)
-    class_count = probabilities.shape[1]
-    matrix = np.eye(class_count)
-    for class_index in range(class_count):
-        of_class = labels == class_index
-        if of_class.any():
-            matrix[:, class_index] = predictions[of_class].mean(axis=0)
-    return matrix
-
-
-SUM_WEIGHT = 100.0
-
-
-def solve_shares(
-    observed: np.ndarray, matrix: np.ndarray, *, regularisation: float = 0.0, target: np.ndarray | None = None
-) -> np.ndarray:
-    """Shares s >= 0 with sum 1 that best explain observed = M @ s (least squares).
-
-    Sum-to-one enters as a heavily weighted extra equation; bounds keep every share in [0, 1].
-    With `regularisation` (lambda), also minimises lambda * |s - target|^2 (target: equal shares)."""
-    class_count = matrix.shape[1]
-    rows = [matrix, SUM_WEIGHT * np.ones((1, class_count))]
-    values = [np.asarray(observed, dtype=np.float64), [SUM_WEIGHT]]
-    if regularisation > 0:
-        rows.append(np.sqrt(regularisation) * np.eye(class_count))
-        values.append(np.sqrt(regularisation) * (np.full(class_count, 1 / class_count) if target is None else target))
-    shares = lsq_linear(np.vstack(rows), np.concatenate(values), bounds=(0.0, 1.0)).x
-    return shares / shares.sum()
-
-
-def solve_shares_batch(
-    observed: np.ndarray, matrices: np.ndarray, *, regularisation: float = 0.0, max_rounds: int = 50
-) -> np.ndarray:
-    """solve_shares for many problems at once (row k of `observed` with `matrices[k]`), exactly.
-
-    A bootstrap hands over hundreds of problems whose unconstrained solution leaves [0, 1] (an
-    emotion nobody showed); one lsq_linear call each took about a second per variant. This is a
-    batched active-set method on the normal equations: solve with the bounded shares held at
-    their bound, hold every share that leaves [0, 1] at the bound it crossed, free the held share
-    whose gradient says it should move inside, and stop when the Karush-Kuhn-Tucker conditions hold.
-    A problem still unsettled after `max_rounds` goes to lsq_linear, so every answer is exact."""
-    observed = np.asarray(observed, dtype=np.float64)
-    matrices = np.asarray(matrices, dtype=np.float64)
-    problems, class_count = observed.shape
-    if problems == 0:
-        return np.empty((0, class_count))
-    target = np.full(class_count, 1 / class_count)
-    identity = np.eye(class_count)
-    gram = np.einsum("kri,krj->kij", matrices, matrices) + SUM_WEIGHT**2 + regularisation * identity
-    linear = np.einsum("kri,kr->ki", matrices, observed) + SUM_WEIGHT**2 + regularisation * target
-    at_lower = np.zeros((problems, class_count), dtype=bool)
-    at_upper = np.zeros((problems, class_count), dtype=bool)
-    shares = np.zeros((problems, class_count))
-    settled = np.zeros(problems, dtype=bool)
-    tolerance = 1e-10 * (1 + np.abs(linear).max(axis=1))
-    for _ in range(max_rounds):
-        todo = np.flatnonzero(~settled)
-        if len(todo) == 0:
-            break
-        free = ~(at_lower[todo] | at_upper[todo])
-        held = at_upper[todo].astype(np.float64)  # held shares: 1 at the upper bound, 0 at the lower
-        system = gram[todo] * free[:, :, None] * free[:, None, :] + identity * ~free[:, None, :]
-        right = np.where(free, linear[todo] - np.einsum("kij,kj->ki", gram[todo], held), held)
-        solution = np.linalg.solve(system, right[..., None])[..., 0]
-        below, above = free & (solution < -1e-12), free & (solution > 1 + 1e-12)
-        crossed = below.any(axis=1) | above.any(axis=1)
-        at_lower[todo] |= below
-        at_upper[todo] |= above
-        shares[todo] = np.clip(solution, 0.0, 1.0)
-        # Inside the box: a held share whose gradient points inwards is freed (the worst one).
-        gradient = np.einsum("kij,kj->ki", gram[todo], shares[todo]) - linear[todo]
-        wrong = np.where(at_lower[todo], -gradient, 0.0) + np.where(at_upper[todo], gradient, 0.0)
-        release = ~crossed & (wrong.max(axis=1) > tolerance[todo])
-        rows, columns = np.flatnonzero(release), wrong.argmax(axis=1)[release]
-        at_lower[todo[rows], columns] = False
-        at_upper[todo[rows], columns] = False
-        settled[todo[~crossed & ~release]] = True
-    for problem in np.flatnonzero(~settled):
-        shares[problem] = solve_shares(observed[problem], matrices[problem], regularisation=regularisation)
-    return shares / shares.sum(axis=1, keepdims=True)
-
-
-def uniform_prior_variance(class_count: int) -> float:
-    """Variance of one share under a uniform Dirichlet prior over `class_count` classes."""
-    return (class_count - 1) / (class_count**2 * (class_count + 1))
-
-
-def map_regularisation(calibrated_probabilities: np.ndarray, labels: np.ndarray, class_count: int) -> float:
-    """The prior's weight for regularised PACC: observation noise variance / prior variance.
-
-    The observed mean misses M @ s because the campaign's faces of each emotion are not the
-    calibration faces: per entry, variance sum_c s_c^2 var_c / n_c from the calibration faces
-    (var_c: within-class variance of the probabilities, n_c: faces of class c), and as much again
-    from the campaign's own faces (assumed about as many distinct faces). Evaluated at equal shares,
-    averaged over entries. Divided by the variance of a share under a uniform Dirichlet prior, this
-    is the weight that makes the least-squares solution the maximum a-posteriori one (Gaussian
-    approximations of both). More or better-separated calibration faces give a weaker prior."""
-    probabilities = np.asarray(calibrated_probabilities, dtype=np.float64)
-    labels = np.asarray(labels)
-    noise = 0.0
-    for class_index in range(class_count):
-        members = probabilities[labels == class_index]
-        if len(members) >= 2:
-            noise += float(np.mean(members.var(axis=0, ddof=1))) / len(members) / class_count**2
-    return 2 * noise / uniform_prior_variance(class_count)
 
 
 def kde_log_densities(
@@ -315,43 +203,23 @@ def kde_bandwidth(
     return float(candidates[int(np.argmin(errors))])
 
 
-def fit_quantifier(
-    calibrated_probabilities: np.ndarray,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    *,
-    regularisation: float | None = None,
-    keep_faces: bool = False,
-    bandwidth: float | None = None,
+def with_calibration_faces(
+    quantifier: dict, calibrated_probabilities: np.ndarray, labels: np.ndarray, *, bandwidth: float | None = None
 ) -> dict:
-    """What the estimators need from the calibration faces; JSON-able, stored with the calibration.
-    `regularisation` overrides the measured prior weight (the bootstrap keeps the original's).
-    `keep_faces` also keeps the faces' calibrated probabilities and labels, with the KDE bandwidth
-    (`bandwidth`, else chosen by `kde_bandwidth`), for the FACE_ESTIMATORS: about 9 characters per
-    probability in JSON, so some 40 kB for 670 faces of 7 emotions."""
+    """The quantifier plus the calibration faces' calibrated probabilities and labels, with the KDE
+    bandwidth (`bandwidth`, else chosen by `kde_bandwidth`), for the FACE_ESTIMATORS: about 9
+    characters per probability in JSON, so some 40 kB for 670 faces of 7 emotions."""
     labels = np.asarray(labels)
-    class_count = len(class_names)
-    if regularisation is None:
-        regularisation = map_regularisation(calibrated_probabilities, labels, class_count)
-    quantifier = {
-        "format": QUANTIFIER_FORMAT,
-        "class_names": list(class_names),
-        "faces": len(labels),
-        "class_faces": np.bincount(labels, minlength=class_count).tolist(),
-        "training_prior": (np.bincount(labels, minlength=class_count) / len(labels)).round(6).tolist(),
-        "soft_matrix": misclassification_matrix(calibrated_probabilities, labels, soft=True).round(6).tolist(),
-        "hard_matrix": misclassification_matrix(calibrated_probabilities, labels, soft=False).round(6).tolist(),
-        "regularisation": round(float(regularisation), 8),
-    }
-    if keep_faces:
-        if bandwidth is None:
-            bandwidth = kde_bandwidth(calibrated_probabilities, labels, class_count)
-        quantifier["calibration_faces"] = {
+    if bandwidth is None:
+        bandwidth = kde_bandwidth(calibrated_probabilities, labels, len(quantifier["class_names"]))
+    return {
+        **quantifier,
+        "calibration_faces": {
             "probabilities": np.asarray(calibrated_probabilities, dtype=np.float64).round(6).tolist(),
             "labels": labels.tolist(),
             "bandwidth": float(bandwidth),
-        }
-    return quantifier
+        },
+    }
 
 
 def grouping_members(class_names: Sequence[str], grouping: str = DEFAULT_GROUPING) -> list[tuple[str, list[int]]]:
@@ -404,19 +272,6 @@ def probabilistic_adjusted_classify_and_count(probabilities: np.ndarray, quantif
     return solve_shares(mean_probability(probabilities), np.asarray(quantifier["soft_matrix"]))
 
 
-def regularised_probabilistic_adjusted_classify_and_count(probabilities: np.ndarray, quantifier: dict) -> np.ndarray:
-    if "regularisation" not in quantifier:
-        raise ValueError(
-            "This quantifier was stored before regularised PACC existed (no 'regularisation'); refit it with "
-            "fit_quantifier from its calibration faces, or choose another estimator."
-        )
-    return solve_shares(
-        mean_probability(probabilities),
-        np.asarray(quantifier["soft_matrix"]),
-        regularisation=float(quantifier["regularisation"]),
-    )
-
-
 def expectation_maximisation(
     probabilities: np.ndarray, quantifier: dict, max_iterations: int = 1000, tolerance: float = 1e-8
 ) -> np.ndarray:
@@ -438,9 +293,7 @@ def expectation_maximisation(
 def kde_maximum_likelihood(probabilities: np.ndarray, quantifier: dict) -> np.ndarray:
     """KDEy-ML: mixture weights of the emotions' kernel densities that make the frames most likely."""
     if "calibration_faces" not in quantifier:
-        raise ValueError(
-            "KDEy needs the calibration faces in the quantifier; fit it with fit_quantifier(..., keep_faces=True)."
-        )
+        raise ValueError("KDEy needs the calibration faces in the quantifier; add them with with_calibration_faces.")
     faces = quantifier["calibration_faces"]
     return mixture_maximum_likelihood(
         kde_log_densities(probabilities, faces["probabilities"], faces["labels"], float(faces["bandwidth"]))
@@ -467,6 +320,7 @@ ESTIMATOR_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
 
 
 def estimate_shares(probabilities: np.ndarray, quantifier: dict, estimator: str = DEFAULT_ESTIMATOR) -> np.ndarray:
+    """By any of the compared estimators (the product's is emotion_math.shares.estimate_shares)."""
     if estimator not in ESTIMATOR_FUNCTIONS:
         raise ValueError(f"Unknown estimator {estimator!r}; expected one of {ESTIMATORS + FACE_ESTIMATORS}.")
     if len(probabilities) == 0:
@@ -481,36 +335,73 @@ def threshold_ratio(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     return counted.mean(axis=0)
 
 
-def _resampled_quantifier(
-    quantifier: dict, calibration_set: tuple[np.ndarray, np.ndarray] | None, random: np.random.Generator
-) -> dict:
-    """The quantifier refitted on calibration faces resampled within each class, or unchanged.
-
-    The misclassification matrix comes from a few hundred faces and PACC inverts it, so its own
-    sampling error is often larger than the campaign's; resampling it puts that into the interval."""
-    if calibration_set is None:
-        return quantifier
+def _resampled_quantifier(quantifier: dict, calibration_set: tuple[np.ndarray, np.ndarray], faces: np.ndarray) -> dict:
+    """The quantifier refitted on one draw's calibration faces (indices into `calibration_set`),
+    with the original's prior weight and KDE bandwidth."""
     probabilities, labels = calibration_set
-    resampled = np.concatenate(
-        [
-            random.choice(np.flatnonzero(labels == class_index), size=int(np.sum(labels == class_index)))
-            for class_index in np.unique(labels)
-        ]
+    resampled = fit_quantifier(
+        probabilities[faces], labels[faces], quantifier["class_names"], regularisation=quantifier.get("regularisation")
     )
-    faces = quantifier.get("calibration_faces")
-    return fit_quantifier(
-        probabilities[resampled],
-        labels[resampled],
-        quantifier["class_names"],
-        regularisation=quantifier.get("regularisation"),
-        keep_faces=faces is not None,
-        bandwidth=None if faces is None else faces["bandwidth"],
-    )
+    kept = quantifier.get("calibration_faces")
+    if kept is None:
+        return resampled
+    return with_calibration_faces(resampled, probabilities[faces], labels[faces], bandwidth=kept["bandwidth"])
 
 
 def _frames_by_tester(tester_ids: Sequence) -> list[np.ndarray]:
     tester_ids = np.asarray(tester_ids)
     return [np.flatnonzero(tester_ids == tester) for tester in dict.fromkeys(tester_ids.tolist())]
+
+
+def _estimates_and_draws(
+    probabilities: Sequence[np.ndarray],
+    frames: Sequence[Sequence[np.ndarray]],
+    quantifier: dict,
+    *,
+    estimator: str,
+    samples: int,
+    seed: int,
+    calibration_set: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per variant (`probabilities[v]`, `frames[v][tester]` its frames of each tester, the same
+    testers in the same order for every variant): the estimated shares, and every bootstrap draw's
+    (variants x samples x classes).
+
+    The product's estimator goes exactly the dashboard's way (emotion_math.share_bootstrap on
+    per-tester means). The others are refitted on each draw's calibration faces and applied to the
+    frames of its testers, drawn by the same share_bootstrap functions and seed; their frames are
+    pooled, which weighs every tester the same when testers have as many frames each, as in
+    `simulate_paired_campaign`."""
+    if estimator == DEFAULT_ESTIMATOR:
+        means = np.stack(
+            [
+                np.stack([variant[tester].mean(axis=0) for variant, tester in zip(probabilities, testers, strict=True)])
+                for testers in zip(*frames, strict=True)
+            ]
+        )
+        return share_draws(means, share_bootstrap(quantifier, calibration_set, samples=samples, seed=seed))
+    estimates = np.stack(
+        [
+            estimate_shares(variant[np.concatenate(testers)], quantifier, estimator)
+            for variant, testers in zip(probabilities, frames, strict=True)
+        ]
+    )
+    tester_count = len(frames[0])
+    counts = tester_counts(tester_count, samples=samples, seed=seed)
+    faces = (
+        None if calibration_set is None else resampled_calibration_faces(calibration_set[1], samples=samples, seed=seed)
+    )
+    draws = np.empty((len(probabilities), samples, estimates.shape[1]))
+    for sample in range(samples):
+        draw_quantifier = quantifier
+        if faces is not None:
+            draw_faces = np.concatenate([chosen[sample] for chosen in faces.values()])
+            draw_quantifier = _resampled_quantifier(quantifier, calibration_set, draw_faces)
+        chosen_testers = np.repeat(np.arange(tester_count), counts[sample])
+        for v, (variant, testers) in enumerate(zip(probabilities, frames, strict=True)):
+            draw_frames = np.concatenate([testers[tester] for tester in chosen_testers])
+            draws[v, sample] = estimate_shares(variant[draw_frames], draw_quantifier, estimator)
+    return estimates, draws
 
 
 def bootstrap_shares(
@@ -519,31 +410,32 @@ def bootstrap_shares(
     quantifier: dict,
     *,
     estimator: str = DEFAULT_ESTIMATOR,
-    samples: int = BOOTSTRAP_SAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-    confidence: float = 0.95,
+    samples: int = SAMPLES,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
     calibration_set: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Estimate and percentile interval, resampling testers (not frames): a tester's frames are not
-    independent of each other, so frames would give intervals that are too narrow. With
-    `calibration_set` (calibrated probabilities and labels of the calibration faces), each draw also
-    resamples those, so the interval includes the uncertainty of the misclassification matrix."""
+    """Estimate and percentile interval, resampling testers (not frames). With `calibration_set`
+    (calibrated probabilities and labels of the calibration faces the quantifier was fitted on),
+    each draw also resamples those within each emotion, so the interval includes the uncertainty of
+    the misclassification matrix, as on the dashboard."""
     probabilities = np.asarray(probabilities)
     groups = _frames_by_tester(tester_ids)
-    random = np.random.default_rng(seed)
-    draws = np.empty((samples, probabilities.shape[1]))
-    for sample in range(samples):
-        chosen = random.integers(0, len(groups), len(groups))
-        draw_quantifier = _resampled_quantifier(quantifier, calibration_set, random)
-        draws[sample] = estimate_shares(
-            probabilities[np.concatenate([groups[index] for index in chosen])], draw_quantifier, estimator
-        )
-    tail = (1 - confidence) / 2
+    estimates, draws = _estimates_and_draws(
+        [probabilities],
+        [groups],
+        quantifier,
+        estimator=estimator,
+        samples=samples,
+        seed=seed,
+        calibration_set=calibration_set,
+    )
+    lower, upper = percentile_interval(draws[0], confidence)
     return {
         "estimator": estimator,
-        "estimate": estimate_shares(probabilities, quantifier, estimator),
-        "lower": np.quantile(draws, tail, axis=0),
-        "upper": np.quantile(draws, 1 - tail, axis=0),
+        "estimate": estimates[0],
+        "lower": lower,
+        "upper": upper,
         "testers": len(groups),
         "frames": len(probabilities),
     }
@@ -557,9 +449,9 @@ def paired_comparison(
     quantifier: dict,
     *,
     estimator: str = DEFAULT_ESTIMATOR,
-    samples: int = BOOTSTRAP_SAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-    confidence: float = 0.95,
+    samples: int = SAMPLES,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
     calibration_set: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Difference of estimated shares (B - A) per emotion for testers who saw both variants.
@@ -568,41 +460,30 @@ def paired_comparison(
     (their face, their camera, how expressive they are) cancels in the difference. `verdict` per
     emotion: "B" or "A" when the interval excludes zero (that variant shows more of it), else "tie".
     `calibration_set` as in bootstrap_shares (both variants share each draw's matrix)."""
-    probabilities_a = np.asarray(probabilities_a)
-    probabilities_b = np.asarray(probabilities_b)
     tester_ids_a = np.asarray(tester_ids_a)
     tester_ids_b = np.asarray(tester_ids_b)
     paired_testers = [tester for tester in dict.fromkeys(tester_ids_a.tolist()) if tester in set(tester_ids_b.tolist())]
     frames_a = [np.flatnonzero(tester_ids_a == tester) for tester in paired_testers]
     frames_b = [np.flatnonzero(tester_ids_b == tester) for tester in paired_testers]
-    all_a = np.concatenate(frames_a) if frames_a else np.array([], dtype=int)
-    all_b = np.concatenate(frames_b) if frames_b else np.array([], dtype=int)
-    difference = estimate_shares(probabilities_b[all_b], quantifier, estimator) - estimate_shares(
-        probabilities_a[all_a], quantifier, estimator
+    estimates, draws = _estimates_and_draws(
+        [np.asarray(probabilities_a), np.asarray(probabilities_b)],
+        [frames_a, frames_b],
+        quantifier,
+        estimator=estimator,
+        samples=samples,
+        seed=seed,
+        calibration_set=calibration_set,
     )
-    random = np.random.default_rng(seed)
-    draws = np.empty((samples, probabilities_a.shape[1]))
-    for sample in range(samples):
-        chosen = random.integers(0, len(paired_testers), len(paired_testers))
-        draw_quantifier = _resampled_quantifier(quantifier, calibration_set, random)
-        draws[sample] = estimate_shares(
-            probabilities_b[np.concatenate([frames_b[index] for index in chosen])], draw_quantifier, estimator
-        ) - estimate_shares(
-            probabilities_a[np.concatenate([frames_a[index] for index in chosen])], draw_quantifier, estimator
-        )
-    tail = (1 - confidence) / 2
-    lower = np.quantile(draws, tail, axis=0)
-    upper = np.quantile(draws, 1 - tail, axis=0)
-    # Two-sided bootstrap p-value: how often the resampled difference falls on the other side of zero.
-    p_values = np.minimum(1.0, 2 * np.minimum((draws <= 0).mean(axis=0), (draws >= 0).mean(axis=0)))
+    differences = draws[1] - draws[0]
+    lower, upper = percentile_interval(differences, confidence)
     verdicts = np.where(lower > 0, "B", np.where(upper < 0, "A", "tie"))
     return {
         "estimator": estimator,
         "testers": len(paired_testers),
-        "difference_b_minus_a": difference,
+        "difference_b_minus_a": estimates[1] - estimates[0],
         "lower": lower,
         "upper": upper,
-        "p_value": p_values,
+        "p_value": p_values(differences),
         "verdict": verdicts.tolist(),
     }
 
@@ -655,7 +536,7 @@ def known_truth_benchmark(
     *,
     threshold: float = 0.8,
     estimators: Sequence[str] = ESTIMATORS,
-    bootstrap_samples: int = BOOTSTRAP_SAMPLES,
+    bootstrap_samples: int = SAMPLES,
     focus_classes: Sequence[str] | None = None,
     calibration_set: tuple[np.ndarray, np.ndarray] | None = None,
     estimator: str = DEFAULT_ESTIMATOR,
@@ -784,13 +665,10 @@ def _grouped_figures(
         if calibration_set is None:
             raise ValueError(f"Grouping {grouping!r} needs the calibration set to refit the quantifier.")
         grouped_set = (group_probabilities(calibration_set[0], members), group_labels(calibration_set[1], members))
+        grouped_quantifier = fit_quantifier(*grouped_set, names)
         faces = quantifier.get("calibration_faces")
-        grouped_quantifier = fit_quantifier(
-            *grouped_set,
-            names,
-            keep_faces=faces is not None,
-            bandwidth=None if faces is None else faces["bandwidth"],
-        )
+        if faces is not None:
+            grouped_quantifier = with_calibration_faces(grouped_quantifier, *grouped_set, bandwidth=faces["bandwidth"])
     focus = [names.index(name) for name in focus_names if name in names]
     two = [names.index(name) for name in ("happy", "sad") if name in names]
     truths = {

@@ -22,20 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from inference.classifier import EmotionClassifier
-from ml import calibration, quantification
-from ml.calibrate import (
-    EXIT_NO_DATA,
-    FacesFolderMissing,
-    build_parser,
-    faces_folder,
-    load_labelled_faces,
-    model_spec,
-    predict,
-    seconds_per_face,
-    stratified_halves,
-    to_jsonable,
-)
+from emotion_math import calibration, share_bootstrap
+from emotion_math.calibration import stratified_halves
+from emotion_math.counting import MINIMUM_COUNTED_FRAMES, threshold_figures
+from emotion_math.report import to_jsonable
+from emotion_math.shares import fit_quantifier
+from inference.classifier import EmotionClassifier, predict_in_batches
+from inference.labelled_faces import FacesFolderMissing, load_labelled_faces
+from ml import quantification
+from ml.calibrate import EXIT_NO_DATA, build_parser, faces_folder, model_spec, seconds_per_face
 
 FIVE_CLASSES = ("happy", "sad", "angry", "neutral", "surprise")
 TWO_CLASSES = ("happy", "sad")
@@ -65,6 +60,37 @@ COMPARED_ESTIMATORS = (
 )
 # Every estimator is scored on the same frames, KDEy included (the quantifier keeps the calibration faces).
 SIMULATED_ESTIMATORS = quantification.ESTIMATORS + quantification.FACE_ESTIMATORS
+
+
+def _one_in(share: float) -> str:
+    """0.11 -> "about 1 in 9"; 0.75 -> "about 3 in 4"; 0.02 -> "about 1 in 50": plain words for a share."""
+    if share <= 0:
+        return "none of the"
+    if share >= 0.975:
+        return "nearly all"
+    if share < 0.2:
+        return f"about 1 in {round(1 / share)}"
+    # Halves, thirds, quarters, fifths, tenths read easily: the simplest within 0.03, else the closest.
+    fractions = [(numerator, denominator) for denominator in (2, 3, 4, 5, 10) for numerator in range(1, denominator)]
+    close = [pair for pair in fractions if abs(pair[0] / pair[1] - share) <= 0.03]
+    numerator, denominator = min(
+        close or fractions, key=lambda pair: (pair[1] if close else 0, abs(pair[0] / pair[1] - share))
+    )
+    return f"about {numerator} in {denominator}"
+
+
+def describe_threshold_figures(emotion: str, figures: dict[str, Any], threshold: float) -> str:
+    """Plain words for the dashboard, e.g. "At 0.8, this model counts about 1 in 9 sad faces;
+    about 3 in 4 frames it counts as sad are sad"."""
+    if figures["recall"] is None:
+        return f"At {threshold:g}, no {emotion} faces were measured for this model."
+    text = f"At {threshold:g}, this model counts {_one_in(figures['recall'])} {emotion} faces"
+    if figures["precision"] is None:
+        return text + f"; it counted no frame as {emotion} on the calibration faces."
+    text += f"; {_one_in(figures['precision'])} frames it counts as {emotion} are {emotion}"
+    if not figures["enough_counted"]:
+        text += f" (from only {figures['counted']} counted frames)"
+    return text + "."
 
 
 def class_indices(class_names: Sequence[str], wanted: Sequence[str]) -> list[int]:
@@ -112,8 +138,8 @@ def calibration_section(
         "nll_raw": calibration.negative_log_likelihood(raw_probabilities, labels),
         "nll_calibrated": calibration.negative_log_likelihood(calibrated, labels),
         "threshold": threshold,
-        "per_emotion_raw": calibration.threshold_figures(raw_probabilities, labels, class_names, threshold),
-        "per_emotion_calibrated": calibration.threshold_figures(calibrated, labels, class_names, threshold),
+        "per_emotion_raw": threshold_figures(raw_probabilities, labels, class_names, threshold),
+        "per_emotion_calibrated": threshold_figures(calibrated, labels, class_names, threshold),
         "calibrated_probabilities": calibrated,
     }
 
@@ -150,8 +176,10 @@ def simulation_section(
         )
         calibrated = calibration.apply_calibration(raw_probabilities, parameters)
         # Keeping the faces lets KDEy run; its bandwidth is chosen on these calibration faces only.
-        quantifier = quantification.fit_quantifier(
-            calibrated[calibration_indices], labels[calibration_indices], class_names, keep_faces=True
+        quantifier = quantification.with_calibration_faces(
+            fit_quantifier(calibrated[calibration_indices], labels[calibration_indices], class_names),
+            calibrated[calibration_indices],
+            labels[calibration_indices],
         )
         result = quantification.known_truth_benchmark(
             calibrated[simulation_indices],
@@ -166,7 +194,7 @@ def simulation_section(
             groupings=tuple(quantification.GROUPINGS),
             compared_estimators=compared_estimators,
             # Intervals only for the first campaign: the repeats measure the estimators' spread.
-            bootstrap_samples=quantification.BOOTSTRAP_SAMPLES if seed == 0 else 200,
+            bootstrap_samples=share_bootstrap.SAMPLES if seed == 0 else 200,
             seed=seed,
         )
         bandwidths.append(quantifier["calibration_faces"]["bandwidth"])
@@ -252,7 +280,7 @@ def peeking_matrix_error(
     campaign's sampling error; the gap to the honest estimators is what measuring the matrix on
     other faces of the same emotions costs, which no estimator fitted on the calibration half removes."""
     campaign = quantification.simulate_paired_campaign(labels, shares, seed=seed)
-    peeking = quantification.fit_quantifier(calibrated, labels, quantifier["class_names"])
+    peeking = fit_quantifier(calibrated, labels, quantifier["class_names"])
     focus = class_indices(quantifier["class_names"], focus_names)
     return max(
         float(
@@ -299,10 +327,10 @@ def format_counting(section: dict[str, Any], class_names: Sequence[str]) -> list
             return f"{figures['counted']:>7} {recall:>6} {precision:>8}{flag:1}"
 
         lines.append(f"  {name:<9} {raw_figures['faces']:>5} | {cell(raw_figures)}      | {cell(calibrated_figures)}")
-    lines.append(f"  (* fewer than {calibration.MINIMUM_COUNTED_FRAMES} counted frames)")
+    lines.append(f"  (* fewer than {MINIMUM_COUNTED_FRAMES} counted frames)")
     for name in FOCUS_CLASSES:
         if name in class_names:
-            sentence = calibration.describe_threshold_figures(name, section["per_emotion_calibrated"][name], threshold)
+            sentence = describe_threshold_figures(name, section["per_emotion_calibrated"][name], threshold)
             lines.append(f"  calibrated: {sentence}")
     return lines
 
@@ -436,8 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NO_DATA
     class_names = list(spec.class_names)
     classifier = EmotionClassifier(spec)
-    plain_probabilities = predict(classifier, faces)
-    mirror_probabilities = predict(classifier, faces, mirror=True)
+    plain_probabilities = predict_in_batches(classifier, faces)
+    mirror_probabilities = predict_in_batches(classifier, faces, mirror=True)
     plain = calibration_section(plain_probabilities, labels, class_names, arguments.threshold, mirror=False)
     mirrored = calibration_section(mirror_probabilities, labels, class_names, arguments.threshold, mirror=True)
     simulated_with_mirror = arguments.mirror

@@ -30,8 +30,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from emotion_math.preprocessing import COLOR_MODES
 from ml.plots import plot_training_curves
-from ml.preprocessing import COLOR_MODES, resize_image_folder
+from ml.prepare import resize_image_folder
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
 ARCHITECTURES = ("small_cnn", "small_cnn_bn", "mobilenet_v2")

@@ -103,7 +103,8 @@ def paired_verdict(result: PairedResult, *, label_a: str, label_b: str, class_na
 
 
 def _one_in(share: float) -> str:
-    """0.11 -> "about 1 in 9", 0.75 -> "about 3 in 4": the rule of ml.calibration's sentence, translated."""
+    """0.11 -> "about 1 in 9", 0.75 -> "about 3 in 4": the rule of the study's report
+    (ml.real_faces_report.describe_threshold_figures), translated."""
     if share <= 0:
         return _("none of the")
     if share >= 0.975:
@@ -121,7 +122,7 @@ def _one_in(share: float) -> str:
 
 def counting_quality_sentence(class_name: str, figures: dict, threshold: float) -> str:
     """E.g. "At 0.8, this model counts about 1 in 9 sad faces; about 3 in 4 frames it counts as sad
-    are sad." Figures as ml.calibration.threshold_figures gives them."""
+    are sad." Figures as emotion_math.counting.threshold_figures gives them."""
     values = {"threshold": _decimal(f"{threshold:g}"), "emotion": emotion_name(class_name)}
     if figures["recall"] is None:
         return _("At %(threshold)s, no %(emotion)s faces were measured for this model.") % values

@@ -15,10 +15,11 @@ from campaigns.dashboard.tests.generated import (
     store_calibration,
     unloadable_model,
 )
+from emotion_math import calibration as calibration_math
 from inference import calibrations
+from inference.labelled_faces import load_labelled_faces
 from inference.management.commands import calibrate_model
 from inference.models import Calibration, Prediction
-from ml import calibration as calibration_math
 
 SHARES = {"A": [0.05, 0.02, 0.08, 0.3, 0.25, 0.1, 0.2], "B": [0.05, 0.02, 0.08, 0.5, 0.1, 0.05, 0.2]}
 
@@ -136,7 +137,9 @@ def test_command_refuses_a_calibration_that_makes_held_out_ece_worse(monkeypatch
         "raw_probabilities_for",
         lambda *_args: (np.concatenate([overconfident, underconfident]), np.concatenate([labels, labels])),
     )
-    monkeypatch.setattr("ml.calibrate.stratified_halves", lambda *_args: (np.arange(half), np.arange(half, 2 * half)))
+    monkeypatch.setattr(
+        "emotion_math.calibration.stratified_halves", lambda *_args: (np.arange(half), np.arange(half, 2 * half))
+    )
 
     with pytest.raises(CommandError, match="Refused, nothing stored: .*raises held-out ECE") as refused:
         call_command("calibrate_model", "--model-version", str(model.pk), "--faces-dir", str(tmp_path))
@@ -149,3 +152,18 @@ def test_command_refuses_a_calibration_that_makes_held_out_ece_worse(monkeypatch
 def test_command_names_a_missing_model_version():
     with pytest.raises(CommandError, match="No registered model version with id 999999"):
         call_command("calibrate_model", "--model-version", "999999", "--faces-dir", "/nonexistent")
+
+
+def test_labelled_faces_keep_their_colour_like_the_workers_crops(tmp_path) -> None:
+    from PIL import Image
+
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "sad").mkdir()
+    Image.new("RGB", (48, 48), (200, 30, 30)).save(tmp_path / "happy" / "red.png")
+    Image.new("L", (48, 48), 90).save(tmp_path / "sad" / "grey.png")
+
+    faces, labels = load_labelled_faces(tmp_path, ("happy", "sad"))
+
+    assert faces[0].shape == (48, 48, 3) and tuple(faces[0][0, 0]) == (200, 30, 30)  # an RGB model sees red
+    assert faces[1].shape == (48, 48) and faces[1][0, 0] == 90
+    assert labels.tolist() == [0, 1]

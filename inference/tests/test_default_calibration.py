@@ -18,6 +18,7 @@ from PIL import Image
 from campaigns.dashboard.tests.generated import CLASS_NAMES, generated_campaign, labelled_faces, unloadable_model
 from campaigns.models import Membership
 from config.errors import ApplicationError
+from emotion_math import calibration as calibration_math
 from inference import calibrations, sample_frames
 from inference.default_calibration import (
     ShippedCalibrationRefused,
@@ -32,7 +33,6 @@ from inference.pipeline import KNOWN_FACE_PATH
 from inference.services import model_version_ensure_default
 from inference.tasks import analyse_frame_now
 from inference.tests.conftest import make_campaign, make_frame
-from ml import calibration as calibration_math
 
 SHIPPED = read_default_calibration()
 SHIPPED_VERSION = SHIPPED["parameters"]["version"]
@@ -197,10 +197,9 @@ def test_write_data_file_writes_a_calibration_the_installation_accepts(monkeypat
 def test_the_shipped_numbers_are_what_the_workers_path_gives_on_the_calibration_faces(settings):
     """The first faces of two emotions again through the command's own path: the same raw
     probabilities as the file's rows for those faces (a face's frame depends on its place only)."""
-    from inference.classifier import EmotionClassifier
+    from inference.classifier import EmotionClassifier, predict_in_batches
     from inference.pipeline import spec_for
     from inference.worker_faces import worker_faces
-    from ml.calibrate import predict
 
     model = ModelVersion(**DEFAULT_MODEL)
     classifier = EmotionClassifier(spec_for(model))
@@ -211,5 +210,5 @@ def test_the_shipped_numbers_are_what_the_workers_path_gives_on_the_calibration_
         paths = sorted(path for path in (FACES_DIR / name).iterdir() if path.suffix == ".png")[:12]
         faces = [np.asarray(Image.open(path)) for path in paths]
         taken = worker_faces(faces, np.full(len(faces), label), input_size=model.input_size, seed=0)
-        again = predict(classifier, taken.crops)
+        again = predict_in_batches(classifier, taken.crops)
         np.testing.assert_allclose(again, shipped[shipped_labels == label][: len(again)], atol=1e-4)

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from emotion_math.preprocessing import preprocess_faces
 from ml.prepare import PrepareConfig, prepare
-from ml.preprocessing import preprocess_faces
 from ml.tests.synthetic import make_image_folder
 
 

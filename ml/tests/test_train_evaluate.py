@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from inference.classifier import EmotionClassifier, softmax
+from emotion_math.calibration import softmax
+from inference.classifier import EmotionClassifier
 from ml.evaluate import evaluate, load_image, load_run_spec, map_classes
 from ml.train import make_model
 
@@ -45,7 +46,7 @@ def test_serving_sees_what_training_saw(trained_run: Path, prepared_data: Path):
     served = classifier.predict_faces([load_image(path) for path in paths])
     np.testing.assert_allclose(served.sum(axis=1), 1.0, rtol=1e-5)
 
-    from ml.preprocessing import resize_image_folder
+    from ml.prepare import resize_image_folder
 
     copy = trained_run.parent / "resized"
     resize_image_folder(prepared_data / "test", copy, input_size=32, color_mode="rgb")

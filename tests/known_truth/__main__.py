@@ -180,7 +180,7 @@ def run_campaign(
     model: ModelVersion,
 ) -> dict[str, Any]:
     """One known-truth campaign: split with `seed`, calibrate on one half, campaign from the other."""
-    from ml.calibrate import stratified_halves
+    from emotion_math.calibration import stratified_halves
 
     calibration_half, campaign_half = stratified_halves(labels, 0.5, seed)
     timings: dict[str, float] = {}
@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from inference.default_model import DEFAULT_MODEL
-    from ml.calibrate import FacesFolderMissing, faces_folder, load_labelled_faces
+    from inference.labelled_faces import FacesFolderMissing, load_labelled_faces
+    from ml.calibrate import faces_folder
     from tests.load.__main__ import Stack, admin_sql
 
     class_names = list(DEFAULT_MODEL["class_names"])

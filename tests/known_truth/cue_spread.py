@@ -5,9 +5,9 @@ evidence behind the tolerances in tests/test_known_truth.py.
 
 The test's generator, model and sizes, but in one process and many times: frames go through the
 workers' own decode, detector, gates and crop (inference.pipeline.inspect_image) and classifier,
-the calibration is what `calibrate_model` fits (ml.calibrate.calibrate), and the estimate is the
-dashboard's (the default estimator of ml.quantification on the mean of per-tester mean calibrated
-probabilities). One calibration (the test's seed), `--campaigns` campaign draws. Prints, per
+the calibration is what `calibrate_model` fits (emotion_math.calibration.calibrate), and the
+estimate is the dashboard's (emotion_math.shares.estimate_shares on the mean of per-tester mean
+calibrated probabilities). One calibration (the test's seed), `--campaigns` campaign draws. Prints, per
 emotion, the estimate's error (mean, standard deviation, largest) and the thresholded ratio's gap
 to the true share, as JSON.
 
@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def spread(args: argparse.Namespace, folder: Path) -> dict:
-    from inference.classifier import EmotionClassifier, ModelSpec
-    from ml import calibration, quantification
-    from ml.calibrate import calibrate, load_labelled_faces, predict
+    from emotion_math import calibration, shares
+    from emotion_math.calibration import calibrate
+    from inference.classifier import EmotionClassifier, ModelSpec, predict_in_batches
+    from inference.labelled_faces import load_labelled_faces
+    from ml import quantification
     from tests.known_truth.campaign import plan_frames
     from tests.known_truth.frames import worker_crop
     from tests.support import cue_model
@@ -67,10 +69,10 @@ def spread(args: argparse.Namespace, folder: Path) -> dict:
     classifier = EmotionClassifier(spec)
     cue_model.write_labelled_crops(folder / "labelled", per_class=args.calibration_faces_per_class, seed=1)
     faces, labels = load_labelled_faces(folder / "labelled", class_names)
-    raw = predict(classifier, faces)
+    raw = predict_in_batches(classifier, faces)
     parameters = calibrate(raw, labels, class_names=class_names)["parameters"]
     calibrated_faces = calibration.apply_calibration(raw, parameters)
-    quantifier = quantification.fit_quantifier(calibrated_faces, labels, class_names)
+    quantifier = shares.fit_quantifier(calibrated_faces, labels, class_names)
     errors: dict[str, list[float]] = {name: [] for name in class_names}
     ratio_gaps: dict[str, dict[str, list[float]]] = {
         key: {name: [] for name in class_names} for key in cue_model.VARIANT_SHARES
@@ -86,14 +88,14 @@ def spread(args: argparse.Namespace, folder: Path) -> dict:
             if crop is not None:
                 kept.append(frame)
                 crops.append(crop)
-        probabilities = calibration.apply_calibration(predict(classifier, crops), parameters)
+        probabilities = calibration.apply_calibration(predict_in_batches(classifier, crops), parameters)
         for key in cue_model.VARIANT_SHARES:
             means, truths = [], []
             for tester in range(args.testers):
                 rows = [i for i, frame in enumerate(kept) if frame.tester == tester and frame.variant == key]
                 means.append(probabilities[rows].mean(axis=0))
                 truths.append([np.mean([kept[i].label == name for i in rows]) for name in class_names])
-            estimate = quantification.estimate_shares(np.mean(means, axis=0, keepdims=True), quantifier)
+            estimate = shares.estimate_shares(np.mean(means, axis=0, keepdims=True), quantifier)
             truth = np.mean(truths, axis=0)
             rows = [i for i, frame in enumerate(kept) if frame.variant == key]
             ratio = quantification.threshold_ratio(probabilities[rows], THRESHOLD)

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from campaigns.models import Campaign, Organisation, Variant
+from emotion_math import calibration as calibration_math
+from emotion_math.calibration import calibrate
+from emotion_math.report import to_jsonable
 from inference.calibrations import calibration_create
 from inference.default_model import DEFAULT_MODEL
 from inference.models import Calibration, ModelVersion, Prediction
-from ml import calibration as calibration_math
-from ml.calibrate import calibrate, to_jsonable
 from sessions.models import Frame, Tester
 
 CLASS_NAMES = tuple(DEFAULT_MODEL["class_names"])
@@ -55,7 +56,7 @@ def fitted_calibration(seed: int, methods: tuple[str, ...]) -> tuple[np.ndarray,
 def store_calibration(
     model: ModelVersion, *, seed: int = 100, methods: tuple[str, ...] = ("temperature",), activate: bool = True
 ) -> Calibration:
-    """Fit on generated labelled faces (ml.calibrate.calibrate, held-out check included) and store it."""
+    """Fit on generated labelled faces (emotion_math.calibration.calibrate, held-out check included) and store it."""
     probabilities, labels, result = fitted_calibration(seed, tuple(methods))
     return calibration_create(
         model_version=model,

@@ -9,10 +9,10 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.dashboard import calibrated as calibrated_module
 from campaigns.dashboard.selectors import dashboard_data
+from emotion_math import calibration as calibration_math
+from emotion_math import share_bootstrap, shares
 from inference import calibrations
 from inference.models import Prediction
-from ml import calibration as calibration_math
-from ml import quantification
 from sessions.models import Frame
 
 from .conftest import make_user
@@ -169,9 +169,12 @@ def test_estimated_shares_recover_the_known_mix_and_the_paired_comparison_finds_
     assert happy["verdict"].startswith("B shows more happy: its estimated share is ")
 
 
-def test_fast_share_bootstrap_agrees_with_ml_quantification(calibrated_campaign):
+def test_fast_share_bootstrap_agrees_with_solving_every_draw_on_its_own(calibrated_campaign):
+    """The pseudo-inverse and batched solves give what lsq_linear gives draw by draw, on matrices
+    that are the calibration faces' soft matrices after resampling within each emotion."""
     generated, calibration = calibrated_campaign
     data = calibrated_module.calibration_set(calibration)
+    bootstrap = data.bootstrap
     means = np.stack(
         [
             calibration_math.apply_calibration(generated.raw["A"], calibration.parameters)[
@@ -183,20 +186,32 @@ def test_fast_share_bootstrap_agrees_with_ml_quantification(calibrated_campaign)
     ours = calibrated_module.estimated_shares(
         calibration=calibration, variants=generated.variants[:1], means=means[:, np.newaxis, :]
     )["variants"][0]["classes"]
-    reference = quantification.bootstrap_shares(
-        means,
-        np.arange(30),
-        calibration.quantifier,
-        samples=400,
-        calibration_set=(data.calibrated, data.labels),
+
+    faces = share_bootstrap.resampled_calibration_faces(data.labels, samples=bootstrap.samples, seed=bootstrap.seed)
+    for draw in (0, 1, bootstrap.samples - 1):
+        drawn = np.concatenate([chosen[draw] for chosen in faces.values()])
+        expected = shares.misclassification_matrix(data.calibrated[drawn], data.labels[drawn], soft=True)
+        np.testing.assert_allclose(bootstrap.draw_matrices[draw], expected, atol=1e-12)
+    weights = share_bootstrap.tester_counts(30, samples=bootstrap.samples, seed=bootstrap.seed) / 30
+    one_by_one = np.array(
+        [
+            shares.solve_shares(
+                weights[draw] @ means, bootstrap.draw_matrices[draw], regularisation=bootstrap.regularisation
+            )
+            for draw in range(bootstrap.samples)
+        ]
     )
-    np.testing.assert_allclose([row["share"] for row in ours], reference["estimate"], atol=1e-4)
-    np.testing.assert_allclose([row["low"] for row in ours], reference["lower"], atol=0.02)
-    np.testing.assert_allclose([row["high"] for row in ours], reference["upper"], atol=0.02)
+    low, high = share_bootstrap.percentile_interval(one_by_one)
+    # The stored quantifier came from the unrounded raw probabilities, the refit from the stored ones.
+    estimate = shares.estimate_shares(means.mean(axis=0, keepdims=True), calibration.quantifier)
+    np.testing.assert_allclose([row["share"] for row in ours], estimate, atol=1e-4)
+    np.testing.assert_allclose([row["low"] for row in ours], low, atol=1e-6)
+    np.testing.assert_allclose([row["high"] for row in ours], high, atol=1e-6)
 
 
 def test_calibrated_dashboard_uses_a_fixed_number_of_queries(calibrated_campaign):
     generated, _calibration = calibrated_campaign
+    dashboard_data(campaign=generated.campaign)  # the process reads the calibration faces once
     with CaptureQueriesContext(connection) as first:
         dashboard_data(campaign=generated.campaign)
     Prediction.objects.filter(campaign=generated.campaign).update(calibration_version="")  # all stale

@@ -14,7 +14,7 @@ from campaigns.dashboard import decision, stats
 from campaigns.dashboard.selectors import dashboard_data
 from campaigns.dashboard.wording import paired_verdict
 from campaigns.models import Campaign, Invitation, Variant
-from ml import calibration as calibration_math
+from emotion_math import calibration as calibration_math
 
 from .conftest import make_user
 from .generated import CLASS_NAMES, generated_campaign, store_calibration, unloadable_model

@@ -3,7 +3,6 @@ or write the default model's shipped calibration (inference/data/default_model_c
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +10,12 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ApplicationError
+from emotion_math import calibration as calibration_math
+from emotion_math.report import describe_quantifier, format_figures_table, to_jsonable
+from emotion_math.shares import fit_quantifier
 from inference.calibrations import calibration_create
+from inference.labelled_faces import FacesFolderMissing, faces_digest, load_labelled_faces
 from inference.models import ModelVersion
-from ml import calibration as calibration_math
 
 # Same exit codes as `python -m ml.calibrate`.
 EXIT_NO_DATA = 2
@@ -28,12 +30,11 @@ WRITE_DATA_FILE_EXAMPLE = (
 def raw_probabilities_for(model_version: ModelVersion, faces_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """Run the registered model on every labelled face: (raw probabilities, labels). Preprocessing
     is the workers' own (inference.pipeline.spec_for), so the calibration fits what they output."""
-    from inference.classifier import EmotionClassifier
+    from inference.classifier import EmotionClassifier, predict_in_batches
     from inference.pipeline import spec_for
-    from ml.calibrate import load_labelled_faces, predict
 
     faces, labels = load_labelled_faces(faces_dir, list(model_version.class_names))
-    return predict(EmotionClassifier(spec_for(model_version)), faces), labels
+    return predict_in_batches(EmotionClassifier(spec_for(model_version)), faces), labels
 
 
 def worker_path_probabilities_for(
@@ -42,30 +43,14 @@ def worker_path_probabilities_for(
     """As raw_probabilities_for, but each face first takes the workers' path (inference.worker_faces:
     a webcam-like JPEG, the detector, the quality gates, the crop). Returns what went through:
     (raw probabilities, labels, {"faces_given", "dropped": {outcome: faces}})."""
-    from inference.classifier import EmotionClassifier
+    from inference.classifier import EmotionClassifier, predict_in_batches
     from inference.pipeline import spec_for
     from inference.worker_faces import worker_faces
-    from ml.calibrate import load_labelled_faces, predict
 
     faces, labels = load_labelled_faces(faces_dir, list(model_version.class_names))
     taken = worker_faces(faces, labels, input_size=model_version.input_size, seed=seed)
-    probabilities = predict(EmotionClassifier(spec_for(model_version)), taken.crops)
+    probabilities = predict_in_batches(EmotionClassifier(spec_for(model_version)), taken.crops)
     return probabilities, taken.labels, {"faces_given": taken.given, "dropped": taken.dropped}
-
-
-def faces_digest(faces_dir: Path, class_names: list[str]) -> str:
-    """sha256 over the sorted '<class>/<file> <sha256 of the file>' lines of the labelled faces read,
-    so the data file says exactly which faces it came from without naming or holding them."""
-    from ml.calibrate import IMAGE_SUFFIXES
-
-    lines = []
-    for name in class_names:
-        folder = faces_dir / name
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.suffix.lower() in IMAGE_SUFFIXES:
-                    lines.append(f"{name}/{path.name} {hashlib.sha256(path.read_bytes()).hexdigest()}")
-    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
 
 
 class Command(BaseCommand):
@@ -115,8 +100,6 @@ class Command(BaseCommand):
         if options["write_data_file"] is not None:
             self.write_data_file(options)
             return
-        from ml.calibrate import FacesFolderMissing, calibrate, describe_quantifier, format_figures_table, to_jsonable
-
         if options["model_version_id"] is None:
             raise CommandError("Name the model version to calibrate: --model-version ID.")
         model_version = ModelVersion.objects.filter(pk=options["model_version_id"]).first()
@@ -133,7 +116,7 @@ class Command(BaseCommand):
         except FacesFolderMissing as error:
             raise CommandError(str(error), returncode=EXIT_NO_DATA) from error
         try:
-            result = calibrate(
+            result = calibration_math.calibrate(
                 raw_probabilities,
                 labels,
                 class_names=list(model_version.class_names),
@@ -180,8 +163,6 @@ class Command(BaseCommand):
         )
         from inference.default_model import DEFAULT_MODEL
         from inference.quality import Thresholds
-        from ml import quantification
-        from ml.calibrate import FacesFolderMissing, calibrate, describe_quantifier, format_figures_table, to_jsonable
 
         if not options["dataset"] or not options["split"]:
             raise CommandError(f"--write-data-file needs --dataset and --split, e.g. {WRITE_DATA_FILE_EXAMPLE}")
@@ -200,7 +181,7 @@ class Command(BaseCommand):
             raise CommandError(str(error), returncode=EXIT_NO_DATA) from error
         self.stdout.write(self.describe_worker_path(taken, len(labels)))
         try:
-            check = calibrate(
+            check = calibration_math.calibrate(
                 raw_probabilities,
                 labels,
                 class_names=class_names,
@@ -240,7 +221,7 @@ class Command(BaseCommand):
                 "method": parameters["method"],
             },
             parameters=to_jsonable(parameters),
-            quantifier=to_jsonable(quantification.fit_quantifier(calibrated, labels, class_names)),
+            quantifier=to_jsonable(fit_quantifier(calibrated, labels, class_names)),
             held_out={
                 "what": "fitted on one part of the faces, measured on the rest; the shipped parameters are "
                 "fitted on all of them",

@@ -5,8 +5,6 @@ A model's registry entry (input size, colour mode, scaling) fully describes what
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
@@ -50,25 +48,3 @@ def preprocess_faces(faces: list[np.ndarray], *, input_size: int, color_mode: st
         array = np.asarray(image)
         resized.append(array[:, :, None] if array.ndim == 2 else array)
     return scale_pixels(np.stack(resized), scaling)
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def resize_image_folder(source: Path, target: Path, *, input_size: int, color_mode: str) -> int:
-    """Copy source/<class>/*.jpg|png to target/<class>/*.png resized by `preprocess_faces` (no scaling).
-
-    ml.train reads these copies, so a model trains on exactly the pixels serving will feed it
-    (PIL's resize and luma, not TensorFlow's). Returns the number of images written."""
-    written = 0
-    for class_folder in sorted(path for path in source.iterdir() if path.is_dir() and not path.name.startswith(".")):
-        for index, path in enumerate(sorted(p for p in class_folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)):
-            with Image.open(path) as image:
-                face = np.asarray(image if image.mode == "L" else image.convert("RGB"))
-            pixels = preprocess_faces([face], input_size=input_size, color_mode=color_mode, scaling="none")[0]
-            pixels = pixels.astype(np.uint8)
-            output = target / class_folder.name / f"{index:06d}-{path.stem}.png"
-            output.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(output)
-            written += 1
-    return written

@@ -13,6 +13,10 @@ Methods (Guo et al. 2017, "On Calibration of Modern Neural Networks"):
 - `per_class_temperature`: one scale per class, softmax(log p * w).
 - `vector_scaling`: one scale and one bias per class, softmax(log p * w + b).
 The richer methods are only chosen when they beat temperature on a validation split.
+
+`calibrate` is what `manage.py calibrate_model` (and the study's `python -m ml.calibrate`) does with
+labelled faces: fit on one stratified part, check on the rest, and fit the share estimator's
+quantifier on all of them.
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
+from emotion_math.counting import threshold_figures
+from emotion_math.shares import fit_quantifier
+
 CALIBRATION_FORMAT = "mimik-calibration/1"
 CALIBRATION_METHODS = ("temperature", "per_class_temperature", "vector_scaling")
 ECE_BIN_COUNT = 15
 # Quantised TFLite models can output exact zeros; log(0) would make the fit undefined.
 PROBABILITY_FLOOR = 1e-7
-# Fewer counted frames than this and a precision figure is too noisy to judge a model by.
-MINIMUM_COUNTED_FRAMES = 20
 # Validation NLL (nats per face) by which vector scaling or per-class temperatures must beat temperature.
 RICHER_METHOD_MARGIN = 0.002
 
@@ -281,67 +286,70 @@ def check_calibration(
     return figures
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    if trials == 0:
-        return (0.0, 1.0)
-    share = successes / trials
-    denominator = 1 + z**2 / trials
-    centre = (share + z**2 / (2 * trials)) / denominator
-    half_width = z * np.sqrt(share * (1 - share) / trials + z**2 / (4 * trials**2)) / denominator
-    return (float(max(0.0, centre - half_width)), float(min(1.0, centre + half_width)))
+def stratified_halves(labels: np.ndarray, held_out_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit and held-out indices, the same share of every class in each, fixed seed."""
+    random = np.random.default_rng(seed)
+    fit_indices, held_out_indices = [], []
+    for class_index in np.unique(labels):
+        members = random.permutation(np.flatnonzero(labels == class_index))
+        held_out_count = round(len(members) * held_out_fraction)
+        held_out_indices.append(members[:held_out_count])
+        fit_indices.append(members[held_out_count:])
+    return np.sort(np.concatenate(fit_indices)), np.sort(np.concatenate(held_out_indices))
 
 
-def threshold_figures(
+def evaluation_figures(
     probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], threshold: float
-) -> dict[str, dict[str, Any]]:
-    """Per emotion, counting a face when P(emotion) >= threshold (as the dashboard's ratio does):
-    recall = share of that emotion's faces that are counted, precision = share of counted faces that
-    really show it. `enough_counted` says whether precision rests on at least MINIMUM_COUNTED_FRAMES."""
-    probabilities = np.asarray(probabilities)
-    labels = np.asarray(labels)
-    figures = {}
-    for class_index, name in enumerate(class_names):
-        counted = probabilities[:, class_index] >= threshold
-        truly = labels == class_index
-        counted_right = int(np.sum(counted & truly))
-        figures[name] = {
-            "faces": int(truly.sum()),
-            "counted": int(counted.sum()),
-            "counted_right": counted_right,
-            "recall": counted_right / int(truly.sum()) if truly.any() else None,
-            "precision": counted_right / int(counted.sum()) if counted.any() else None,
-            "precision_interval": wilson_interval(counted_right, int(counted.sum())),
-            "enough_counted": int(counted.sum()) >= MINIMUM_COUNTED_FRAMES,
-        }
-    return figures
+) -> dict[str, Any]:
+    return {
+        "accuracy": accuracy(probabilities, labels),
+        "ece": expected_calibration_error(probabilities, labels),
+        "negative_log_likelihood": negative_log_likelihood(probabilities, labels),
+        "threshold": threshold,
+        "per_emotion": threshold_figures(probabilities, labels, class_names, threshold),
+    }
 
 
-def _one_in(share: float) -> str:
-    """0.11 -> "about 1 in 9"; 0.75 -> "about 3 in 4"; 0.02 -> "about 1 in 50": plain words for a share."""
-    if share <= 0:
-        return "none of the"
-    if share >= 0.975:
-        return "nearly all"
-    if share < 0.2:
-        return f"about 1 in {round(1 / share)}"
-    # Halves, thirds, quarters, fifths, tenths read easily: the simplest within 0.03, else the closest.
-    fractions = [(numerator, denominator) for denominator in (2, 3, 4, 5, 10) for numerator in range(1, denominator)]
-    close = [pair for pair in fractions if abs(pair[0] / pair[1] - share) <= 0.03]
-    numerator, denominator = min(
-        close or fractions, key=lambda pair: (pair[1] if close else 0, abs(pair[0] / pair[1] - share))
+def calibrate(
+    raw_probabilities: np.ndarray,
+    labels: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    held_out_fraction: float = 0.5,
+    seed: int = 0,
+    methods: Sequence[str] = CALIBRATION_METHODS,
+    threshold: float = 0.8,
+    test_time_augmentation: str = "none",
+) -> dict[str, Any]:
+    """Fit on one part, check on the other (raises CalibrationRefused), measure the quantifier.
+
+    Returns the result inference.calibrations.calibration_create stores: `parameters` (what
+    apply_calibration needs), `check` and `held_out` figures before/after, and `quantifier`
+    (emotion_math.shares.fit_quantifier on the calibrated probabilities of all the labelled faces)."""
+    fit_indices, held_out_indices = stratified_halves(labels, held_out_fraction, seed)
+    parameters = fit_calibration(
+        raw_probabilities[fit_indices],
+        labels[fit_indices],
+        class_names=class_names,
+        methods=methods,
+        seed=seed,
+        test_time_augmentation=test_time_augmentation,
     )
-    return f"about {numerator} in {denominator}"
-
-
-def describe_threshold_figures(emotion: str, figures: dict[str, Any], threshold: float) -> str:
-    """Plain words for the dashboard, e.g. "At 0.8, this model counts about 1 in 9 sad faces;
-    about 3 in 4 frames it counts as sad are sad"."""
-    if figures["recall"] is None:
-        return f"At {threshold:g}, no {emotion} faces were measured for this model."
-    text = f"At {threshold:g}, this model counts {_one_in(figures['recall'])} {emotion} faces"
-    if figures["precision"] is None:
-        return text + f"; it counted no frame as {emotion} on the calibration faces."
-    text += f"; {_one_in(figures['precision'])} frames it counts as {emotion} are {emotion}"
-    if not figures["enough_counted"]:
-        text += f" (from only {figures['counted']} counted frames)"
-    return text + "."
+    check = check_calibration(raw_probabilities[held_out_indices], labels[held_out_indices], parameters)
+    calibrated = apply_calibration(raw_probabilities, parameters)
+    return {
+        "parameters": parameters,
+        "check": check,
+        "split": {"seed": seed, "fit_faces": len(fit_indices), "held_out_faces": len(held_out_indices)},
+        "held_out": {
+            "before": evaluation_figures(
+                raw_probabilities[held_out_indices], labels[held_out_indices], class_names, threshold
+            ),
+            "after": evaluation_figures(calibrated[held_out_indices], labels[held_out_indices], class_names, threshold),
+            "reliability_before": reliability_diagram_data(
+                raw_probabilities[held_out_indices], labels[held_out_indices]
+            ),
+            "reliability_after": reliability_diagram_data(calibrated[held_out_indices], labels[held_out_indices]),
+        },
+        "quantifier": fit_quantifier(calibrated, labels, class_names),
+    }
