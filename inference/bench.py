@@ -1,4 +1,4 @@
-"""Benchmark: `python -m inference.bench [--frames 240] [--no-worker] [--with-fer]` prints JSON.
+"""Benchmark: `python -m inference.bench [--frames 240] [--no-worker] [--no-stages] [--with-fer]` prints JSON.
 
 Runs on a fixed set of real face frames (inference.sample_frames: the public-domain astronaut
 portrait with shifts, scales 90-240 px and brightness changes, plus frames without a face) and
@@ -177,14 +177,14 @@ def through_worker(frames, *, concurrency: int) -> dict:
             for i in range(len(frames))
         )
         pids = _worker_pids(worker.pid)
-        cpu_start = _cpu_seconds(pids)
+        cpu_start, main_cpu_start = _cpu_seconds(pids), _cpu_seconds(pids[:1])
         start, start_publish_cpu = time.perf_counter(), time.thread_time()
         for row, frame in zip(rows, frames, strict=True):
             frame_submit_for_analysis(frame_id=row.pk, image_bytes=frame.jpeg)
         published, publish_cpu = time.perf_counter() - start, time.thread_time() - start_publish_cpu
         _wait(lambda: not Frame.objects.filter(campaign=campaign, outcome="pending").exists(), log_path)
         elapsed = time.perf_counter() - start
-        worker_cpu = _cpu_seconds(pids) - cpu_start
+        worker_cpu, main_cpu = _cpu_seconds(pids) - cpu_start, _cpu_seconds(pids[:1]) - main_cpu_start
         figures = {
             "worker_concurrency": concurrency,
             "worker_end_to_end_fps": round(len(frames) / elapsed, 1),
@@ -193,6 +193,8 @@ def through_worker(frames, *, concurrency: int) -> dict:
             "publish_cpu_us_per_frame": round(1e6 * publish_cpu / len(frames)),
             # CPU of the worker's processes (main + pool) per frame: its cost whatever the load.
             "worker_cpu_ms_per_frame": round(1000 * worker_cpu / len(frames), 2),
+            # Of which the main process: taking messages from Redis, batching, acknowledging.
+            "worker_main_cpu_ms_per_frame": round(1000 * main_cpu / len(frames), 2),
         }
         figures.update(_peak_rss_mib(worker.pid))
         return figures
@@ -217,6 +219,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--no-worker", action="store_true", help="Skip the Celery + Redis + database run.")
+    parser.add_argument("--no-stages", action="store_true", help="Skip the in-process stage timings.")
     parser.add_argument("--with-fer", action="store_true", help="Also time the fer package (slow, imports TF).")
     arguments = parser.parse_args()
 
@@ -232,7 +235,8 @@ def main() -> None:
     cv2.setNumThreads(1)  # as in the workers (inference.tasks): one process per core
     frames = benchmark_frames(arguments.frames)
     figures = {"cpu_count": os.cpu_count(), "load_average": [round(load, 2) for load in os.getloadavg()]}
-    figures.update(in_process(frames, batch=arguments.batch))
+    if not arguments.no_stages:
+        figures.update(in_process(frames, batch=arguments.batch))
     if not arguments.no_worker:
         figures.update(through_worker(frames, concurrency=arguments.concurrency))
     if arguments.with_fer:

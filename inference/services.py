@@ -48,33 +48,13 @@ class QueueUnavailable(Exception):
 
 
 def frame_submit_for_analysis(*, frame_id: int, image_bytes: bytes) -> None:
-    """Queue the frame for the inference workers. The image travels inside the message (raw bytes,
-    msgpack) and nowhere else, so nothing is written to disk. One LPUSH (inference.frame_messages)
-    on a Redis broker; without Redis (the embedded fallback) the task runs here and now. No
-    publish retries: the tester's page retries on 503, which is quicker than blocking the upload
-    request while Redis restarts."""
-    from django.conf import settings
-
-    broker_url = settings.CELERY_BROKER_URL
-    if settings.CELERY_TASK_ALWAYS_EAGER or not broker_url.startswith("redis://"):
-        _submit_through_celery(frame_id=frame_id, image_bytes=image_bytes)
-        return
-    import redis.exceptions
-
-    from inference.frame_messages import frame_publisher
-
-    try:
-        frame_publisher(broker_url, timeout=PUBLISH_TIMEOUT_SECONDS).publish(frame_id=frame_id, image_bytes=image_bytes)
-    except (redis.exceptions.RedisError, OSError) as error:
-        logger.warning("Broker refused frame %s: %s", frame_id, error)
-        raise QueueUnavailable(str(error)) from error
-
-
-def _submit_through_celery(*, frame_id: int, image_bytes: bytes) -> None:
-    """Celery's own publish: eager (in-process) mode, or a broker other than plain Redis."""
+    """Queue the frame for the inference workers (`inference.analyse_frame`). The image travels
+    inside the message (raw bytes, msgpack) and nowhere else, so nothing is written to disk.
+    Raises QueueUnavailable when the broker does not take it; without Redis (the embedded
+    fallback) the task runs here and now."""
     from inference.tasks import analyse_frame
 
-    _publish_through_celery(analyse_frame, [frame_id, image_bytes], what=f"frame {frame_id}")
+    _publish_through_celery(analyse_frame, record_id=frame_id, image_bytes=image_bytes, what=f"frame {frame_id}")
 
 
 def baseline_submit_for_analysis(*, snapshot_id: int, image_bytes: bytes) -> None:
@@ -85,12 +65,17 @@ def baseline_submit_for_analysis(*, snapshot_id: int, image_bytes: bytes) -> Non
     from inference.tasks import analyse_baseline_snapshot
 
     _publish_through_celery(
-        analyse_baseline_snapshot, [snapshot_id, image_bytes], what=f"baseline snapshot {snapshot_id}"
+        analyse_baseline_snapshot,
+        record_id=snapshot_id,
+        image_bytes=image_bytes,
+        what=f"baseline snapshot {snapshot_id}",
     )
 
 
-def _publish_through_celery(task, args: list, *, what: str) -> None:
-    """One publish through Celery, no retries; QueueUnavailable when the broker does not take it."""
+def _publish_through_celery(task, *, record_id: int, image_bytes: bytes, what: str) -> None:
+    """One publish of `task(record_id, image_bytes)` in the task's serializer (msgpack), no
+    retries: the tester's page retries on 503, which is quicker than blocking the upload while
+    Redis restarts. QueueUnavailable when the broker does not take it."""
     import kombu.exceptions
     import redis.exceptions
 
@@ -98,7 +83,14 @@ def _publish_through_celery(task, args: list, *, what: str) -> None:
         with task.app.pool.acquire(block=True, timeout=PUBLISH_TIMEOUT_SECONDS) as connection:
             # Connect with one quick try before publishing: kombu's default would retry for ~6 s.
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=1)
-            task.apply_async(args=args, connection=connection, retry=False)
+            task.apply_async(
+                args=[record_id, image_bytes],
+                connection=connection,
+                retry=False,
+                # What the logs show of the arguments: not the JPEG, and no time spent writing it out.
+                argsrepr=f"[{record_id}, <{len(image_bytes)} bytes>]",
+                kwargsrepr="{}",
+            )
     except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
         logger.warning("Broker refused %s: %s", what, error)
         raise QueueUnavailable(str(error)) from error

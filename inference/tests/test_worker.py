@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -192,6 +193,60 @@ def test_killing_a_worker_mid_batch_loses_no_frame_and_predicts_none_twice(tmp_p
 
     outcomes = Frame.objects.filter(pk__in=frame_ids).values_list("outcome", flat=True)
     assert len(outcomes) == 120 and "pending" not in outcomes
+    duplicates = Prediction.objects.values("frame").annotate(n=Count("id")).filter(n__gt=1)
+    assert not duplicates.exists()
+    predicted = Frame.objects.filter(pk__in=frame_ids, outcome="prediction").count()
+    assert Prediction.objects.filter(frame_id__in=frame_ids).count() == predicted > 80
+
+
+def _pool_processes(worker_pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{worker_pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_pool_process_died_goes_back_to_the_queue_at_once(tmp_path):
+    """A pool process killed mid-batch (the kernel's OOM killer, a crash in native code), its
+    worker alive: the batch's messages go back to the queue as soon as the worker notices, not
+    after the visibility timeout (here the default five minutes), and each frame gets one outcome."""
+    from config.celery import app
+
+    app.control.purge()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("unacked", "unacked_index", "unacked_mutex")
+    model_version_ensure_default()
+    _campaign, variant, tester = make_campaign()
+    jpegs = [frame.jpeg for frame in sample_frames.benchmark_frames(32)]
+    frames = [make_frame(tester, variant, sequence) for sequence in range(128)]
+    frame_ids = [frame.pk for frame in frames]
+
+    worker = start_celery_worker(tmp_path, queues="inference")
+    try:
+        for frame, jpeg in zip(frames, jpegs * 4, strict=True):
+            frame_submit_for_analysis(frame_id=frame.pk, image_bytes=jpeg)
+        # Kill the pool process while it analyses a batch: once it has recorded one, the next
+        # follows at once (the worker holds two batches' worth). A kill that happens to fall
+        # between two batches costs nothing and is tried again.
+        for _attempt in range(4):
+            pending = _pending(frame_ids)
+            wait_until(lambda pending=pending: _pending(frame_ids) < pending, timeout=60, message=worker.log())
+            time.sleep(0.1)
+            for pool_process in _pool_processes(worker.process.pid):
+                os.kill(pool_process, signal.SIGKILL)
+            time.sleep(1)
+            if "requeued" in worker.log():
+                break
+        assert "requeued" in worker.log()
+        wait_until(
+            lambda: _pending(frame_ids) == 0,
+            timeout=90,
+            message=f"{_pending(frame_ids)} pending: {worker.log()[-3000:]}",
+        )
+    finally:
+        _stop(worker.process)
+
     duplicates = Prediction.objects.values("frame").annotate(n=Count("id")).filter(n__gt=1)
     assert not duplicates.exists()
     predicted = Frame.objects.filter(pk__in=frame_ids, outcome="prediction").count()
