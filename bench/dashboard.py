@@ -304,8 +304,9 @@ def measure(campaign: Any) -> dict[str, Any]:
     from django.db import connection
 
     from campaigns.dashboard import selectors
+    from inference.selectors import get_model_for_campaign
 
-    model = selectors.effective_model(campaign)
+    model = get_model_for_campaign(campaign)
     variants = list(campaign.variants.order_by("position"))
 
     def build() -> str:
@@ -378,7 +379,8 @@ def _alternating_ms(first: Callable, second: Callable, runs: int = RUNS) -> tupl
 def _timings(
     build: Callable, build_without: Callable, bare_count: Callable, campaign: Any, model: Any, variants: list
 ) -> dict[str, Any]:
-    from campaigns.dashboard import baseline, calibrated, norms, say_face, selectors, testers, verdicts
+    from campaigns.dashboard import baseline, calibrated, counting, funnel, norms, say_face, testers, timeline, verdicts
+    from campaigns.dashboard.matrix import calibrated_sums, tester_matrix
 
     started = time.perf_counter()
     build()  # the finished campaigns' happy shares are counted, then kept
@@ -387,19 +389,19 @@ def _timings(
     dashboard_ms, without_ms = statistics.median(with_runs), statistics.median(without_runs)
     count_ms, count_runs = _median_ms(bare_count)
     threshold = campaign.confidence_threshold
-    calibration = selectors.active_calibration(model)
-    matrix = selectors.tester_matrix(
+    calibration = counting.active_calibration(model)
+    matrix = tester_matrix(
         campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration
     )
     ratios = matrix.ratios()
     parts = {
         "calibrated_sums": _median_ms(
-            lambda: selectors.calibrated_sums(
+            lambda: calibrated_sums(
                 campaign=campaign, model=model, calibration=calibration, class_names=list(model.class_names)
             )
         )[0],
         "tester_matrix": _median_ms(
-            lambda: selectors.tester_matrix(
+            lambda: tester_matrix(
                 campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration
             )
         )[0],
@@ -412,7 +414,7 @@ def _timings(
                 campaign=campaign, matrix=matrix, calibration=calibration, invited=TESTERS, threshold=threshold
             )
         )[0],
-        "frame_outcomes": _median_ms(lambda: selectors.frame_outcomes(campaign))[0],
+        "frame_outcomes": _median_ms(lambda: funnel.frame_outcomes(campaign))[0],
         "testers": _median_ms(
             lambda: testers.tester_counting(
                 campaign=campaign,
@@ -423,7 +425,7 @@ def _timings(
             )
         )[0],
         "timeline": _median_ms(
-            lambda: selectors.timeline(
+            lambda: timeline.timeline(
                 campaign=campaign,
                 model=model,
                 threshold=threshold,

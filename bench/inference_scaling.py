@@ -1,6 +1,6 @@
 """Benchmark: `python -m bench.inference_scaling [--frames 480] [--rounds 3]` prints JSON.
 
-Queues the same frames (inference.sample_frames, as inference.bench) through Redis to a real
+Queues the same frames (inference.sample_frames, as bench.inference) through Redis to a real
 inference worker: one pool process pinned to core 0 (`taskset -c 0`, `-c 1`), then two pinned
 to cores 0 and 1 (`taskset -c 0,1`, `-c 2`), taking turns for `--rounds` rounds; frames per
 second of each run, and the ratio of the best two-process run to the best one-process run. From
@@ -32,9 +32,9 @@ UPLOAD_CPU_MS = (3.6, 4.9)  # one upload request, PostgreSQL and Redis included 
 
 def run_pinned(frames, *, cores: str, concurrency: int) -> dict:
     """A `celery worker -c <concurrency>` under `taskset -c <cores>`, the frames queued at once."""
+    from bench.inference import _cpu_seconds, _wait, _worker_pids
     from campaigns.models import Campaign, Organisation, Variant
     from config.celery import INFERENCE_QUEUE, app
-    from inference.bench import _cpu_seconds, _wait, _worker_pids
     from inference.services import frame_submit_for_analysis
     from sessions.models import Frame, Tester
 

@@ -12,30 +12,6 @@ from campaigns.models import (
     Variant,
     WorkplaceConfirmation,
 )
-from sessions.access import upload_eligibility_changed
-
-
-class UploadEligibilityAdmin(admin.ModelAdmin):
-    """Support staff change a campaign's status, its variants or an invitation here, past the
-    services that tell the upload path (sessions.access keeps each tester's row per web process).
-    After every save or delete, every process reads the rows again, so a link revoked or a campaign
-    closed here refuses the very next snapshot. Admin edits are rare: invalidating all rows is fine."""
-
-    def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        upload_eligibility_changed()
-
-    def save_related(self, request, form, formsets, change) -> None:  # inlines: variants
-        super().save_related(request, form, formsets, change)
-        upload_eligibility_changed()
-
-    def delete_model(self, request, obj) -> None:
-        super().delete_model(request, obj)
-        upload_eligibility_changed()
-
-    def delete_queryset(self, request, queryset) -> None:
-        super().delete_queryset(request, queryset)
-        upload_eligibility_changed()
 
 
 @admin.register(Organisation)
@@ -65,7 +41,7 @@ class QuestionInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(UploadEligibilityAdmin):
+class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "organisation", "status", "created_at", "archived_at"]
     list_filter = ["status", "organisation"]
     list_select_related = ["organisation"]
@@ -82,7 +58,7 @@ class ConsentVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(UploadEligibilityAdmin):
+class InvitationAdmin(admin.ModelAdmin):
     list_display = ["email", "campaign", "sent_at", "opened_at", "revoked_at", "send_error"]
     list_select_related = ["campaign"]
     search_fields = ["email"]

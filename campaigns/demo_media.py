@@ -10,6 +10,7 @@ workers' pipeline like any other: these are only their inputs. Deterministic for
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import tempfile
@@ -36,17 +37,26 @@ PROBLEMS = (AWAY, VISITOR, FAR, DARK, GLARE, MOVED)
 # --- Text in German: the font ----------------------------------------------------------------
 
 
-def font_path() -> Path:
-    """DejaVu Sans Bold as matplotlib (a runtime requirement) ships it. Pillow's own default font
-    has no umlauts: "Frühjahr" would show a box."""
-    import matplotlib
+# Debian's fonts-dejavu-core, where matplotlib (installed with the ml requirements, as `make run`
+# does) is missing: the web and worker images leave it out.
+SYSTEM_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
+
+def font_path() -> Path | None:
+    """DejaVu Sans Bold as matplotlib ships it, else the system's copy, else None. Pillow's own
+    default font has no umlauts: "Frühjahr" would show a box."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is not None and spec.origin is not None:
+        shipped = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
+        if shipped.is_file():
+            return shipped
+    return SYSTEM_FONT if SYSTEM_FONT.is_file() else None
 
 
 @cache
 def font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(font_path()), size)
+    path = font_path()
+    return ImageFont.truetype(str(path), size) if path is not None else ImageFont.load_default(size=size)
 
 
 def _centred_text(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], text: str, size: int, fill) -> None:

@@ -40,7 +40,6 @@ from campaigns.selectors import (
 )
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
-from sessions.access import upload_eligibility_changed
 from sessions.models import Tester
 
 # Settings a researcher edits on the campaign form; anything else is set by a dedicated service.
@@ -206,7 +205,6 @@ def campaign_archive(*, campaign: Campaign) -> Campaign:
         if campaign.status == Campaign.Status.RUNNING:
             campaign.status = Campaign.Status.CLOSED
         campaign.save(update_fields=["archived_at", "status", "updated_at"])
-        upload_eligibility_changed()
     return campaign
 
 
@@ -234,7 +232,6 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
         )
     campaign.status = Campaign.Status.RUNNING
     campaign.save(update_fields=["status", "updated_at"])
-    upload_eligibility_changed()
     return campaign
 
 
@@ -245,7 +242,6 @@ def campaign_close(*, campaign: Campaign) -> Campaign:
         raise ApplicationError(_("Only a running campaign can be closed."), status_code=409)
     campaign.status = Campaign.Status.CLOSED
     campaign.save(update_fields=["status", "updated_at"])
-    upload_eligibility_changed()
     return campaign
 
 
@@ -327,7 +323,6 @@ def variant_delete(*, variant: Variant) -> None:
     _ensure_draft(_locked(variant.campaign))
     _delete_on_commit(variant.file.storage, variant.file.name, variant.poster.name)
     variant.delete()
-    upload_eligibility_changed()
 
 
 @transaction.atomic
@@ -523,7 +518,6 @@ def invitation_resend(*, invitation: Invitation, send: bool = True) -> str:
     tester = Tester.objects.filter(invitation=invitation).first()
     if invitation.withdrawn_at or (tester and (tester.consented_at or tester.completed_at)):
         raise ApplicationError(_("This tester has already taken part or withdrawn."), status_code=409)
-    upload_eligibility_changed(token_hash=invitation.token_hash)  # the old link stops working
     token, token_hash = new_token()
     invitation.token_hash = token_hash
     invitation.expires_at = timezone.now() + timedelta(days=invitation.campaign.invitation_ttl_days)
@@ -540,7 +534,6 @@ def invitation_resend(*, invitation: Invitation, send: bool = True) -> str:
 def invitation_revoke(*, invitation: Invitation) -> Invitation:
     """The link stops working; the row stays, so the address is not invited twice by mistake."""
     updated = Invitation.objects.filter(pk=invitation.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    upload_eligibility_changed(token_hash=invitation.token_hash)
     invitation.refresh_from_db(fields=["revoked_at"])
     if not updated and invitation.revoked_at is None:
         raise ApplicationError(_("This invitation could not be revoked."), status_code=409)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 
@@ -66,10 +65,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if failing:
         response["Retry-After"] = "10"
     return response
-
-
-@csrf_exempt
-def ping(request: HttpRequest) -> HttpResponse:
-    """204 and nothing behind it: the yardstick the load script measures the upload endpoint against
-    (same server, same middleware, no database, no Redis)."""
-    return HttpResponse(status=204)

@@ -1,4 +1,6 @@
-"""`make run`: the ASGI server and, when Redis is there, a Celery worker (with beat). Ctrl-C stops all."""
+"""`make run`: one uvicorn process serving pages, the API and the dashboard's websockets (config.asgi)
+and, when Redis is there, a Celery worker (with beat). Ctrl-C stops all. Production serves HTTP on
+gunicorn and only the websockets on uvicorn (deploy/entrypoint.sh)."""
 
 from __future__ import annotations
 

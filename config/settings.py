@@ -8,7 +8,6 @@ SECRET_KEY and leaves DEBUG off.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -86,27 +85,12 @@ TEMPLATES = [
 # --- Database --------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
+# One connection per process (a gunicorn sync worker, a Celery pool process), kept between requests
+# and tested with a query before a request reuses it, so a PostgreSQL restart costs a reconnect, not
+# an error. The ASGI process (config/asgi.py) opens one per request instead: its sync code runs on
+# changing threads, and per-thread connections would pile up (Django's "Persistent connections").
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# A connection pool per process (psycopg_pool, Django's "pool" option) instead of persistent
-# connections: under ASGI the sync code runs on changing executor threads, and per-thread
-# persistent connections piled up until PostgreSQL ran out (config/asgi.py turns this on; Celery
-# workers keep CONN_MAX_AGE: a pool's threads do not survive the prefork). A pooled connection is
-# checked before a loan when the server closed it or said something on it (config.pooled_postgresql,
-# cheaper than CONN_HEALTH_CHECKS' query on every loan), so a PostgreSQL restart costs no request a 500.
-if env_bool("DATABASE_POOL", False) and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["ENGINE"] = "config.pooled_postgresql"
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
-        # Per process, as many as the ASGI executor has threads (asgiref's default, or ASGI_THREADS),
-        # so a request never waits for a free connection; mind max_connections x web processes.
-        "max_size": env_int("DATABASE_POOL_MAX_SIZE", env_int("ASGI_THREADS", min(32, (os.cpu_count() or 1) + 4))),
-        # Seconds a request waits for a connection while PostgreSQL is unreachable before it fails
-        # (healthz must still answer quickly, naming the database).
-        "timeout": env_float("DATABASE_POOL_TIMEOUT", 3.0),
-    }
 if env_str("DATABASE_TEST_NAME"):
     # Lets parallel test runs on one PostgreSQL server use separate test databases.
     DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}
@@ -159,8 +143,8 @@ else:
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
-# kombu's Redis transport with one reused client and no window for losing a message between
-# taking it and recording it as unacknowledged (config.celery; needs Redis >= 6.2 for BLMOVE).
+# kombu's Redis transport without its window for losing a message between taking it and
+# recording it as unacknowledged (config.celery; needs Redis >= 6.2 for BLMOVE).
 CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport" if REDIS_URL.startswith("redis://") else None
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED_FALLBACK
@@ -172,14 +156,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 32
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
-# msgpack: the frame messages carry the JPEG as raw bytes (inference.frame_messages).
+# msgpack: the frame and baseline snapshot messages carry the JPEG as raw bytes (inference.services).
 CELERY_ACCEPT_CONTENT = ["json", "msgpack"]
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 30)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis redelivers an unacknowledged message after this long (worker lost mid-task).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
+# Redis redelivers an unacknowledged message after this long (worker lost mid-task). A Redis that
+# hangs fails a command within seconds: the upload answers 503 rather than wait (inference.services).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 2,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Housekeeping run by `celery worker -B` (make run) or a separate `celery beat`: retention of kept
 # snapshots and of expired invitations' e-mail addresses, and the backstop for lost messages.

@@ -8,7 +8,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from config.health import healthz, ping
+from config.health import healthz
 from config.metrics import metrics
 
 handler404 = "config.errors.not_found"
@@ -24,7 +24,6 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
-    path("api/ping", ping, name="ping"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("campaigns.account_urls")),
     path("campaigns/", include("campaigns.urls")),

@@ -1,3 +1,5 @@
+"""WSGI entry point: every HTTP request in production (gunicorn's sync workers, deploy/entrypoint.sh)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -14,14 +14,23 @@ cd "$(dirname "$0")/.."
 role="${1:-web}"
 if [ "$#" -gt 0 ]; then shift; fi
 
-# The ASGI app. uvicorn trusts X-Forwarded-For/-Proto only from FORWARDED_ALLOW_IPS (its own
-# variable; default 127.0.0.1): set it to the proxy's address, or "*" where nothing but the proxy
-# can reach this port, so rate limits see each tester's address instead of the proxy's.
-serve() {
-    port="$1" processes="$2" grace="$3"
-    shift 3
-    exec python -m uvicorn config.asgi:application --host "${HOST:-0.0.0.0}" --port "$port" \
-        --workers "$processes" --no-access-log --timeout-graceful-shutdown "$grace" "$@"
+# HTTP: gunicorn on the WSGI app. Each process runs WEB_THREADS threads, so a slow client (a
+# tester's video on a weak line) holds one thread, not the process. The proxy hands each
+# connection's client address over in a PROXY protocol header (deploy/Caddyfile), believed only from
+# FORWARDED_ALLOW_IPS (gunicorn believes X-Forwarded-Proto from there too): rate limits then see
+# each tester's address instead of the proxy's. Requests without one (`health`) are served as well.
+serve_http() {
+    exec python -m gunicorn config.wsgi:application --bind "${HOST:-0.0.0.0}:${PORT:-8000}" \
+        --workers "${WEB_CONCURRENCY:-2}" --threads "${WEB_THREADS:-8}" --graceful-timeout 20 \
+        --proxy-protocol auto --proxy-allow-from "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+        --worker-tmp-dir /dev/shm "$@"
+}
+
+# Websockets (/ws/): uvicorn on the ASGI app, which trusts X-Forwarded-For/-Proto only from
+# FORWARDED_ALLOW_IPS (its own variable too; default 127.0.0.1).
+serve_websockets() {
+    exec python -m uvicorn config.asgi:application --host "${HOST:-0.0.0.0}" --port "${PORT:-8001}" \
+        --workers "${WEBSOCKET_CONCURRENCY:-1}" --no-access-log --timeout-graceful-shutdown 5 "$@"
 }
 
 # A Celery worker on the given queues. Inference workers consume `inference` alone: a worker on one
@@ -34,10 +43,9 @@ work() {
 }
 
 case "$role" in
-    web) serve "${PORT:-8000}" "${WEB_CONCURRENCY:-2}" 20 "$@" ;;
-    # The same app; the proxy sends /ws/ here, so long-lived dashboard sockets never share a
-    # process with the uploads.
-    websocket) serve "${PORT:-8001}" "${WEBSOCKET_CONCURRENCY:-1}" 5 "$@" ;;
+    web) serve_http "$@" ;;
+    # The proxy sends /ws/ here: long-lived dashboard sockets never share a process with the uploads.
+    websocket) serve_websockets "$@" ;;
     worker-inference) work inference "$@" ;;
     worker-default) work default "$@" ;;
     worker-second-opinion) work second_opinion "$@" ;;

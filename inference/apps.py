@@ -8,6 +8,6 @@ class InferenceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the recompute and second-opinion tasks; Celery's autodiscovery only imports
-        # inference.tasks.
-        from inference import calibrations, second_opinion_tasks  # noqa: F401
+        # Registers the recompute task; Celery's autodiscovery only imports inference.tasks (which
+        # imports the second opinion's).
+        from inference import calibrations  # noqa: F401

@@ -197,7 +197,7 @@ def _analyse_images(images: list[bytes], model_version) -> list:
 
 def _queue_second_opinions(items: list, recorded: set[int]) -> None:
     """The second model gets the crops the primary already cut, on its own queue."""
-    from inference.second_opinion import queue_second_opinion
+    from inference.second_opinion.services import queue_second_opinion
 
     for item in items:
         second_model_id = item.frame["campaign__second_model_version_id"]
@@ -401,3 +401,7 @@ def load_models_after_fork(**_kwargs) -> None:
         logger.exception("Could not load the models at worker start")
     finally:
         close_old_connections()
+
+
+# Celery's autodiscovery imports this module only: the second opinion's task registers from here.
+from inference.second_opinion import tasks as second_opinion_tasks  # noqa: E402, F401

@@ -4,13 +4,10 @@ get_tester_for_token, so expiry, revocation, withdrawal and guessing limits are 
 from __future__ import annotations
 
 import functools
-import logging
-import os
 import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,14 +15,13 @@ from rest_framework import status
 
 from campaigns.models import Campaign, Invitation
 from campaigns.tokens import hash_token
-from config.errors import REDIS_UNAVAILABLE, ApplicationError
+from config.errors import ApplicationError
 from sessions.models import Tester
 
 # Failed lookups per client address and minute before we answer 429: a real tester mistypes a
 # link a few times at most; anyone trying tokens in bulk is slowed to a crawl.
 FAILED_LOOKUPS_PER_MINUTE = 20
 WINDOW_TTL_SECONDS = 70
-logger = logging.getLogger(__name__)
 
 
 class LinkUnavailable(ApplicationError):
@@ -172,28 +168,41 @@ def get_campaign_for_open_link(request: HttpRequest, token: str) -> Campaign:
     return campaign
 
 
+# The upload gate's one query: the tester's fields the upload path reads (the rest loads on first
+# access), its campaign's status, and its link's state in _check_invitation's order ('' while the
+# link works; expiry by the database's clock). Plain SQL through Manager.raw(): the ORM would
+# compile a three-table select_related() on every request, about 1 ms of CPU (bench.upload); and
+# scalar subqueries, which PostgreSQL plans in a third of the time the same joins take.
+UPLOAD_TESTER_SQL = f"""
+SELECT t.id, t.campaign_id, t.invitation_id, t.consented_at, t.declined_at, t.variant_order,
+    (SELECT c.status FROM {Campaign._meta.db_table} c WHERE c.id = t.campaign_id) AS campaign_status,
+    COALESCE((
+        SELECT CASE WHEN i.withdrawn_at IS NOT NULL THEN '{LinkUnavailable.WITHDRAWN}'
+            WHEN i.revoked_at IS NOT NULL THEN '{LinkUnavailable.REVOKED}'
+            WHEN i.expires_at <= CURRENT_TIMESTAMP THEN '{LinkUnavailable.EXPIRED}'
+            ELSE '' END
+        FROM {Invitation._meta.db_table} i WHERE i.id = t.invitation_id
+    ), '') AS link_state
+FROM {Tester._meta.db_table} t
+WHERE t.token_hash = %s
+"""  # noqa: S608 - table names from the models, no input
+
+
 def get_tester_for_upload(request: HttpRequest, token: str, *, kind: str = "frames") -> Tester:
-    """get_tester_for_token for the snapshot API, which a tester calls every second: the same
-    answers (404 / 429 for guessing, the link's state) and then 429 with Retry-After once the
-    tester sends more than FRAME_RATE_LIMIT_PER_MINUTE, in one Redis round trip (the tester's
-    counter, keyed by the token's hash, the address's failures and the upload generations) and at
-    most one query (the tester, the campaign's status and the invitation's state), skipped while
-    this process' copy of that row is current (UploadRows, below). The tester's `campaign`
-    holds id and status only; `invitation` is not loaded."""
+    """The one gate of the snapshot API, which a tester calls every second: a tester who may send
+    a snapshot now, else the refusal. The link's answers as get_tester_for_token (404, 429 for
+    guessing), then 429 with Retry-After past FRAME_RATE_LIMIT_PER_MINUTE (per `kind` of request),
+    409 unless the campaign is running and 403 without consent. One Redis round trip (the tester's
+    counter and the address's failures) and one query (UPLOAD_TESTER_SQL)."""
     token_hash = hash_token(token or "")
-    count, retry_after, failures, generation = _upload_round_trip(kind, token_hash, _failures_key(request))
+    count, retry_after, failures = minute_window_count(f"tester-{kind}:{token_hash[:32]}", peek=_failures_key(request))
     _refuse_if_guessing(request, failures)
-    row = _upload_rows.get(token_hash, generation)
-    if row is None:
-        row = _upload_row(token_hash)
-        if row is not None:
-            _upload_rows.put(token_hash, generation, row)
-    if row is None:  # unknown, or an invitation never opened: the general path decides (404 ...)
+    tester = next(iter(Tester.objects.raw(UPLOAD_TESTER_SQL, [token_hash])), None)
+    if tester is None:  # unknown, or an invitation never opened: the general path decides (404 ...)
         tester = get_tester_for_token(request, token)
-    else:
-        tester = _tester_from_row(row)
-        if tester.link_state:
-            raise LinkUnavailable(tester.link_state)
+        tester.campaign_status, tester.link_state = tester.campaign.status, ""
+    if tester.link_state:
+        raise LinkUnavailable(tester.link_state)
     limit = settings.MIMIK["FRAME_RATE_LIMIT_PER_MINUTE"]
     if count > limit:
         raise ApplicationError(
@@ -202,185 +211,8 @@ def get_tester_for_upload(request: HttpRequest, token: str, *, kind: str = "fram
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(retry_after)},
         )
-    return tester
-
-
-# --- The upload's tester row, cached per process ------------------------------------------------
-#
-# Every upload needs the same few fields of its tester, its campaign's status and its invitation's
-# state. Each web process keeps the row it read, valid while two generation values in Redis are
-# unchanged: one per token (consent, decline, withdrawal, revocation, a resent link) and one for
-# all testers (a campaign's status, a deleted variant). The values come in the upload's one Redis
-# round trip, next to the rate-limit counter. A write that changes whether a tester may upload
-# deletes the generation key after it commits (upload_eligibility_changed); the next upload in any
-# process then finds a new value and reads the row again. A key is set (to a random value, only if
-# absent) in the round trip BEFORE the row is read, so a row read before a commit is never filed
-# under a generation set after it. An invitation's expiry is compared here, on every upload.
-GENERATION_TTL_SECONDS = 24 * 3600
-# A backstop for writes that bypass the services (the admin, a shell) and for a generation delete
-# lost to Redis failing right after a commit; not what makes a withdrawal take effect.
-UPLOAD_ROW_MAX_AGE_SECONDS = 60
-UPLOAD_ROWS_MAX = 20_000
-ALL_TESTERS = "all"
-
-
-def _generation_key(scope: str) -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:upload-generation:{scope}"
-
-
-# One script instead of a six-command pipeline: redis-py spends more CPU packing commands and
-# parsing replies than Redis spends running them. The counter's expiry is set once, when the
-# window's first request creates it.
-UPLOAD_ROUND_TRIP_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', ARGV[3])
-redis.call('SET', KEYS[4], ARGV[2], 'NX', 'EX', ARGV[3])
-return {count, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4])}
-"""
-
-
-@functools.cache
-def _upload_round_trip_script():
-    return _redis().register_script(UPLOAD_ROUND_TRIP_SCRIPT)
-
-
-def _upload_round_trip(kind: str, token_hash: str, failures_key: str) -> tuple[int, int, int, tuple | None]:
-    """minute_window_count for the tester's upload counter with the address's failures peeked,
-    plus the generations of this token and of all testers, in one round trip. Without Redis (the
-    embedded fallback) the generation is None and nothing is cached."""
-    if _redis() is None:
-        count, retry_after, failures = minute_window_count(f"tester-{kind}:{token_hash[:32]}", peek=failures_key)
-        return count, retry_after, failures, None
-    now = time.time()
-    keys = [
-        _window(f"tester-{kind}:{token_hash[:32]}", now),
-        _window(failures_key, now),
-        _generation_key(token_hash[:32]),
-        _generation_key(ALL_TESTERS),
-    ]
-    count, failures, *generation = _upload_round_trip_script()(
-        keys, [WINDOW_TTL_SECONDS, os.urandom(8).hex(), GENERATION_TTL_SECONDS]
-    )
-    return count, _seconds_left(now), int(failures or 0), tuple(generation)
-
-
-class UploadRows:
-    """token hash -> (generation, time read, row) in this process. Thread-safe through the GIL:
-    single dict operations only."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[tuple, float, tuple]] = {}
-
-    def get(self, token_hash: str, generation: tuple | None) -> tuple | None:
-        entry = self.rows.get(token_hash)
-        if entry is None or generation is None or entry[0] != generation:
-            return None
-        if time.monotonic() - entry[1] > UPLOAD_ROW_MAX_AGE_SECONDS:
-            return None
-        return entry[2]
-
-    def put(self, token_hash: str, generation: tuple | None, row: tuple) -> None:
-        if generation is None or None in generation:
-            return
-        if len(self.rows) >= UPLOAD_ROWS_MAX:
-            self.rows.clear()
-        self.rows[token_hash] = (generation, time.monotonic(), row)
-
-
-_upload_rows = UploadRows()
-
-
-def upload_eligibility_changed(*, token_hash: str | None = None) -> None:
-    """Call inside the write's transaction: once it commits, every process reads the tester's
-    upload row again (the one token's, or with no token_hash, every tester's)."""
-    keys = [_generation_key(token_hash[:32] if token_hash else ALL_TESTERS)]
-
-    def forget() -> None:
-        client = _redis()
-        if client is None:
-            return
-        try:
-            client.delete(*keys)
-        except REDIS_UNAVAILABLE:
-            # The write has committed; failing it now would tell the user it did not. Uploads are
-            # refused (503) while Redis is away, and the rows expire within UPLOAD_ROW_MAX_AGE_SECONDS.
-            logger.exception("Could not invalidate the upload rows %s", keys)
-
-    transaction.on_commit(forget)
-
-
-# The tester's fields the upload path reads (tester_capture_check, frame_accept); any other field
-# is deferred and loads on first access, like .only().
-UPLOAD_TESTER_FIELDS = {"id", "campaign", "invitation", "consented_at", "declined_at", "variant_order"}
-
-
-@functools.cache
-def _upload_tester_fields() -> list:
-    """UPLOAD_TESTER_FIELDS in the model's order (Model.from_db expects that order)."""
-    return [field for field in Tester._meta.concrete_fields if field.name in UPLOAD_TESTER_FIELDS]
-
-
-@functools.cache
-def _tester_for_upload_sql(vendor: str) -> str:
-    """Built once from the models (the ORM would compile the same join on every request, and a raw
-    queryset inspects every column's description on every row). The CASE follows
-    _check_invitation's order: withdrawn, revoked ('' if neither); expiry is compared in Python
-    (_tester_from_row), since the row may be reused."""
-    q = connection.ops.quote_name
-    tester, campaign, invitation = Tester._meta, Campaign._meta, Invitation._meta
-
-    def column(meta, name: str) -> str:
-        return q(meta.get_field(name).column)
-
-    columns = ", ".join(f"t.{q(field.column)}" for field in _upload_tester_fields())
-    return (
-        f"SELECT {columns}, c.{column(campaign, 'status')}, CASE"  # noqa: S608 - names from the models
-        f" WHEN i.{column(invitation, 'withdrawn_at')} IS NOT NULL THEN '{LinkUnavailable.WITHDRAWN}'"
-        f" WHEN i.{column(invitation, 'revoked_at')} IS NOT NULL THEN '{LinkUnavailable.REVOKED}'"
-        f" ELSE '' END, i.{column(invitation, 'expires_at')}"
-        f" FROM {q(tester.db_table)} t"
-        f" JOIN {q(campaign.db_table)} c ON c.{q(campaign.pk.column)} = t.{column(tester, 'campaign')}"
-        f" LEFT JOIN {q(invitation.db_table)} i ON i.{q(invitation.pk.column)} = t.{column(tester, 'invitation')}"
-        f" WHERE t.{column(tester, 'token_hash')} = %s"
-    )
-
-
-@functools.cache
-def _upload_row_converters(vendor: str) -> list:
-    """(column, converters) per selected tester field and for the invitation's expiry, as the
-    ORM's compiler applies them (JSON arrives as text; SQLite's dates and UUIDs as strings)."""
-    columns = [field.get_col(Tester._meta.db_table) for field in _upload_tester_fields()]
-    columns.append(Invitation._meta.get_field("expires_at").get_col(Invitation._meta.db_table))
-    return [
-        (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns
-    ]
-
-
-def _upload_row(token_hash: str) -> tuple | None:
-    """(tester field values, campaign status, invitation state, invitation expiry), converted to
-    Python values; None for an unknown token."""
-    with connection.cursor() as cursor:
-        cursor.execute(_tester_for_upload_sql(connection.vendor), [token_hash])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    *values, campaign_status, invitation_state, expires_at = row
-    values.append(expires_at)
-    for index, (column, converters) in enumerate(_upload_row_converters(connection.vendor)):
-        for converter in converters:
-            values[index] = converter(values[index], column, connection)
-    return tuple(values[:-1]), campaign_status, invitation_state, values[-1]
-
-
-def _tester_from_row(row: tuple) -> Tester:
-    """A new Tester (UPLOAD_TESTER_FIELDS, the rest deferred) with `campaign` holding id and status
-    and `link_state` ('' or LinkUnavailable's reason), so no request shares another's object."""
-    values, campaign_status, invitation_state, expires_at = row
-    fields = _upload_tester_fields()
-    tester = Tester.from_db(connection.alias, [field.attname for field in fields], list(values))
-    tester.campaign = Campaign.from_db(connection.alias, ["id", "status"], [tester.campaign_id, campaign_status])
-    if not invitation_state and expires_at is not None and expires_at <= timezone.now():
-        invitation_state = LinkUnavailable.EXPIRED
-    tester.link_state = invitation_state
+    if tester.campaign_status != Campaign.Status.RUNNING:
+        raise ApplicationError(str(_("This study is not running.")), status_code=status.HTTP_409_CONFLICT)
+    if tester.consented_at is None or tester.declined_at is not None:
+        raise ApplicationError(str(_("No consent to record snapshots.")), status_code=status.HTTP_403_FORBIDDEN)
     return tester

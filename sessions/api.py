@@ -7,26 +7,20 @@ multipart form (`image` plus the fields), for clients that prefer forms."""
 
 from __future__ import annotations
 
-import functools
-
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.db import OperationalError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from psycopg_pool import PoolTimeout
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import BaseParser, DataAndFiles, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.body_limit import body_was_cut, tester_body_limit
 from config.errors import ApplicationError, service_unavailable
 from inference.services import frame_quality_verdict
 from sessions import selectors, services
@@ -68,45 +62,19 @@ def too_large() -> ApplicationError:
     return ApplicationError(_("The snapshot is too large."), extra={"max_bytes": limit}, status_code=status_code)
 
 
-class AlwaysInMemoryUploadHandler(MemoryFileUploadHandler):
-    """Snapshots must never touch the disk: keep the file in memory whatever its size, and count
-    the bytes as they arrive, so a body without (or with a false) Content-Length is cut off at
-    FRAME_MAX_BYTES instead of being read to its end."""
-
-    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None) -> None:
-        self.activated = True
-        self.received = 0
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
-        self.received += len(raw_data)
-        if self.received > settings.MIMIK["FRAME_MAX_BYTES"]:
-            raise too_large()
-        return super().receive_data_chunk(raw_data, start)
-
-
 class RawSnapshotParser(BaseParser):
     """The body is the image itself (what a canvas' toBlob gives the page); the other fields come
-    from the X-Snapshot-* headers. No multipart boundary scan, no upload handlers: the body is
-    already in memory (config.body_limit saw to that), and what the image really is, is decided by
-    its content in services.snapshot_check, not by this Content-Type."""
+    from the X-Snapshot-* headers. What the image really is, is decided by its content in
+    services.snapshot_check, not by this Content-Type."""
 
     media_type = "image/*"
 
     def parse(self, stream, media_type=None, parser_context=None) -> DataAndFiles:
-        limit = settings.MIMIK["FRAME_MAX_BYTES"]
-        body = stream.read(limit + 1) if stream is not None else b""
-        if len(body) > limit:
-            raise too_large()
+        body = stream.read() if stream is not None else b""
         headers = parser_context["request"].headers
         data = {name: headers[header] for name, header in SNAPSHOT_HEADERS.items() if header in headers}
         files = {"image": SimpleUploadedFile("snapshot", body, media_type)} if body else {}
         return DataAndFiles(data, files)
-
-
-def waited_too_long_for_the_database(error: Exception) -> bool:
-    """No pooled connection came free within DATABASE_POOL_TIMEOUT: the web process is saturated
-    (every connection busy) or PostgreSQL is away. Either way the page should come back later."""
-    return isinstance(error, OperationalError) and isinstance(error.__cause__, PoolTimeout)
 
 
 class TesterApiView(APIView):
@@ -116,49 +84,36 @@ class TesterApiView(APIView):
     rate_limit_kind = "frames"
 
     def handle_exception(self, exc: Exception) -> Response:
-        # 503 with Retry-After, like Redis away: the tester page keeps the snapshot and sends it
-        # again; a 500 would say something is broken, and clients are told not to retry those.
-        if waited_too_long_for_the_database(exc):
+        # PostgreSQL away (a restart, a failover): 503 with Retry-After, like Redis away. The tester
+        # page keeps the snapshot and sends it again; a 500 would say something is broken, and
+        # clients are told not to retry those.
+        if isinstance(exc, OperationalError):
             exc = service_unavailable()
             exc.extra = {"service": "database"}
         return super().handle_exception(exc)
 
-    def tester(self, request: Request, token: str | None) -> Tester:
+    def admit(self, request: Request, token: str | None) -> Tester:
+        """The one gate of every tester API request, passed before any of the body is read: a
+        declared length of at most FRAME_MAX_BYTES (a multipart form's fields count too), then
+        sessions.access.get_tester_for_upload (the link, the rate limit, consent and a running
+        campaign). Django reads no further than Content-Length, so the body needs no counting after
+        this; and with FRAME_MAX_BYTES below FILE_UPLOAD_MAX_MEMORY_SIZE (the defaults), a form's
+        image stays in memory too."""
+        declared = request.META.get("CONTENT_LENGTH", "")
+        if not declared.isdigit():  # a chunked body, whose size is only known once it has been read
+            raise ApplicationError(
+                _("A snapshot must be sent with its Content-Length."), status_code=status.HTTP_411_LENGTH_REQUIRED
+            )
+        if int(declared) > settings.MIMIK["FRAME_MAX_BYTES"]:
+            raise too_large()
         token = token or request.headers.get(TOKEN_HEADER, "")
         return get_tester_for_upload(request._request, token, kind=self.rate_limit_kind)
 
-    def read_image(self, request: Request, serializer_class: type) -> dict:
-        """Refuse an oversized body before reading it (by its Content-Length, or because the ASGI
-        body limit already stopped reading it), then parse it in memory."""
-        content_length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if body_was_cut(request._request) or content_length > tester_body_limit():
-            raise too_large()
-        request._request.upload_handlers = [AlwaysInMemoryUploadHandler(request._request)]
-        data = validated(serializer_class, request.data)
-        image = data["image"]
-        if image.size > settings.MIMIK["FRAME_MAX_BYTES"]:
-            raise too_large()
-        return {**data, "image_bytes": image.read()}
-
-
-@functools.cache
-def _kept_serializer(serializer_class: type) -> serializers.Serializer:
-    serializer = serializer_class()
-    serializer.fields  # noqa: B018 - bound once, here, not by the first concurrent requests
-    return serializer
-
-
-def validated(serializer_class: type, data) -> dict:
-    """serializer_class(data=data).validated_data, through one kept instance: DRF deep-copies every
-    declared field for each new serializer, a fifth of the upload's validation time. Validating
-    leaves no state on the serializer (is_valid is what stores the result). Invalid data goes
-    through a new serializer after all, so the errors are exactly DRF's."""
-    try:
-        return _kept_serializer(serializer_class).run_validation(data)
-    except ValidationError:
-        serializer = serializer_class(data=data)
+    def snapshot(self, request: Request, serializer_class: type[serializers.Serializer]) -> dict:
+        """The request's fields, validated, and the image's bytes as `image_bytes`."""
+        serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return {**serializer.validated_data, "image_bytes": serializer.validated_data["image"].read()}
 
 
 TOKEN_HEADER_PARAMETER = OpenApiParameter(
@@ -194,6 +149,7 @@ ERRORS = {
         403: "The tester has not consented.",
         404: "Unknown, expired, revoked or withdrawn link.",
         409: "The campaign is not running.",
+        411: "No Content-Length (a chunked body).",
         413: "Body over FRAME_MAX_BYTES.",
         415: "Not a JPEG or PNG by content.",
         429: "Too many requests; see Retry-After.",
@@ -215,9 +171,8 @@ class FrameUploadApi(TesterApiView):
         responses={204: OpenApiResponse(description="Accepted (or already accepted)."), **ERRORS},
     )
     def post(self, request: Request, token: str | None = None) -> Response:
-        tester = self.tester(request, token)
-        services.tester_capture_check(tester=tester)
-        data = self.read_image(request, FrameUploadSerializer)
+        tester = self.admit(request, token)
+        data = self.snapshot(request, FrameUploadSerializer)
         services.frame_accept(
             tester=tester,
             variant_id=str(data["variant"]),
@@ -258,9 +213,8 @@ class BaselineUploadApi(TesterApiView):
         responses={204: OpenApiResponse(description="Accepted (or already accepted)."), **ERRORS},
     )
     def post(self, request: Request, token: str) -> Response:
-        tester = self.tester(request, token)
-        services.tester_capture_check(tester=tester)
-        data = self.read_image(request, BaselineUploadSerializer)
+        tester = self.admit(request, token)
+        data = self.snapshot(request, BaselineUploadSerializer)
         services.baseline_snapshot_accept(
             tester=tester,
             kind=data["kind"],
@@ -283,14 +237,13 @@ class CameraCheckApi(TesterApiView):
         responses={200: CameraCheckResultSerializer, **ERRORS},
     )
     def post(self, request: Request, token: str | None = None) -> Response:
-        tester = self.tester(request, token)
-        # The camera page speaks the campaign's language (views.tester_page), so its verdicts and
-        # refusals must too, not the browser's that LocaleMiddleware chose. (The upload's tester
-        # holds only the campaign's id and status: reading the language costs one query, here only.)
+        tester = self.admit(request, token)
+        data = self.snapshot(request, CameraCheckSerializer)
+        # The camera page speaks the campaign's language (views.tester_page), so its verdicts must
+        # too, not the browser's that LocaleMiddleware chose (one query: the gate reads the
+        # campaign's status only).
         language = selectors.tester_language(campaign=tester.campaign, cookies=request.COOKIES)
         with translation.override(language):
-            services.tester_capture_check(tester=tester)
-            data = self.read_image(request, CameraCheckSerializer)
             services.snapshot_check(image_bytes=data["image_bytes"])
             verdict = frame_quality_verdict(image_bytes=data["image_bytes"])
             message = str(VERDICT_MESSAGES.get(verdict, VERDICT_MESSAGES["undecodable"]))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import random
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +22,6 @@ from campaigns.tokens import new_token
 from config.errors import ApplicationError
 from inference.services import QueueUnavailable, baseline_submit_for_analysis, frame_submit_for_analysis
 from sessions import selectors
-from sessions.access import upload_eligibility_changed
 from sessions.models import BaselineSnapshot, Frame, SurveyAnswer, Tester
 
 QUEUE_RETRY_AFTER_SECONDS = 5
@@ -141,7 +139,6 @@ def tester_consent(
         rows = williams_rows(len(variant_ids))
         tester.variant_order = [variant_ids[index] for index in rows[tester.order_slot % len(rows)]]
     tester.save(update_fields=["consent_version", "consented_at", "order_slot", "variant_order", "posed_expressions"])
-    upload_eligibility_changed(token_hash=tester.token_hash)
     publish_progress_event(campaign.pk)
     return tester
 
@@ -150,7 +147,6 @@ def tester_consent(
 def tester_decline(*, tester: Tester) -> None:
     """Declining records the moment only: no order, no camera state, nothing else."""
     Tester.objects.filter(pk=tester.pk, consented_at__isnull=True).update(declined_at=timezone.now())
-    upload_eligibility_changed(token_hash=tester.token_hash)
     publish_progress_event(tester.campaign_id)
 
 
@@ -159,7 +155,6 @@ def tester_reconsider(*, tester: Tester) -> None:
     """A tester who declined (by mistake) is back on the consent page: the decline is forgotten, and
     agreeing then works like a first visit. Nothing else was recorded, so nothing else is undone."""
     Tester.objects.filter(pk=tester.pk, consented_at__isnull=True, declined_at__isnull=False).update(declined_at=None)
-    upload_eligibility_changed(token_hash=tester.token_hash)
     publish_progress_event(tester.campaign_id)
 
 
@@ -236,10 +231,11 @@ def _jpeg_header(image_bytes: bytes) -> tuple[int, int]:
 
 def snapshot_check(*, image_bytes: bytes) -> None:
     """415 unless the bytes really are one plain JPEG or PNG (by content, not by the name or header
-    sent): decodable to the end, of webcam size, with no large metadata block, no markup in it and
-    nothing appended after the image (the polyglot trick). Only the header and the tail are searched
-    for markup: compressed pixels contain any byte sequence now and then. The pixel count is checked
-    from the header before anything is decoded (decompression bombs)."""
+    sent): complete, of webcam size, with no large metadata block, no markup in it and nothing
+    appended after the image (the polyglot trick). Only the header and the tail are searched for
+    markup: compressed pixels contain any byte sequence now and then. Only the header is parsed
+    (the pixel count, against decompression bombs): the pixels are decoded once, by the worker,
+    which records a damaged image as `undecodable`."""
     if image_bytes.startswith(JPEG_MAGIC):
         metadata, header_end = _jpeg_header(image_bytes)
         if metadata > settings.MIMIK["FRAME_MAX_METADATA_BYTES"]:
@@ -255,24 +251,10 @@ def snapshot_check(*, image_bytes: bytes) -> None:
     try:
         with Image.open(io.BytesIO(image_bytes), formats=["JPEG", "PNG"]) as image:
             width, height = image.size
-            if width * height > settings.MIMIK["FRAME_MAX_PIXELS"]:
-                raise _refuse(_("The snapshot has too many pixels."), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-            # A damaged or truncated file fails here, not in the worker. JPEGs decode at 1/8 scale:
-            # every block is still entropy-decoded (so truncation shows), at a fraction of the cost.
-            image.draft("L", (max(1, width // 8), max(1, height // 8)))
-            image.load()
-    except ApplicationError:
-        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise _refuse(_("The snapshot is not a readable image.")) from error
-
-
-def tester_capture_check(*, tester: Tester) -> None:
-    """Snapshots only from consenting testers of a running campaign."""
-    if tester.campaign.status != Campaign.Status.RUNNING:
-        raise ApplicationError(_("This study is not running."), status_code=status.HTTP_409_CONFLICT)
-    if tester.consented_at is None or tester.declined_at is not None:
-        raise ApplicationError(_("No consent to record snapshots."), status_code=status.HTTP_403_FORBIDDEN)
+    if width * height > settings.MIMIK["FRAME_MAX_PIXELS"]:
+        raise _refuse(_("The snapshot has too many pixels."), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
 
 def frame_accept(
@@ -286,31 +268,30 @@ def frame_accept(
 ) -> Frame | None:
     """Store one snapshot's row and hand the image to the inference queue. None for a repeat.
 
-    Every refusal happens before anything is stored. The row commits on its own (one INSERT in
-    autocommit) BEFORE the image is queued, so a worker never looks for a missing row; if the
-    broker refuses, the row goes again and the page retries on 503. The image is never written
-    to disk here.
+    `tester` may send snapshots (sessions.access.get_tester_for_upload). Every refusal happens
+    before anything is stored. The row commits on its own (one INSERT in autocommit, as the upload
+    request runs) BEFORE the image is queued, so a worker never looks for a missing row; if the
+    broker refuses, the row goes again and the page retries on 503. The image is never written to
+    disk here.
     """
-    tester_capture_check(tester=tester)
     # The viewing order was made from the campaign's own variants at consent: no query needed.
     if str(variant_id) not in tester.variant_order:
         raise ApplicationError(_("This variant is not part of your test."), extra={"field": "variant"})
     snapshot_check(image_bytes=image_bytes)
-    frame = Frame(
-        campaign_id=tester.campaign_id,
-        tester_id=tester.pk,
-        variant_id=variant_id,
-        sequence=sequence,
-        media_time_ms=media_time_ms,
-        captured_at=captured_at,
-        byte_size=len(image_bytes),
-    )
+    key = {"tester_id": tester.pk, "variant_id": variant_id, "sequence": sequence}
     try:
-        inserted = _frame_insert_once(frame)
-    except IntegrityError as error:  # the variant was deleted since the tester consented
+        frame = Frame.objects.create(
+            **key,
+            campaign_id=tester.campaign_id,
+            media_time_ms=media_time_ms,
+            captured_at=captured_at,
+            byte_size=len(image_bytes),
+        )
+    except IntegrityError as error:
+        if Frame.objects.filter(**key).exists():  # the unique (tester, variant, sequence): a client retry
+            return None
+        # The variant was deleted since the tester consented.
         raise ApplicationError(_("This variant is not part of your test."), extra={"field": "variant"}) from error
-    if not inserted:  # the same (tester, variant, sequence) arrived before: a client retry
-        return None
     try:
         frame_submit_for_analysis(frame_id=frame.pk, image_bytes=image_bytes)
     except QueueUnavailable as error:
@@ -328,39 +309,6 @@ def _queue_busy() -> ApplicationError:
     )
 
 
-def _frame_fields() -> list:
-    return [field for field in Frame._meta.concrete_fields if not field.primary_key]
-
-
-@functools.cache
-def _frame_insert_sql(vendor: str) -> str:
-    """INSERT ... ON CONFLICT (tester, variant, sequence) DO NOTHING RETURNING id, built once from
-    the model (PostgreSQL, and SQLite >= 3.35). The unique constraint decides what is a repeat."""
-    q = connection.ops.quote_name
-    columns = ", ".join(q(field.column) for field in _frame_fields())
-    unique = ", ".join(q(Frame._meta.get_field(name).column) for name in ("tester", "variant", "sequence"))
-    placeholders = ", ".join(["%s"] * len(_frame_fields()))
-    return (
-        f"INSERT INTO {q(Frame._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 - names from the model
-        f" ON CONFLICT ({unique}) DO NOTHING RETURNING {q(Frame._meta.pk.column)}"
-    )
-
-
-def _frame_insert_once(frame: Frame) -> bool:
-    """Insert the row in one statement and round trip, no savepoint: True and frame.pk set if it
-    is new, False for a repeat. Values go through the fields as in Model.save (auto_now_add,
-    JSON, time zones)."""
-    values = [field.get_db_prep_save(field.pre_save(frame, True), connection) for field in _frame_fields()]
-    with connection.cursor() as cursor:
-        cursor.execute(_frame_insert_sql(connection.vendor), values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    frame.pk = row[0]
-    frame._state.adding, frame._state.db = False, connection.alias
-    return True
-
-
 def baseline_snapshot_accept(
     *, tester: Tester, kind: str, sequence: int, captured_at: datetime | None, image_bytes: bytes
 ) -> BaselineSnapshot | None:
@@ -370,8 +318,8 @@ def baseline_snapshot_accept(
     The same checks as a frame (consent, a running campaign, a real JPEG or PNG) plus the kind's
     own: at most BASELINE_SNAPSHOTS of it, and posed ones only from a tester whose consent page
     asked for them while the campaign still does. The image travels in the task message only: it
-    is never written to disk, even for campaigns that keep their frames."""
-    tester_capture_check(tester=tester)
+    is never written to disk, even for campaigns that keep their frames. `tester` may send
+    snapshots (sessions.access.get_tester_for_upload)."""
     if kind not in BASELINE_SNAPSHOTS or not 0 <= sequence < BASELINE_SNAPSHOTS[kind]:
         raise ApplicationError(_("Not a snapshot this page takes."), extra={"field": "kind"})
     if kind in POSED_KINDS and not selectors.tester_asked_for_posed(tester=tester):
@@ -407,7 +355,6 @@ def tester_withdraw(*, tester: Tester) -> None:
     """Delete everything about the tester (frames, predictions, baseline snapshots and answers
     cascade) and mark the invitation."""
     invitation_id = tester.invitation_id
-    upload_eligibility_changed(token_hash=tester.token_hash)
     # Lock every frame of the tester before reading which files it kept: a worker recording one of
     # them holds its row, and may have written its kept snapshot, until it commits. Waiting here
     # reads that file's name too (the DELETE below would wait anyway, but the file would be missing

@@ -7,7 +7,11 @@ between a worker taking a message and recording it as unacknowledged is tested h
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -24,7 +28,6 @@ from campaigns.models import Invitation
 from config.celery import INFERENCE_QUEUE, INFLIGHT_PREFIX
 from conftest import child_environment, start_celery_worker
 from inference import sample_frames
-from inference.frame_messages import frame_message
 from inference.models import Prediction
 from inference.services import frame_submit_for_analysis, model_version_ensure_default
 from sessions import services as tester_services
@@ -85,6 +88,33 @@ def test_redis_restart_answers_503_with_retry_after_and_loses_no_accepted_frame(
         # Both accepted frames wait in the restarted broker: the one sent before the kill survived it.
         assert sorted(Frame.objects.values_list("sequence", flat=True)) == [0, 1]
         assert redis.Redis.from_url(broker.url).llen(INFERENCE_QUEUE) == 2
+
+
+def test_a_redis_that_hangs_costs_the_upload_a_quick_refusal_not_a_wait(tmp_path):
+    """Redis stopped rather than killed (SIGSTOP: the connection stays open and nothing answers),
+    as a stalled server or a lost network path looks: the publish gives up after the broker's
+    socket timeout (settings.CELERY_BROKER_TRANSPORT_OPTIONS), so the upload can answer 503."""
+    code = (
+        "import os, signal, time, django; django.setup()\n"
+        "from inference.services import QueueUnavailable, frame_submit_for_analysis\n"
+        "frame_submit_for_analysis(frame_id=1, image_bytes=b'x')\n"
+        "os.kill(int(os.environ['REDIS_PID']), signal.SIGSTOP)\n"
+        "start = time.monotonic()\n"
+        "try:\n"
+        "    frame_submit_for_analysis(frame_id=2, image_bytes=b'x')\n"
+        "except QueueUnavailable:\n"
+        "    print('QueueUnavailable after', round(time.monotonic() - start, 2))\n"
+    )
+    with own_redis(tmp_path) as broker:
+        env = child_environment(REDIS_URL=broker.url, REDIS_PID=str(broker.process.pid))
+        try:
+            result = subprocess.run(
+                [sys.executable, "-c", code], cwd=conftest.ROOT, env=env, capture_output=True, text=True, timeout=60
+            )
+        finally:
+            os.kill(broker.process.pid, signal.SIGCONT)
+    assert "QueueUnavailable after" in result.stdout, result.stderr[-2000:]
+    assert float(result.stdout.split()[-1]) < 5
 
 
 class TcpProxy:
@@ -192,30 +222,44 @@ def test_database_outage_the_worker_retries_with_back_off_and_healthz_names_the_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_postgresql_restart_under_the_web_pool_costs_no_upload(tmp_path):
-    """Ending every backend, as a PostgreSQL restart does, leaves the web process' pool holding
-    dead connections: the pool's check (config.database) sees each one closed by the server before
-    lending it and replaces it, so no upload fails."""
+def test_a_postgresql_restart_under_the_web_server_costs_no_upload(tmp_path):
+    """A PostgreSQL restart, in its two halves, under gunicorn (config.wsgi). Every backend ended
+    leaves the web server's threads holding dead persistent connections: the health check before a
+    request reuses one (CONN_HEALTH_CHECKS) finds it closed and connects again, so the next uploads
+    succeed. While the server cannot be reached at all, an upload answers 503 with Retry-After
+    (never a 500), and the tester page sends it again: it is stored once the server is back."""
     from config.celery import app
+    from tests.load.servers import gunicorn_server
 
     app.control.purge()
     _study, token, tester = consenting_study()
     variant = tester.variant_order[0]
-    # Only the web process' backends are ended (libpq names them from PGAPPNAME): the suite's own
+    db = connection.settings_dict
+    proxy = TcpProxy((db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)))
+    proxied_url = conftest.test_database_url().replace(f":{db.get('PORT') or 5432}/", f":{proxy.port}/")
+    # Only the web server's backends are ended (libpq names them from PGAPPNAME): the suite's own
     # connections and the shared Celery worker's must survive for the tests that follow.
-    env = child_environment(DATABASE_POOL_MIN_SIZE="3", DATABASE_POOL_MAX_SIZE="3", PGAPPNAME="mimik-web-under-test")
-    with uvicorn_server(env, tmp_path / "uvicorn.log") as url:
-        assert upload(url, token, variant, 0).status_code == 204
-        time.sleep(1)  # the pool opens its other connections in the background
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND application_name = 'mimik-web-under-test'"
-            )
-            assert len(cursor.fetchall()) == 3
-        statuses = [upload(url, token, variant, sequence).status_code for sequence in range(1, 7)]
-    assert statuses == [204] * 6
-    assert Frame.objects.count() == 7
+    env = child_environment(DATABASE_URL=proxied_url, PGAPPNAME="mimik-web-under-test", DATABASE_CONN_MAX_AGE="60")
+    try:
+        with gunicorn_server(env, tmp_path / "gunicorn.log", workers=2, threads=2) as url:
+            statuses = [upload(url, token, variant, sequence).status_code for sequence in range(8)]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name = 'mimik-web-under-test'"
+                )
+                assert len(cursor.fetchall()) >= 1
+            statuses += [upload(url, token, variant, sequence).status_code for sequence in range(8, 16)]
+            proxy.cut()
+            away = upload(url, token, variant, 16)
+            proxy.restore()
+            statuses.append(upload(url, token, variant, 16).status_code)
+    finally:
+        proxy.close()
+    assert statuses == [204] * 17
+    assert away.status_code == 503 and int(away.headers["Retry-After"]) > 0, away.text
+    assert away.json()["extra"] == {"service": "database"}
+    assert Frame.objects.count() == 17
     app.control.purge()
 
 
@@ -233,8 +277,10 @@ def test_a_frame_a_killed_worker_had_taken_but_not_yet_recorded_is_analysed_by_t
         campaign_id=tester.campaign_id, tester=tester, variant_id=tester.variant_order[0], sequence=0, media_time_ms=0
     )
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    frame_submit_for_analysis(frame_id=frame.pk, image_bytes=sample_frames.face_jpeg())
+    # What a worker's BLMOVE does; killed before it recorded the message, it leaves it there.
     dead_workers_list = f"{INFLIGHT_PREFIX}:{uuid.uuid4().hex}:{INFERENCE_QUEUE}"
-    broker.lpush(dead_workers_list, frame_message(frame_id=frame.pk, image_bytes=sample_frames.face_jpeg()))
+    assert broker.lmove(INFERENCE_QUEUE, dead_workers_list, "RIGHT", "LEFT") is not None
     time.sleep(2.5)  # Redis counts idle time in whole seconds; the worker below waits for 1 s
 
     worker = start_celery_worker(tmp_path, queues="inference", CELERY_VISIBILITY_TIMEOUT="1")

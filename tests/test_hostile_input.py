@@ -4,18 +4,14 @@ the one error shape and nothing stored: no row, no queued message, no file."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import struct
-import tempfile
-import time
 import zlib
 
 import pytest
 import redis
 import schemathesis
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -212,161 +208,63 @@ def test_variant_images_reach_testers_re_encoded_without_metadata_and_svg_is_ref
     assert not Image.open(io.BytesIO(body)).getexif()
 
 
-# --- Bodies without a Content-Length, through the production ASGI app ----------------------------
+# --- Bodies the server must not read, through production's HTTP server ---------------------------
 
 
-async def post_chunked(asgi_app, path: str, headers: dict[str, str], content: bytes, chunk: int = 64 * 1024):
-    """POST `content` in `chunk`-sized ASGI messages, as uvicorn hands on a chunked body (no
-    Content-Length). Returns (status, headers, body, bytes the app read)."""
-    read, sent = 0, []
+def answer_to(url: str, head: str, body_chunks: list[bytes]) -> tuple[int, dict, int]:
+    """Send `head`, then `body_chunks` while the server has not answered and still reads; read its
+    answer. Returns (status, JSON body, bytes of body the server took before answering)."""
+    import socket
+    from urllib.parse import urlsplit
 
-    async def receive() -> dict:
-        nonlocal read
-        if read >= len(content):
-            await asyncio.Event().wait()  # the client stays connected until the app answers
-        part = content[read : read + chunk]
-        read += len(part)
-        return {"type": "http.request", "body": part, "more_body": read < len(content)}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), *((k.lower().encode(), v.encode()) for k, v in headers.items())],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    await asgi_app(scope, receive, send)
-    start = next(message for message in sent if message["type"] == "http.response.start")
-    body = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
-    return start["status"], dict(start["headers"]), body, read
-
-
-@pytest.fixture
-def keep_test_connection():
-    """Like Django's test client: requests run on the test's connection (inside its transaction),
-    so they must not close it when they finish."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
-@pytest.mark.django_db
-def test_a_huge_body_without_content_length_is_cut_off_at_the_limit_and_never_spooled_to_disk(
-    monkeypatch, keep_test_connection
-):
-    """Django's ASGI handler spools a body to a temporary file past FILE_UPLOAD_MAX_MEMORY_SIZE
-    before any view runs; the tester API's bodies are cut off in memory at FRAME_MAX_BYTES instead
-    (413, the one error shape, the connection closed). Run through the production ASGI stack (in
-    this thread, so on the test's database connection), with a spy on Django's spool file to show
-    where it would touch the disk."""
-    from config import asgi
-
-    app.control.purge()
-    study = make_study(invitations=1)
-    tester = consenting_tester(study)
-    rolled_over = []
-
-    class SpoolSpy(tempfile.SpooledTemporaryFile):
-        def rollover(self) -> None:
-            rolled_over.append(self._max_size)
-            super().rollover()
-
-    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", SpoolSpy)
-    path = f"/api/t/{study.tokens[0]}/frames/"
-    headers = {"Content-Type": "image/jpeg", "X-Snapshot-Variant": tester.variant_order[0], "X-Snapshot-Sequence": "0"}
-    headers["X-Snapshot-Media-Time-Ms"] = "0"
-    limit = settings.MIMIK["FRAME_MAX_BYTES"]
-    assert limit < settings.FILE_UPLOAD_MAX_MEMORY_SIZE  # what fits is never spooled to disk either
-    huge = b"\xff" * (50 * 1024 * 1024)
-
-    # Django alone: the whole body is read and goes to a temporary file before the view sees it.
-    async_to_sync(post_chunked)(asgi.django_asgi_app, path, headers, huge[: 4 * 1024 * 1024])
-    assert rolled_over, "the spy must see Django spool a big body to disk"
-    rolled_over.clear()
-
-    status, answer_headers, body, read = async_to_sync(post_chunked)(asgi.application, path, headers, huge)
-    assert status == 413 and set(json.loads(body)) == {"message", "extra"}
-    assert answer_headers[b"connection"] == b"close"
-    assert read <= limit + 2 * 64 * 1024  # the limit (and its multipart room) plus one chunk, not 50 MB
-    assert rolled_over == []
-
-    # A declared Content-Length over the limit: not one byte is read.
-    declared = {**headers, "Content-Length": str(len(huge))}
-    status, _headers, _body, read = async_to_sync(post_chunked)(asgi.application, path, declared, huge)
-    assert status == 413 and read == 0 and rolled_over == []
-    assert Frame.objects.count() == 0 and queued() == 0
-
-    # A real snapshot sent the same way (chunked, no Content-Length) arrives whole and is accepted.
-    status, _headers, _body, _read = async_to_sync(post_chunked)(
-        asgi.application, path, headers, sample_frames.face_jpeg(), chunk=4096
-    )
-    assert status == 204 and Frame.objects.count() == 1 and queued() == 1 and rolled_over == []
-    app.control.purge()
+    address = urlsplit(url)
+    sent = 0
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        connection.sendall(head.encode("latin-1"))
+        connection.settimeout(0.05)
+        received = b""
+        for chunk in body_chunks:
+            try:
+                received = connection.recv(65536)
+                break
+            except TimeoutError:
+                pass
+            try:
+                sent += connection.send(chunk)
+            except TimeoutError:  # the server reads nothing more: its answer is on the way
+                break
+        connection.settimeout(10)
+        while b"\r\n\r\n" not in received:
+            received += connection.recv(65536)
+        head_part, _, rest = received.partition(b"\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head_part.decode("latin-1").split("\r\n")[1:])
+        while len(rest) < int(headers["Content-Length"]):
+            rest += connection.recv(65536)
+    return int(head_part.split()[1]), json.loads(rest), sent
 
 
 @pytest.mark.django_db(transaction=True)
-def test_uploads_beyond_the_database_pool_answer_503_with_retry_after_and_are_kept_when_sent_again(tmp_path):
-    """More uploads at once than a web process has database connections: those that wait past
-    DATABASE_POOL_TIMEOUT answer 503 with Retry-After (the page keeps the snapshot and sends it
-    again), never 500. Here the one pooled connection is held by an upload whose INSERT waits on
-    a table lock."""
-    import threading
-
-    import httpx
-    import psycopg
-
-    from conftest import child_environment, test_database_url
-    from tests.load.servers import uvicorn_server
+def test_a_body_without_or_beyond_its_limit_is_answered_before_it_is_read_and_nothing_is_stored(tmp_path):
+    """Through gunicorn (config.wsgi, as production serves HTTP): a snapshot sent chunked, without
+    a Content-Length, answers 411, and one that declares more than FRAME_MAX_BYTES answers 413,
+    both in the one error shape, while the client is still sending (50 MB would follow). Django
+    reads no further than a Content-Length, so what fits is all that is ever read: nothing is
+    spooled to disk, stored or queued."""
+    from conftest import child_environment
+    from tests.load.servers import gunicorn_server
 
     app.control.purge()
     study = make_study(invitations=1)
     tester = consenting_tester(study)
-    env = child_environment(DATABASE_POOL_MIN_SIZE="1", DATABASE_POOL_MAX_SIZE="1", DATABASE_POOL_TIMEOUT="1")
-
-    def upload(url: str, sequence: int) -> httpx.Response:
-        return httpx.post(
-            f"{url}/api/t/{study.tokens[0]}/frames/",
-            content=sample_frames.face_jpeg(),
-            headers={
-                "Content-Type": "image/jpeg",
-                "X-Snapshot-Variant": tester.variant_order[0],
-                "X-Snapshot-Sequence": str(sequence),
-                "X-Snapshot-Media-Time-Ms": "0",
-            },
-            timeout=30,
-        )
-
-    with uvicorn_server(env, tmp_path / "uvicorn.log") as url:
-        assert upload(url, 0).status_code == 204  # the pool is open and its one connection idle
-        with psycopg.connect(test_database_url()) as blocker:
-            blocker.execute(f"LOCK TABLE {Frame._meta.db_table} IN ACCESS EXCLUSIVE MODE")
-            first: list[httpx.Response] = []
-            holder = threading.Thread(target=lambda: first.append(upload(url, 1)))
-            holder.start()
-            time.sleep(1.0)  # its INSERT now waits for the lock, holding the only connection
-            refused = upload(url, 2)
-            blocker.rollback()
-        holder.join(timeout=30)
-        again = upload(url, 2)
-
-    assert refused.status_code == 503, refused.text
-    assert int(refused.headers["Retry-After"]) > 0
-    assert refused.json()["extra"] == {"service": "database"}
-    assert first[0].status_code == 204 and again.status_code == 204
-    assert sorted(Frame.objects.values_list("sequence", flat=True)) == [0, 1, 2] and queued() == 3
-    app.control.purge()
+    head = (
+        f"POST /api/t/{study.tokens[0]}/frames/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+        f"X-Snapshot-Variant: {tester.variant_order[0]}\r\nX-Snapshot-Sequence: 0\r\nX-Snapshot-Media-Time-Ms: 0\r\n"
+    )
+    megabyte = b"\xff" * (1024 * 1024)
+    with gunicorn_server(child_environment(), tmp_path / "gunicorn.log", threads=2) as url:
+        chunked = answer_to(url, head + "Transfer-Encoding: chunked\r\n\r\n", [b"100000\r\n" + megabyte + b"\r\n"] * 50)
+        declared = answer_to(url, head + f"Content-Length: {50 * len(megabyte)}\r\n\r\n", [megabyte] * 50)
+    assert chunked[0] == 411 and set(chunked[1]) == {"message", "extra"} and chunked[2] < 50 * len(megabyte)
+    assert declared[0] == 413 and declared[1]["extra"] == {"max_bytes": settings.MIMIK["FRAME_MAX_BYTES"]}
+    assert declared[2] < 50 * len(megabyte)
+    assert Frame.objects.count() == 0 and queued() == 0

@@ -3,10 +3,11 @@ and the stack works spread over hosts.
 
 The multi-host test builds four hosts out of Linux network namespaces on a private /24 behind one
 bridge, with this machine (the operator's) as a fifth address on it: PostgreSQL and Redis on the
-data host, the web server on the web host, an inference worker on each of two worker hosts. Each
-component starts through deploy/entrypoint.sh and knows the others only by the URLs in its
-environment. A campaign's testers upload through the web host's address, and the books must
-balance: every accepted snapshot stored once with exactly one outcome, and both workers worked.
+data host, the web server (gunicorn) and the websocket server (uvicorn) on the web host, an
+inference worker on each of two worker hosts. Each component starts through deploy/entrypoint.sh
+and knows the others only by the URLs in its environment. A campaign's testers upload through the
+web host's address, and the books must balance: every accepted snapshot stored once with exactly
+one outcome, and both workers worked; the dashboard's socket is answered by the websocket server.
 No host has a route beyond the subnet, and every TCP connection seen during the run goes to a
 configured address. Needs root (`ip netns`) and PostgreSQL's server binaries; about 20 s.
 """
@@ -45,7 +46,7 @@ DEPLOY = ROOT / "deploy"
 ENTRYPOINT = DEPLOY / "entrypoint.sh"
 ROLES = {"web", "websocket", "worker-inference", "worker-default", "beat", "worker-second-opinion", "migrate"}
 # Variables the deployment sets that config/settings.py does not read, and who reads them.
-READ_ELSEWHERE = {"FORWARDED_ALLOW_IPS": "uvicorn", "POSTGRES_PASSWORD": "the postgres image"}
+READ_ELSEWHERE = {"FORWARDED_ALLOW_IPS": "gunicorn and uvicorn", "POSTGRES_PASSWORD": "the postgres image"}
 
 
 def compose() -> dict:
@@ -131,7 +132,7 @@ def test_each_role_runs_a_command_that_accepts_the_options_it_is_given(role):
         [str(ENTRYPOINT), role, "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr  # an unknown option fails before --help
-    assert "Usage:" in result.stdout
+    assert "usage:" in result.stdout.lower()
 
 
 def compose_command() -> list[str] | None:
@@ -195,6 +196,7 @@ def test_the_proxy_sends_websockets_static_files_and_pages_where_they_belong():
 
 SYSTEM_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 HOSTS = {"data": 2, "web": 3, "worker1": 4, "worker2": 5}  # host part of each address; .1 is this machine
+WEBSOCKET_PORT = 8001  # beside the web server's 8000 on the web host, as the proxy would reach it
 TESTERS, SNAPSHOTS_PER_TESTER, SNAPSHOTS_PER_VARIANT = 3, 20, 10  # 60 snapshots
 STUDY = """
 import json
@@ -497,6 +499,20 @@ def batches_per_worker(redis_url: str) -> dict[str, int]:
     return {name: worker["pool"]["writes"]["total"] for name, worker in stats.items()}
 
 
+def anonymous_dashboard_socket(web: str, campaign_id: str) -> int:
+    """The close code the websocket server sends a dashboard socket opened without a session."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = f"ws://{web}:{WEBSOCKET_PORT}/ws/campaigns/{campaign_id}/"
+    with connect(url, origin=f"http://{web}:{WEBSOCKET_PORT}", open_timeout=10) as socket:
+        try:
+            socket.recv(timeout=10)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code
+    raise AssertionError("the socket stayed open without a session")
+
+
 def postgres_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     return Path(found[-1]).parent if found else None
@@ -523,6 +539,8 @@ def test_the_stack_over_four_hosts_balances_its_books_and_talks_only_to_configur
         watcher.start()
         stack.in_host("web", str(ENTRYPOINT), "migrate", "-v", "0", env=stack.env(), timeout=300)
         stack.spawn("web", "web", [str(ENTRYPOINT), "web"], stack.env(HOST=lan.ip("web"), WEB_CONCURRENCY="1"))
+        websocket_env = stack.env(HOST=lan.ip("web"), PORT=str(WEBSOCKET_PORT))
+        stack.spawn("websocket", "web", [str(ENTRYPOINT), "websocket"], websocket_env)
         for number in (1, 2):
             worker_env = stack.env(WORKER_CONCURRENCY="1")
             command = [str(ENTRYPOINT), "worker-inference", "-n", f"inference{number}@%h"]
@@ -532,6 +550,7 @@ def test_the_stack_over_four_hosts_balances_its_books_and_talks_only_to_configur
         )
         study = json.loads(setup.strip().splitlines()[-1])
         stack.wait("web", lambda: reachable(lan.ip("web"), 8000), "HTTP server")
+        stack.wait("websocket", lambda: reachable(lan.ip("web"), WEBSOCKET_PORT), "websocket server")
         for number in (1, 2):
             stack.wait(f"worker{number}", lambda n=number: " ready." in stack.log(f"worker{n}"), "ready worker")
 
@@ -547,6 +566,7 @@ def test_the_stack_over_four_hosts_balances_its_books_and_talks_only_to_configur
             timeout=60,
         )
         work = batches_per_worker(stack.redis_url)
+        socket_closed_with = anonymous_dashboard_socket(lan.ip("web"), study["campaign"])
         watcher.stop()
 
         result = books(stack, study["campaign"], accepted)
@@ -564,11 +584,13 @@ def test_the_stack_over_four_hosts_balances_its_books_and_talks_only_to_configur
         assert sorted(name.split("@")[0] for name in work) == ["inference1", "inference2"], work
         assert all(batches > 0 for batches in work.values()), f"each worker analysed frames: {work}"
         assert health.returncode == 0, health.stderr
+        assert socket_closed_with == 4403  # Channels' consumer answered: not logged in
 
         # Nothing beyond the subnet is reachable from any host ...
         assert {host: lan.routes(host) for host in HOSTS} == {host: [lan.subnet] for host in HOSTS}
         # ... and every connection went to a configured address: the database and Redis on the data
-        # host, the web server from this machine (the testers) or from its own host (`health`).
+        # host, the web and websocket servers from this machine (the testers, the dashboard) or from
+        # their own host (`health`).
         data, web, client = lan.ip("data"), lan.ip("web"), f"{lan.prefix}.1"
         services = {f"{data}:5432", f"{data}:6379"}
 
@@ -579,7 +601,7 @@ def test_the_stack_over_four_hosts_balances_its_books_and_talks_only_to_configur
             if host == "data":
                 return local in services and address(peer) in {client, web, lan.ip("worker1"), lan.ip("worker2")}
             if host == "web":
-                serving = local == f"{web}:8000" and address(peer) in {client, web}
+                serving = local in {f"{web}:8000", f"{web}:{WEBSOCKET_PORT}"} and address(peer) in {client, web}
                 return peer in services or peer == f"{web}:8000" or serving
             return peer in services
 

@@ -31,7 +31,6 @@ from tests.support.study import make_study
 PUBLIC = {
     "",
     "healthz",
-    "api/ping",
     "api/schema/",
     "api/docs/",
     "campaigns/",  # the visitor's own (empty) list, or the login redirect

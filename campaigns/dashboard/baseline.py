@@ -16,7 +16,7 @@ and, when the campaign asks for them, a posed smile and a posed neutral face. He
 In the paired A-B comparison a per-tester additive baseline cancels exactly: (A - r) - (B - r) =
 A - B. The baseline changes the level ("how much happier than at rest"), never the comparison.
 
-The dashboard's selectors pass in the matrix they built (`baseline_panel`); the baseline export
+The dashboard passes in the matrix it built (`baseline_panel`); the baseline export
 has one row per tester (`baseline_rows`).
 """
 
@@ -34,10 +34,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from campaigns.dashboard import stats
+from campaigns.dashboard.counting import active_calibration
+from campaigns.dashboard.matrix import tester_matrix
 from campaigns.models import Campaign, Variant
 from inference.calibrations import calibrate_rows
 from inference.models import Calibration, ModelVersion
-from inference.selectors import get_active_model
+from inference.selectors import get_model_for_campaign
 from sessions.models import BaselineSnapshot
 
 DIFFERENCE_BOUNDS = (-1.0, 1.0)
@@ -47,15 +49,6 @@ POSED_TARGETS = {
     BaselineSnapshot.Kind.POSED_SMILE: ("posed_smile", "happy", "smile_read_as_happy"),
     BaselineSnapshot.Kind.POSED_NEUTRAL: ("posed_neutral", "neutral", "neutral_read_as_neutral"),
 }
-
-
-def _model_and_calibration(campaign: Campaign) -> tuple[ModelVersion | None, Calibration | None]:
-    """The campaign's effective model and its active calibration (as the dashboard's selectors
-    decide them; looked up here so that they can import this module)."""
-    model = campaign.model_version if campaign.model_version_id else get_active_model()
-    if model is None:
-        return None, None
-    return model, Calibration.objects.filter(model_version=model, is_active=True).first()
 
 
 def _tallies(
@@ -129,7 +122,7 @@ def baseline_summary(
 ) -> dict[str, Any]:
     """Each tester's baseline and the variants relative to it, for the campaign's effective model.
 
-    `matrix` is the dashboard's campaigns.dashboard.selectors.TesterMatrix for that model (or
+    `matrix` is the dashboard's campaigns.dashboard.matrix.TesterMatrix for that model (or
     None): its `tester_ids`, `included` (counted testers), `variants`, `class_names` and
     `mean_calibrated` (testers x variants x classes, None without an active calibration).
     `known`: the effective model and its active calibration, where the caller has looked them up.
@@ -175,7 +168,11 @@ def baseline_summary(
     The intervals are t intervals over testers (low/high None below two testers); a paired A-B
     difference computed from the "relative" values equals the one without a baseline, since each
     tester's baseline cancels in it."""
-    model, calibration = known if known is not None else _model_and_calibration(campaign)
+    if known is not None:
+        model, calibration = known
+    else:
+        model = get_model_for_campaign(campaign)
+        calibration = active_calibration(model)
     if matrix is not None and matrix.mean_calibrated is None:
         calibration = None  # the variants' side is raw too: compare like with like
     empty_posed = {label: stats.t_interval([]).as_dict() for _key, _target, label in POSED_TARGETS.values()}
@@ -279,10 +276,7 @@ def baseline_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], I
     """CSV (exports.EXPORTS style): one row per tester with an analysed baseline snapshot, by the
     pseudonymous id the other exports use: whether the dashboard counts them, their resting
     snapshots, their baseline per class, and how often their posed expressions were read as posed."""
-    # At call time: the dashboard's selectors import this module.
-    from campaigns.dashboard.selectors import active_calibration, effective_model, tester_matrix
-
-    model = effective_model(campaign)
+    model = get_model_for_campaign(campaign)
     calibration = active_calibration(model)
     class_names = list(model.class_names) if model else []
     header = ["tester", "counted", "resting_snapshots", *[f"baseline_{name}" for name in class_names]]

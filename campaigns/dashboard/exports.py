@@ -12,10 +12,13 @@ from django.http import Http404, StreamingHttpResponse
 from django.utils.text import slugify
 
 from campaigns.dashboard.baseline import baseline_rows
+from campaigns.dashboard.counting import active_calibration
+from campaigns.dashboard.funnel import frame_outcomes
+from campaigns.dashboard.matrix import tester_matrix
 from campaigns.dashboard.norms import norm_rows
 from campaigns.dashboard.say_face import say_face_rows
-from campaigns.dashboard.selectors import active_calibration, effective_model, frame_outcomes, tester_matrix
 from campaigns.models import Campaign, Variant
+from inference.selectors import get_model_for_campaign
 from sessions.models import Frame, SurveyAnswer, Tester
 
 CHUNK_SIZE = 2000
@@ -43,7 +46,7 @@ def _lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
 
 
 def frame_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iterator[tuple]]:
-    model = effective_model(campaign)
+    model = get_model_for_campaign(campaign)
     class_names = list(model.class_names) if model else []
     header = ["tester", "variant", "sequence", "media_time_ms", "captured_at", "received_at", "outcome"]
     header += ["top_class", "top_probability", "confident", *[f"p_{name}" for name in class_names]]
@@ -96,7 +99,7 @@ def frame_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iter
 
 def tester_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iterator[tuple]]:
     """One row per (tester, variant) with the same numbers the dashboard's statistics use."""
-    model = effective_model(campaign)
+    model = get_model_for_campaign(campaign)
     variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
     class_names = list(model.class_names) if model else []
     header = ["tester", "variant", "seen_at_position", "analysed_frames", "in_analysis"]

@@ -7,7 +7,7 @@ A percentile is shown from MIN_EARLIER_VARIANTS earlier variants on; below that,
 needed. Percentile rank: the share of earlier variants below this one, ties counting half.
 
 - Happy share: as the dashboard's ratios chart has it, the mean over counted testers of each
-  tester's share of frames counted as happy (`selectors.confident_as`: calibrated values where
+  tester's share of frames counted as happy (`counting.confident_as`: calibrated values where
   current, raw ones otherwise). Each finished campaign counts its testers by its own minimum of
   analysed snapshots, as its own dashboard did, but at this dashboard's threshold and on this
   campaign's model: shares at another threshold or from another model measure something else, so
@@ -36,12 +36,15 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from campaigns.dashboard import counting
+from campaigns.dashboard.matrix import tester_matrix
 from campaigns.models import Campaign, SurveyQuestion, Variant
 from inference.models import CalibratedSum, Prediction
+from inference.selectors import get_model_for_campaign
 from sessions.models import Frame, SurveyAnswer, Tester
 
 if TYPE_CHECKING:
-    from campaigns.dashboard.selectors import TesterMatrix
+    from campaigns.dashboard.matrix import TesterMatrix
     from inference.models import Calibration, ModelVersion
 
 MIN_EARLIER_VARIANTS = 5
@@ -212,20 +215,17 @@ def happy_cells(
     *, campaign_ids: set[uuid.UUID], model: ModelVersion, calibration: Calibration | None, threshold: float
 ) -> tuple[list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int, int]], set[uuid.UUID]]:
     """(campaign, tester, variant, analysed frames, frames counted as happy) per cell with any
-    analysed frame, counting as `selectors.confident_as` does. Where PostgreSQL keeps the calibrated
-    sums and a calibration is active, as selectors.tester_matrix does on its fast path: the analysed
+    analysed frame, counting as `counting.confident_as` does. Where PostgreSQL keeps the calibrated
+    sums and a calibration is active, as matrix.tester_matrix does on its fast path: the analysed
     and the stale frames from inference.CalibratedSum in one GROUP BY; for the campaigns without
     stale frames (the usual case) the happy frames from the range of the `prediction_confident`
     index at or above the threshold, a few per cent of their frames. The other campaigns (and every
     campaign without the sums or a calibration) in one GROUP BY over all their predictions. Two to
     three queries. Returns the cells, and the campaigns whose predictions may be partly stale on the
     calibration (their counts change as the recompute goes on)."""
-    # At call time: the dashboard's selectors import this module.
-    from campaigns.dashboard.selectors import confident_as, sums_available
-
     counted_slowly = set(campaign_ids)
     cells: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int, int]] = []
-    if calibration is not None and sums_available():
+    if calibration is not None and counting.sums_available():
         sums = (
             CalibratedSum.objects.filter(campaign_id__in=campaign_ids, model_version=model, class_name="", frames__gt=0)
             .values_list("campaign_id", "tester_id", "variant_id")
@@ -255,7 +255,9 @@ def happy_cells(
         cells += list(
             Prediction.objects.filter(campaign_id__in=counted_slowly, model_version=model)
             .values_list("campaign_id", "tester_id", "variant_id")
-            .annotate(analysed=Count("*"), happy=Count("pk", filter=confident_as("happy", threshold, calibration)))
+            .annotate(
+                analysed=Count("*"), happy=Count("pk", filter=counting.confident_as("happy", threshold, calibration))
+            )
             .order_by()
         )
     # Without the sums, whether a campaign has stale predictions is not known: as if it had.
@@ -428,12 +430,9 @@ def norm_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Itera
     """CSV (exports.EXPORTS style): one row per variant and figure ("happy_share": a fraction 0..1;
     "rating": the mean on its scale), with its percentile rank among the organisation's finished
     variants (empty below the minimum), how many there are, their median and how many more are needed."""
-    # At call time: the dashboard's selectors import this module.
-    from campaigns.dashboard.selectors import active_calibration, effective_model, tester_matrix
-
     header = ["variant", "figure", "value", "percentile", "earlier_variants", "earlier_median", "more_needed"]
-    model = effective_model(campaign)
-    calibration = active_calibration(model)
+    model = get_model_for_campaign(campaign)
+    calibration = counting.active_calibration(model)
     variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
     matrix = (
         tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration)

@@ -42,11 +42,14 @@ from django.utils.translation import ngettext
 from scipy import stats as scipy_stats
 
 from campaigns.dashboard import stats
+from campaigns.dashboard.counting import active_calibration
+from campaigns.dashboard.matrix import tester_matrix
 from campaigns.models import Campaign, SurveyQuestion, Variant
+from inference.selectors import get_model_for_campaign
 from sessions.models import SurveyAnswer
 
 if TYPE_CHECKING:
-    from campaigns.dashboard.selectors import TesterMatrix
+    from campaigns.dashboard.matrix import TesterMatrix
 
 CONFIDENCE = 0.95
 MIN_TESTERS_FOR_RHO = 4  # the Bonett–Wright standard error needs n - 3 > 0
@@ -136,12 +139,9 @@ def say_face_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], I
     testers who answered, their mean rating, the happy share of every counted tester as on the
     dashboard, the rank correlation), then one per question and pair of variants ("difference":
     means of the per-tester differences b - a and their rank correlation). No tester appears."""
-    # At call time: the dashboard's selectors import this module.
-    from campaigns.dashboard.selectors import active_calibration, effective_model, tester_matrix
-
     header = ["question", "scope", "variant", "testers", "mean_rating", "mean_happy_share"]
     header += ["spearman_rho", "rho_low", "rho_high"]
-    model = effective_model(campaign)
+    model = get_model_for_campaign(campaign)
     if model is None:
         return header, iter(())
     variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))

@@ -21,7 +21,7 @@ from campaigns.models import Campaign, SurveyQuestion
 from sessions.models import SurveyAnswer
 
 if TYPE_CHECKING:
-    from campaigns.dashboard.selectors import TesterMatrix
+    from campaigns.dashboard.matrix import TesterMatrix
 
 MAX_COMMENTS_ON_PAGE = 200
 

@@ -20,7 +20,7 @@ from campaigns.models import Campaign, Invitation, Variant
 from sessions.models import Frame, Tester
 
 if TYPE_CHECKING:
-    from campaigns.dashboard.selectors import TesterMatrix
+    from campaigns.dashboard.matrix import TesterMatrix
 
 # Why a tester who consented is not counted yet, in the order they are checked.
 NOT_FINISHED = "watching"  # still on the way through the advertisements

@@ -24,7 +24,7 @@ from django.db.models import Count, Sum
 from django.utils import formats
 from django.utils.translation import gettext as _
 
-from campaigns.dashboard import calibrated, decision
+from campaigns.dashboard import calibrated, counting, decision
 from campaigns.dashboard.verdict_wording import (
     pair_verdict_sentence,
     plan_assumptions,
@@ -34,9 +34,10 @@ from campaigns.dashboard.verdict_wording import (
 from campaigns.dashboard.wording import emotion_name
 from campaigns.models import Campaign, Variant
 from inference.models import Calibration
+from inference.selectors import get_model_for_campaign
 
 if TYPE_CHECKING:
-    from campaigns.dashboard.selectors import TesterMatrix
+    from campaigns.dashboard.matrix import TesterMatrix
 
 DEFAULT_EMOTIONS = ("happy", "sad")
 PLANNED_EMOTION = "happy"  # the campaign page plans for happy, the emotion ads are usually judged on
@@ -233,14 +234,13 @@ def counted_testers(*, campaign: Campaign, variants: list[Variant]) -> int:
     """Testers with at least `min_frames_per_tester` analysed frames on every variant, as the dashboard
     counts them, in one GROUP BY: over inference.CalibratedSum's rows that count every prediction
     (a few per tester) on PostgreSQL, else over the predictions."""
-    from campaigns.dashboard.selectors import effective_model, sums_available
     from inference.models import CalibratedSum, Prediction
 
-    model = effective_model(campaign)
+    model = get_model_for_campaign(campaign)
     if model is None or not variants:
         return 0
     minimum = max(1, campaign.min_frames_per_tester)
-    if sums_available():
+    if counting.sums_available():
         rows = CalibratedSum.objects.filter(campaign=campaign, model_version=model, class_name="", variant__in=variants)
         frames = Sum("frames")
     else:

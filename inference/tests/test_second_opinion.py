@@ -13,15 +13,15 @@ from inference import sample_frames
 from inference.models import ModelVersion, Prediction
 from inference.pipeline import inspect_image
 from inference.quality import Thresholds
-from inference.second_opinion import (
-    SECOND_OPINION_MODEL,
+from inference.second_opinion.model import SECOND_OPINION_MODEL
+from inference.second_opinion.services import (
     decode_face_crop,
     encode_face_crop,
     prediction_record_second_opinion,
     queue_second_opinion,
     second_opinion_model_ensure,
 )
-from inference.second_opinion_verdict import second_opinion_verdict
+from inference.second_opinion.verdict import second_opinion_verdict
 from inference.services import frame_submit_for_analysis, model_version_ensure_default
 from inference.tests.conftest import make_campaign, make_frame, wait_until
 from sessions import models as session_models

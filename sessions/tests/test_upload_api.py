@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import timedelta
 
@@ -106,9 +107,9 @@ def test_upload_rate_limit_answers_429_with_retry_after(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_withdrawal_revocation_consent_and_a_closed_campaign_change_the_very_next_upload(client):
-    """The upload reuses its process' copy of the tester's row (after the first upload only the
-    INSERT reaches the database), yet a change made through the services decides the next one."""
+def test_withdrawal_revocation_consent_expiry_and_a_closed_campaign_decide_the_very_next_upload(client):
+    """The upload reads its tester's row, campaign status and link state on every request, in one
+    query beside its one INSERT (autocommit), so every change counts at once."""
     app.control.purge()
     study = make_study(invitations=5)
     withdrawn, revoked, late, expiring, running = study.tokens
@@ -117,45 +118,44 @@ def test_withdrawal_revocation_consent_and_a_closed_campaign_change_the_very_nex
     variant = study.variants[0]
     sequence = iter(range(1000))
 
-    def warm(token: str) -> None:
-        assert upload(client, token, variant, sequence=next(sequence)).status_code == 204
+    def accepted(token: str) -> None:
         with CaptureQueriesContext(connection) as queries:
             assert upload(client, token, variant, sequence=next(sequence)).status_code == 204
-        assert len(queries) == 1, [query["sql"] for query in queries]  # the INSERT only: the row was reused
+        statements = [query["sql"].split()[0] for query in queries]
+        assert statements == ["SELECT", "INSERT"], [query["sql"] for query in queries]  # the gate's, the row
 
     def refusal(token: str) -> tuple[int, dict]:
         response = upload(client, token, variant, sequence=next(sequence))
         return response.status_code, response.json()["extra"]
 
     for token in (withdrawn, revoked, running):
-        warm(token)
+        accepted(token)
     tester_services.tester_withdraw(tester=StudyTester.objects.get(token_hash=hash_token(withdrawn)))
     assert refusal(withdrawn) == (404, {"reason": "withdrawn"})
     campaign_services.invitation_revoke(invitation=Invitation.objects.get(token_hash=hash_token(revoked)))
     assert refusal(revoked) == (404, {"reason": "revoked"})
 
-    # Not consented yet: refused, twice (the second time from the kept row), then consent counts at once.
+    # Opened but not consented yet: refused; consent counts at once.
     client.get(reverse("tester:start", kwargs={"token": late}))
-    assert refusal(late)[0] == refusal(late)[0] == 403
+    assert refusal(late)[0] == 403
     tester_services.tester_consent(tester=StudyTester.objects.get(token_hash=hash_token(late)))
-    warm(late)
+    accepted(late)
 
-    # Expiry needs no write: it is compared on every upload, with the row kept.
     Invitation.objects.filter(token_hash=hash_token(expiring)).update(expires_at=timezone.now() + timedelta(seconds=1))
-    warm(expiring)
+    accepted(expiring)
     time.sleep(1.1)
     assert refusal(expiring) == (404, {"reason": "expired"})
 
     campaign_services.campaign_close(campaign=study.campaign)
     assert refusal(running)[0] == refusal(late)[0] == 409
-    assert queued_messages() == 10  # two per warm(): the withdrawn tester's two frames went with them
-    assert Frame.objects.count() == 8 and not Frame.objects.filter(tester__token_hash=hash_token(withdrawn)).exists()
+    assert queued_messages() == 5  # the withdrawn tester's frame went with them
+    assert Frame.objects.count() == 4 and not Frame.objects.filter(tester__token_hash=hash_token(withdrawn)).exists()
     app.control.purge()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_link_revoked_or_a_campaign_closed_in_the_admin_refuses_the_very_next_upload(client, rf):
-    """Support staff's edits in the admin bypass the services, yet reach the upload path's kept rows at once."""
+    """Support staff's edits in the admin bypass the services, yet count for the very next upload."""
     from django.contrib import admin
 
     from campaigns.models import Campaign
@@ -167,7 +167,7 @@ def test_a_link_revoked_or_a_campaign_closed_in_the_admin_refuses_the_very_next_
         agree(client, token)
     variant = study.variants[0]
     for token in study.tokens:
-        for sequence in (0, 1):  # the second upload runs on the kept row
+        for sequence in (0, 1):
             assert upload(client, token, variant, sequence=sequence).status_code == 204
     staff = rf.post("/admin/")
 
@@ -184,6 +184,44 @@ def test_a_link_revoked_or_a_campaign_closed_in_the_admin_refuses_the_very_next_
     app.control.purge()
 
 
+class Endless(io.RawIOBase):
+    """A request body that never ends, counting what is read of it."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        buffer[:] = b"\xff" * len(buffer)
+        self.read_bytes += len(buffer)
+        return len(buffer)
+
+
+@pytest.mark.django_db
+def test_a_body_is_refused_by_its_declared_length_before_any_of_it_is_read(client):
+    """The one size gate: a body without a Content-Length (chunked) answers 411, one declared over
+    FRAME_MAX_BYTES 413, both in the one error shape, before a byte of the body is read and before
+    the link is even looked up. What a body's Content-Length allows is all Django reads of it."""
+    study = make_study(invitations=1)
+    url = reverse("tester-api:frames", kwargs={"token": study.tokens[0]})
+
+    def post(**meta: str) -> tuple[int, dict, int]:
+        body = Endless()
+        with CaptureQueriesContext(connection) as queries:
+            response = client.generic("POST", url, content_type="image/jpeg", **meta, **{"wsgi.input": body})
+        assert len(queries) == 0
+        return response.status_code, response.json(), body.read_bytes
+
+    chunked_status, chunked, chunked_read = post(CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
+    assert (chunked_status, set(chunked), chunked_read) == (411, {"message", "extra"}, 0)
+    huge_status, huge, huge_read = post(CONTENT_LENGTH=str(50 * 1024 * 1024))
+    assert (huge_status, huge["extra"], huge_read) == (413, {"max_bytes": settings.MIMIK["FRAME_MAX_BYTES"]}, 0)
+    assert settings.MIMIK["FRAME_MAX_BYTES"] < settings.FILE_UPLOAD_MAX_MEMORY_SIZE  # a form's image stays in memory
+    assert Frame.objects.count() == 0
+
+
 @pytest.mark.django_db
 def test_openapi_schema_describes_the_multipart_upload(client):
     schema = client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()
@@ -193,4 +231,4 @@ def test_openapi_schema_describes_the_multipart_upload(client):
     fields = schema["components"]["schemas"][multipart]["properties"]
     assert {"image", "variant", "sequence", "media_time_ms", "captured_at"} <= set(fields)
     assert fields["image"]["format"] == "binary"
-    assert {"204", "404", "409", "413", "415", "429", "503"} <= set(operation["responses"])
+    assert {"204", "404", "409", "411", "413", "415", "429", "503"} <= set(operation["responses"])

@@ -2,15 +2,15 @@
 
 What runs, the way production serves it: a throwaway PostgreSQL database (`mimik_load`, dropped at
 the end), a Redis of its own (a redis-server on a free port with an fsync'd append-only file, so
-the broker survives a restart like a production Redis must), uvicorn with several workers, and
-Celery workers. The script creates a running campaign and its testers through the services, then
+the broker survives a restart like a production Redis must), gunicorn with several sync workers,
+and Celery workers. The script creates a running campaign and its testers through the services, then
 every tester uploads a real face JPEG (inference.sample_frames) at the capture interval through
 the real HTTP API (the JPEG as the body, as the tester page sends it, over one keep-alive
 connection per tester), re-sending on 429/5xx after Retry-After like the tester page does. When the
 time is up it waits for every accepted frame's outcome and prints requests/s, upload latency
 percentiles, the upload-to-outcome delay and the books (accepted, stored, lost, duplicated).
-Then `wrk` measures the upload endpoint with a 50 KB JPEG against `/api/ping` (204, nothing
-behind it) on the same server.
+Then `wrk` measures the upload endpoint with a 50 KB JPEG against a bare 204 on the same server
+(`/api/ping`, bench.ping: a route of the benchmarks' own URLconf only).
 
 Faults, on demand: `--kill-worker-at S` SIGKILLs a Celery worker (and its pool) S seconds in and
 starts a new one; `--restart-redis-at S --redis-down-seconds D` kills Redis and restarts it D
@@ -40,7 +40,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.load.servers import free_port, redis_server_command, stack_environment
+from bench.ping import PING_PATH
+from tests.load.servers import WEB_THREADS, free_port, gunicorn_command, redis_server_command, stack_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 LOAD_DB = "mimik_load"
@@ -141,26 +142,10 @@ class Stack:
 
         wait_for(ready, timeout=120, what=f"Celery worker {name}")
 
-    def start_web(self, workers: int) -> None:
-        self.spawn(
-            "uvicorn",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.web_port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-        )
-        wait_for(lambda: port_open(self.web_port), timeout=60, what="uvicorn")
+    def start_web(self, workers: int, threads: int = WEB_THREADS) -> None:
+        """HTTP as production serves it: gunicorn on config.wsgi (deploy/entrypoint.sh)."""
+        self.spawn("web", gunicorn_command(self.web_port, workers=workers, threads=threads))
+        wait_for(lambda: port_open(self.web_port), timeout=60, what="gunicorn")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.get(name)
@@ -386,7 +371,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60, help="how long the testers upload")
     parser.add_argument("--interval", type=float, default=1.0, help="capture interval in seconds")
     parser.add_argument("--display-seconds", type=float, default=10, help="seconds per variant")
-    parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--web-threads", type=int, default=WEB_THREADS, help="threads per gunicorn process")
     parser.add_argument("--celery-workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--concurrency", type=int, default=2, help="pool size of each Celery worker")
     parser.add_argument(
@@ -399,16 +385,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--restart-redis-at", type=float, help="kill Redis this many seconds in")
     parser.add_argument("--redis-down-seconds", type=float, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the database and the logs")
+    parser.add_argument("--database", default=LOAD_DB, help="the throwaway database's name")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     return parser.parse_args(argv)
 
 
 def prepare_environment(args, workdir: Path, redis_port: int) -> dict[str, str]:
     return stack_environment(
-        database=LOAD_DB,
+        database=args.database,
         redis_port=redis_port,
         workdir=workdir,
         purpose="load-run",
+        # The product's settings plus the bare 204 the wrk comparison measures against.
+        DJANGO_SETTINGS_MODULE="bench.settings",
         # A killed worker's message comes back after this long (the --kill-worker-at fault).
         CELERY_VISIBILITY_TIMEOUT="20",
     )
@@ -484,8 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(stack.env)
     sys.path.insert(0, str(ROOT))
     admin_url = stack.env["DATABASE_ADMIN_URL"]
-    admin_sql(admin_url, f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
-    admin_sql(admin_url, f"CREATE DATABASE {LOAD_DB}")
+    admin_sql(admin_url, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+    admin_sql(admin_url, f"CREATE DATABASE {args.database}")
     result: dict = {"setup": vars(args) | {"out": str(args.out) if args.out else None, "cpus": os.cpu_count()}}
     try:
         stack.start_redis()
@@ -503,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         jpegs = [frame.jpeg for frame in sample_frames.benchmark_frames(24)]
         for number in range(args.celery_workers):
             stack.start_worker(f"worker{number}", args.concurrency, args.worker_nice)
-        stack.start_web(args.web_workers)
+        stack.start_web(args.web_workers, args.web_threads)
         base_url = f"http://127.0.0.1:{stack.web_port}"
         print(
             f"[load] {args.testers} testers x {args.seconds:.0f} s against {base_url} (logs in {workdir})", flush=True
@@ -563,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             size = fifty_kb_jpeg(jpeg_path)
             variant = wrk_testers[0].variants[0]
             tokens = [tester.token for tester in wrk_testers if tester.variants[0] == variant]
-            ping = run_wrk(f"{base_url}/api/ping", args.wrk_seconds, args.wrk_connections)
+            ping = run_wrk(f"{base_url}{PING_PATH}", args.wrk_seconds, args.wrk_connections)
             upload = run_wrk(
                 base_url, args.wrk_seconds, args.wrk_connections, ["raw", str(jpeg_path), variant, *tokens]
             )
@@ -572,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop_all()
         if not args.keep:
-            admin_sql(admin_url, f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
+            admin_sql(admin_url, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
             shutil.rmtree(workdir, ignore_errors=True)
     text = json.dumps(result, indent=2, default=str)
     print(text)

@@ -1,5 +1,6 @@
-"""Real server processes for the fault and privacy tests: a throwaway redis-server of their own
-(never the shared one) and uvicorn with the environment a test needs."""
+"""Real server processes for the fault and privacy tests, the load script and the upload benchmark:
+a throwaway redis-server of their own (never the shared one), gunicorn serving HTTP as production
+does (config.wsgi) and uvicorn serving the ASGI app (websockets, and HTTP as `make run` does)."""
 
 from __future__ import annotations
 
@@ -134,23 +135,53 @@ def own_redis(directory: Path) -> Iterator[OwnRedis]:
         redis_server.kill()
 
 
+# Threads per gunicorn process in production (deploy/entrypoint.sh, WEB_THREADS).
+WEB_THREADS = 8
+
+
+def gunicorn_command(port: int, *, workers: int = 1, threads: int = 1, host: str = "127.0.0.1") -> list[str]:
+    """Production's HTTP server (deploy/entrypoint.sh `web`): gunicorn on config.wsgi, `workers`
+    processes of `threads` threads each (one thread: gunicorn's plain sync worker)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]
+
+
+def uvicorn_command(port: int, *, workers: int = 1, host: str = "127.0.0.1") -> list[str]:
+    """The ASGI app (config.asgi): websockets in production, everything under `make run`."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
 @contextmanager
-def uvicorn_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """The production ASGI app on a free port with `env` (see conftest.child_environment)."""
-    port = free_port()
+def served(command: list[str], port: int, env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`command` listening on `port` with `env` (see conftest.child_environment); yields its URL."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        command,
         cwd=ROOT,
         env=env,
         stdout=log_path.open("w"),
@@ -163,3 +194,19 @@ def uvicorn_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], log_path: Path, *, workers: int = 1, threads: int = 1) -> Iterator[str]:
+    """The production WSGI app in gunicorn on a free port."""
+    port = free_port()
+    with served(gunicorn_command(port, workers=workers, threads=threads), port, env, log_path) as url:
+        yield url
+
+
+@contextmanager
+def uvicorn_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """The production ASGI app in uvicorn on a free port."""
+    port = free_port()
+    with served(uvicorn_command(port), port, env, log_path) as url:
+        yield url

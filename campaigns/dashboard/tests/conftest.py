@@ -27,12 +27,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from campaigns.dashboard import selectors
+from campaigns.dashboard.counting import active_calibration
+from campaigns.dashboard.matrix import tester_matrix
 from campaigns.dashboard.tests.generated import store_calibration, unloadable_model
 from campaigns.models import Campaign, Invitation, Membership, Organisation, SurveyQuestion, Variant
 from inference import calibrations
 from inference.default_model import DEFAULT_MODEL
 from inference.models import Calibration, ModelVersion, Prediction
+from inference.selectors import get_model_for_campaign
 from sessions.models import BaselineSnapshot, Frame, SurveyAnswer, Tester
 
 HAPPY_FRAMES = {  # tester: ((happy on A, frames on A), (happy on B, frames on B))
@@ -308,10 +310,10 @@ def build_campaign(
 def dashboard_inputs(campaign: Campaign, threshold: float | None = None) -> dict:
     """What dashboard_data hands the analyses: the model, calibration, threshold, matrix and ratios."""
     threshold = campaign.confidence_threshold if threshold is None else threshold
-    model = selectors.effective_model(campaign)
-    calibration = selectors.active_calibration(model)
+    model = get_model_for_campaign(campaign)
+    calibration = active_calibration(model)
     variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
-    matrix = selectors.tester_matrix(
+    matrix = tester_matrix(
         campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration
     )
     return {"model": model, "calibration": calibration, "threshold": threshold, "matrix": matrix}

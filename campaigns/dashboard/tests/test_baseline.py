@@ -24,8 +24,8 @@ import pytest
 from django.utils import translation
 from scipy import stats as scipy_stats
 
-from campaigns.dashboard import selectors as dashboard_selectors
 from campaigns.dashboard.baseline import baseline_panel, baseline_summary
+from campaigns.dashboard.matrix import TesterMatrix
 from campaigns.models import Campaign, Organisation, Variant
 from inference.calibrations import calibrate_rows
 from inference.models import Calibration, ModelVersion
@@ -84,7 +84,7 @@ def generated(db):
     for row, tester_id in enumerate(ids):
         for v, value in enumerate(ON_VARIANTS[name_of[tester_id]]):
             means[row, v, happy], means[row, v, names.index("neutral")] = value, 1 - value
-    matrix = dashboard_selectors.TesterMatrix(
+    matrix = TesterMatrix(
         variants, names, ids, np.full((len(ids), 2), 5), np.zeros((len(ids), 2, len(names))), 0, means
     )
     matrix.included = np.array([name_of[tester_id] in COUNTED for tester_id in ids])

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns.dashboard import selectors
+from campaigns.dashboard import counting
+from campaigns.dashboard.funnel import frame_outcomes
 from campaigns.dashboard.selectors import dashboard_data
 from campaigns.models import Variant
 from inference.models import Prediction
@@ -37,7 +38,7 @@ def rounded(value):
 
 def reference_data(monkeypatch, campaign, threshold: float) -> dict:
     with monkeypatch.context() as patch:
-        patch.setattr(selectors, "sums_available", lambda: False)  # a GROUP BY over every prediction
+        patch.setattr(counting, "sums_available", lambda: False)  # a GROUP BY over every prediction
         return dashboard_data(campaign=campaign, threshold=threshold)
 
 
@@ -70,7 +71,7 @@ def test_fast_paths_give_the_same_page_as_counting_every_prediction(calibrated_c
 def test_without_the_sums_stale_predictions_count_on_their_raw_values(fixed, monkeypatch):
     """Where the trigger-kept sums are missing (SQLite, as `make run` serves), predictions not yet
     recomputed with the active calibration still count on their raw values: the same page."""
-    assert selectors.active_calibration(fixed.model) is not None  # so every prediction here is stale
+    assert counting.active_calibration(fixed.model) is not None  # so every prediction here is stale
     with_sums = dashboard_data(campaign=fixed.campaign)
 
     without_sums = reference_data(monkeypatch, fixed.campaign, fixed.campaign.confidence_threshold)
@@ -83,10 +84,10 @@ def test_without_the_sums_stale_predictions_count_on_their_raw_values(fixed, mon
 
 
 def outcomes_both_ways(monkeypatch, campaign) -> tuple:
-    fast = selectors.frame_outcomes(campaign)
+    fast = frame_outcomes(campaign)
     with monkeypatch.context() as patch:
-        patch.setattr(selectors, "sums_available", lambda: False)  # count every frame
-        return fast, selectors.frame_outcomes(campaign)
+        patch.setattr(counting, "sums_available", lambda: False)  # count every frame
+        return fast, frame_outcomes(campaign)
 
 
 @pytest.mark.django_db
@@ -95,7 +96,7 @@ def test_the_funnel_counts_every_frame_through_uploads_analyses_expiry_and_withd
     (an upload), claimed by the worker's one statement, expired by the backstop, stored with an
     outcome already, deleted with a withdrawn tester."""
     campaign, a, b = fixed.campaign, fixed.a, fixed.b
-    others = selectors.frame_outcomes(campaign)[0]  # the fixture's testers' frames
+    others = frame_outcomes(campaign)[0]  # the fixture's testers' frames
     tester = session_models.Tester.objects.create(campaign=campaign, token_hash="funnel-counts")
     uploads = [
         Frame.objects.create(campaign=campaign, tester=tester, variant=a, sequence=n, media_time_ms=n * 1000)

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
-from campaigns.dashboard import selectors
+from campaigns.dashboard import counting
 from campaigns.dashboard.norms import benchmark, earlier_figures, norm_rows
 from campaigns.dashboard.selectors import dashboard_data
 from campaigns.dashboard.tests.generated import unloadable_model
@@ -199,7 +199,7 @@ def test_finished_campaigns_count_on_the_calibrated_sums_as_on_every_prediction(
     with CaptureQueriesContext(connection) as queries:
         fast = earlier_figures(campaign=asking, **{k: inputs[k] for k in ("model", "calibration", "threshold")})
     cache.clear()  # the two current campaigns' shares were kept
-    monkeypatch.setattr(selectors, "sums_available", lambda: False)
+    monkeypatch.setattr(counting, "sums_available", lambda: False)
     every = earlier_figures(campaign=asking, **{k: inputs[k] for k in ("model", "calibration", "threshold")})
 
     assert sorted(fast["happy"]) == pytest.approx(sorted(every["happy"]))

@@ -7,7 +7,7 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ApplicationError
-from inference.second_opinion import campaign_second_model_set, second_opinion_model_ensure
+from inference.second_opinion.services import campaign_second_model_set, second_opinion_model_ensure
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """The second opinion's Celery task, on its own queue (config.celery.SECOND_OPINION_QUEUE) so a
-slow second model never delays the primary one. Imported by InferenceConfig.ready(): Celery's
-autodiscovery only imports inference.tasks."""
+slow second model never delays the primary one. Registered by inference.tasks, the module Celery's
+autodiscovery imports."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 @shared_task(name="inference.second_opinion", queue=SECOND_OPINION_QUEUE, **FRAME_TASK_OPTIONS)
 def second_opinion(frame_id: int, model_version_id: int, face_crop_png_b64: str) -> bool:
     """Score one face crop (a small gray PNG in base64) with the second model; True if stored."""
-    from inference.second_opinion import decode_face_crop, prediction_record_second_opinion
+    from inference.second_opinion.services import decode_face_crop, prediction_record_second_opinion
 
     face_crop = decode_face_crop(face_crop_png_b64)
     if face_crop is None:

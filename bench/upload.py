@@ -1,16 +1,18 @@
-"""Upload cost against a bare 204, side by side: `python -m sessions.bench_upload` prints JSON.
+"""Upload cost against a bare 204, side by side: `python -m bench.upload` prints JSON.
 
 1. In process: Django's test client posts a 50 KB face JPEG to the upload API (rotating testers,
    a new sequence each time), as the tester page sends it (the JPEG as the body, the fields in
-   X-Snapshot-* headers) and as a multipart form, and GETs /api/ping (204, nothing behind it), in
-   alternating rounds so a busy machine hurts all alike. Prints the median ms per request and
-   ping_ms / upload_ms (the share of ping's requests/s the upload reaches), plus the SQL queries
-   of one upload.
-2. Served (if `wrk` is on the PATH): uvicorn with --workers N, `wrk` against /api/ping and the
-   upload route exactly as `python -m tests.load` does (raw body; `--wrk-multipart` adds the form),
-   the ratio of their requests/s, and the CPU milliseconds per request of each part (uvicorn's
-   processes, our redis-server, the PostgreSQL backends of the bench database, wrk): a ratio of
-   requests/s depends on what else runs on the machine, CPU per request much less.
+   X-Snapshot-* headers) and as a multipart form, and GETs `/api/ping` (204, nothing behind it;
+   a route of bench.urls only, never of the product), in alternating rounds so a busy machine
+   hurts all alike. Prints the median ms per request and ping_ms / upload_ms (the share of ping's
+   requests/s the upload reaches), plus the SQL queries of one upload.
+2. Served (if `wrk` is on the PATH): gunicorn with --workers N processes of --threads T threads,
+   as production serves HTTP (deploy/entrypoint.sh; --threads 1 is gunicorn's plain sync worker),
+   `wrk` against `/api/ping` and the upload route exactly as `python -m tests.load` does (raw
+   body; `--wrk-multipart` adds the form), the ratio of their requests/s, and the CPU
+   milliseconds per request of each part (gunicorn's processes, our redis-server, the PostgreSQL
+   backends of the bench database, wrk): a ratio of requests/s depends on what else runs on the
+   machine, CPU per request much less.
 
 It uses a throwaway database (`mimik_bench`, dropped at the end) on DATABASE_ADMIN_URL and a
 redis-server of its own (needs `redis-server` on the PATH), like the load script.
@@ -30,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.ping import PING_PATH
 from tests.load.__main__ import (
     Stack,
     admin_sql,
@@ -39,17 +42,19 @@ from tests.load.__main__ import (
     prepare_environment,
     run_wrk,
 )
+from tests.load.servers import WEB_THREADS
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "mimik_bench"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m sessions.bench_upload", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.upload", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="in-process requests per kind and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--testers", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=WEB_THREADS, help="threads per gunicorn process (1: sync)")
     parser.add_argument("--wrk-seconds", type=int, default=10, help="0 skips the served part")
     parser.add_argument("--wrk-connections", type=int, default=32)
     parser.add_argument("--wrk-rounds", type=int, default=2)
@@ -102,7 +107,7 @@ def in_process(args, tokens: list[str], variant: str, jpeg: bytes, broker) -> di
         ).status_code
 
     def ping() -> int:
-        return client.get("/api/ping").status_code
+        return client.get(PING_PATH).status_code
 
     def timed(call, wall: list[float], cpu: list[float]) -> None:
         """Wall time, and this process's CPU time (less disturbed by a busy machine; the waits for
@@ -194,7 +199,7 @@ def _backends(admin_url: str, database: str) -> list[int]:
 
 def wrk_with_cpu(stack: Stack, admin_url: str, database: str, *wrk_args) -> dict:
     """run_wrk, plus the CPU ms per request of each part of the stack while it ran."""
-    web = _process_group(stack.processes["uvicorn"].pid)
+    web = _process_group(stack.processes["web"].pid)
     redis_server = _process_group(stack.processes["redis"].pid)
     backends = _backends(admin_url, database)
     before = {"web": _cpu_ms(web), "redis": _cpu_ms(redis_server), "postgres": _cpu_ms(backends)}
@@ -214,14 +219,14 @@ def wrk_with_cpu(stack: Stack, admin_url: str, database: str, *wrk_args) -> dict
 def served(args, stack: Stack, tokens: list[str], variant: str, jpeg_path: Path, broker, admin_url: str) -> dict:
     from config.celery import INFERENCE_QUEUE
 
-    stack.start_web(args.workers)
+    stack.start_web(args.workers, args.threads)
     base_url = f"http://127.0.0.1:{stack.web_port}"
     rounds = []
     modes = ["raw", "multipart"] if args.wrk_multipart else ["raw"]
     for _ in range(args.wrk_rounds):
         load_before = os.getloadavg()[0]
         ping = wrk_with_cpu(
-            stack, admin_url, args.database, f"{base_url}/api/ping", args.wrk_seconds, args.wrk_connections
+            stack, admin_url, args.database, f"{base_url}{PING_PATH}", args.wrk_seconds, args.wrk_connections
         )
         measured = {"load_average_1min": round(load_before, 2), "ping": ping}
         for mode in modes:
@@ -240,6 +245,7 @@ def served(args, stack: Stack, tokens: list[str], variant: str, jpeg_path: Path,
         rounds.append(measured)
     return {
         "workers": args.workers,
+        "threads": args.threads,
         "connections": args.wrk_connections,
         "upload_over_ping": statistics.median(r["upload_over_ping"] for r in rounds if "upload_over_ping" in r),
         "upload_over_ping_cpu": statistics.median(
@@ -257,7 +263,6 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(workdir, {}, free_port(), free_port())
     env = prepare_environment(args, workdir, stack.redis_port)
     admin_url = env["DATABASE_ADMIN_URL"]
-    env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + f"/{args.database}"
     env["ALLOWED_HOSTS"] += ",testserver"
     # Every request must be a real 204: a 429 is cheaper and would flatter the upload's figure.
     env["MIMIK_FRAME_RATE_LIMIT_PER_MINUTE"] = "1000000"

@@ -1,4 +1,4 @@
-"""Benchmark: `python -m inference.bench [--frames 240] [--no-worker] [--no-stages] [--with-fer]` prints JSON.
+"""Benchmark: `python -m bench.inference [--frames 240] [--no-worker] [--no-stages] [--with-fer]` prints JSON.
 
 Runs on a fixed set of real face frames (inference.sample_frames: the public-domain astronaut
 portrait with shifts, scales 90-240 px and brightness changes, plus frames without a face) and

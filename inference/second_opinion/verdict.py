@@ -24,8 +24,8 @@ import numpy as np
 from django.db.models import Count, Q
 
 from inference.models import ModelVersion, Prediction
-from inference.second_opinion import canonical_class
-from inference.selectors import get_active_model
+from inference.second_opinion.model import canonical_class
+from inference.selectors import get_model_for_campaign
 
 # Means closer than this are a tie: no variant leads.
 TIE_TOLERANCE = 1e-9
@@ -61,7 +61,7 @@ def second_opinion_verdict(*, campaign, threshold: float) -> dict[str, Any]:
     from campaigns.models import Variant
 
     second = campaign.second_model_version
-    primary = campaign.model_version or get_active_model()
+    primary = get_model_for_campaign(campaign)
     verdict: dict[str, Any] = {
         "model": str(second) if second is not None else None,
         "frames": 0,
