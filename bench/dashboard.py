@@ -26,14 +26,11 @@ import json
 import os
 import secrets
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-import environ
-import psycopg
-from psycopg import sql
+from bench.database import throwaway_database
 
 TESTERS = 1000
 FINISHED = int(os.environ.get("BENCH_FINISHED", "5"))  # closed campaigns of the same organisation
@@ -71,28 +68,6 @@ def _activate_generated_calibration(model: Any) -> Any:
     Calibration.objects.filter(model_version=model, is_active=True).update(is_active=False)
     Calibration.objects.filter(pk=calibration.pk).update(is_active=True)
     return calibration
-
-
-def _server(database_url: str) -> dict[str, Any]:
-    config = environ.Env.db_url_config(database_url)
-    if "postgresql" not in config["ENGINE"]:
-        sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
-    return {
-        "host": config.get("HOST") or "127.0.0.1",
-        "port": config.get("PORT") or 5432,
-        "user": config.get("USER") or "postgres",
-        "password": config.get("PASSWORD") or None,
-    }
-
-
-def _admin(server: dict[str, Any], statement: sql.Composable) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
-        connection.execute(statement)
-
-
-def _bench_url(server: dict[str, Any], name: str) -> str:
-    password = f":{server['password']}" if server["password"] else ""
-    return f"postgres://{server['user']}{password}@{server['host']}:{server['port']}/{name}"
 
 
 def _median_ms(function: Callable[[], object], runs: int = RUNS) -> tuple[float, list[float]]:
@@ -468,15 +443,10 @@ def _timings(
 
 
 def main() -> None:
-    server = _server(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    name = os.environ.get("BENCH_DATABASE", "mimik_bench")
-    _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    _admin(server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    os.environ["DATABASE_URL"] = _bench_url(server, name)
     os.environ["DEBUG"] = "0"  # DEBUG would record every query and slow the timings down
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))  # a throwaway process, no sessions
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    try:
+    with throwaway_database(os.environ.get("BENCH_DATABASE", "mimik_bench")):
         import django
 
         django.setup()
@@ -497,9 +467,6 @@ def main() -> None:
         connections.close_all()
         result["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
         print(json.dumps(result, indent=2, ensure_ascii=False))
-    finally:
-        if os.environ.get("BENCH_KEEP") != "1":  # BENCH_KEEP=1 keeps the database to look at plans
-            _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.database import throwaway_database
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -225,9 +227,17 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
+    with throwaway_database("mimik_bench_inference"):
+        run(arguments)
+
+
+def run(arguments: argparse.Namespace) -> None:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
     import cv2
 
     from inference.sample_frames import benchmark_frames
