@@ -51,7 +51,7 @@ In output order: angry, disgust, fear, happy, sad, surprise, neutral
 ## Test figures
 
 Not recorded here; `python -m ml.evaluate default TEST_DIR` measures them on labelled faces
-(e.g. the FER2013 PrivateTest faces of /work/shared/data/faces/test).
+(e.g. FER2013's PrivateTest faces, one folder per emotion).
 
 ## Intended use
 
