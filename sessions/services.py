@@ -312,8 +312,8 @@ def _queue_busy() -> ApplicationError:
 def baseline_snapshot_accept(
     *, tester: Tester, kind: str, sequence: int, captured_at: datetime | None, image_bytes: bytes
 ) -> BaselineSnapshot | None:
-    """Store one baseline snapshot's row and queue the image for analysis once the row has
-    committed. None for a repeat (the same kind and sequence again: a client retry).
+    """Store one baseline snapshot's row, then queue the image for analysis (503 and the row goes
+    again if the broker refuses, as for a frame). None for a repeat (the same kind and sequence again: a client retry).
 
     The same checks as a frame (consent, a running campaign, a real JPEG or PNG) plus the kind's
     own: at most BASELINE_SNAPSHOTS of it, and posed ones only from a tester whose consent page
@@ -338,12 +338,9 @@ def baseline_snapshot_accept(
     except IntegrityError:  # the unique (tester, kind, sequence): this one arrived before
         return None
 
-    def submit() -> None:
-        baseline_submit_for_analysis(snapshot_id=snapshot.pk, image_bytes=image_bytes)
-
     try:
-        # Outside a transaction (the upload request) this runs now, after the INSERT committed.
-        transaction.on_commit(submit)
+        # After the INSERT committed (the upload request runs in autocommit), as frame_accept does.
+        baseline_submit_for_analysis(snapshot_id=snapshot.pk, image_bytes=image_bytes)
     except QueueUnavailable as error:
         BaselineSnapshot.objects.filter(pk=snapshot.pk).delete()
         raise _queue_busy() from error
