@@ -16,10 +16,11 @@ needed. Percentile rank: the share of earlier variants below this one, ties coun
   survey panel counts), compared as a position on its scale, (mean - min) / (max - min), so a 1-5
   and a 1-7 scale compare.
 
-A fixed number of queries whatever the number of campaigns and variants: the finished variants; the
-per-(campaign, tester, variant) cells of analysed and happy frames (testers' shares need the per-tester
-counts; the rows are cells, not frames), counted as the dashboard's own matrix counts them
-(`happy_cells`); one GROUP BY (variant, question) over the survey answers.
+A fixed number of queries whatever the number of campaigns and variants: the finished variants and
+their testers; the per-(campaign, tester, variant) cells of analysed and happy frames (testers' shares
+need the per-tester counts; the rows are cells, not frames), counted as the dashboard's own matrix
+counts them (`happy_cells`), for the finished campaigns whose shares are not in the cache yet
+(`finished_happy_shares`); one GROUP BY (variant, question) over the survey answers.
 """
 
 from __future__ import annotations
