@@ -171,7 +171,7 @@ def test_a_finished_campaigns_shares_are_kept_until_a_tester_withdraws(organisat
 
     with CaptureQueriesContext(connection) as queries:
         again = earlier_figures(campaign=asking, **inputs)["happy"]
-    assert again == first
+    assert sorted(again) == sorted(first)  # earlier figures come in no particular order
     assert not [q for q in queries.captured_queries if "inference_" in q["sql"]]  # no prediction read
 
     closed = session_models.Tester.objects.filter(campaign__organisation=organisation, campaign__status=CLOSED)
