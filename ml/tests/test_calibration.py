@@ -12,18 +12,7 @@ from ml.calibrate import EXIT_NO_DATA, write_reliability_diagrams
 from ml.calibrate import main as calibrate_main
 from ml.real_faces_report import describe_threshold_figures
 from ml.real_faces_report import main as report_main
-
-CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
-
-def generated_model(
-    faces_per_class: int, *, separation: float = 1.5, overconfidence: float = 1.0, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, labels) of a simulated model; overconfidence 1 means perfectly calibrated."""
-    random = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(len(CLASS_NAMES)), faces_per_class)
-    features = random.normal(size=(len(labels), len(CLASS_NAMES))) + separation * np.eye(len(CLASS_NAMES))[labels]
-    return calibration.softmax(separation * features * overconfidence), labels
+from tests.emotion_math.generated import CLASS_NAMES, generated_model
 
 
 def test_reliability_diagrams_are_written_as_png_and_html(tmp_path) -> None:

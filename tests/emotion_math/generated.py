@@ -32,3 +32,13 @@ def means_per_tester(
     probabilities = generated_faces(labels, seed=seed + 100)
     means = probabilities.reshape(testers, frames_per_tester, len(CLASS_NAMES)).mean(axis=1)
     return means, np.bincount(labels, minlength=len(CLASS_NAMES)) / len(labels)
+
+
+def generated_model(
+    faces_per_class: int, *, separation: float = 1.5, overconfidence: float = 1.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) of a simulated model; overconfidence 1 means perfectly calibrated."""
+    random = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(CLASS_NAMES)), faces_per_class)
+    features = random.normal(size=(len(labels), len(CLASS_NAMES))) + separation * np.eye(len(CLASS_NAMES))[labels]
+    return softmax(separation * features * overconfidence), labels

@@ -16,18 +16,7 @@ from emotion_math import calibration
 from emotion_math.counting import threshold_figures
 from emotion_math.report import describe_quantifier, format_figures_table, to_jsonable
 from emotion_math.shares import QUANTIFIER_FORMAT
-
-CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
-
-def generated_model(
-    faces_per_class: int, *, separation: float = 1.5, overconfidence: float = 1.0, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, labels) of a simulated model; overconfidence 1 means perfectly calibrated."""
-    random = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(len(CLASS_NAMES)), faces_per_class)
-    features = random.normal(size=(len(labels), len(CLASS_NAMES))) + separation * np.eye(len(CLASS_NAMES))[labels]
-    return calibration.softmax(separation * features * overconfidence), labels
+from tests.emotion_math.generated import CLASS_NAMES, generated_model
 
 
 def test_expected_calibration_error_is_small_for_a_calibrated_model_and_large_for_an_overconfident_one() -> None:
