@@ -278,7 +278,7 @@ def _fill_campaign(
 def measure(campaign: Any) -> dict[str, Any]:
     from django.db import connection
 
-    from campaigns.dashboard import selectors
+    from dashboard import selectors
     from inference.selectors import get_model_for_campaign
 
     model = get_model_for_campaign(campaign)
@@ -354,8 +354,8 @@ def _alternating_ms(first: Callable, second: Callable, runs: int = RUNS) -> tupl
 def _timings(
     build: Callable, build_without: Callable, bare_count: Callable, campaign: Any, model: Any, variants: list
 ) -> dict[str, Any]:
-    from campaigns.dashboard import baseline, calibrated, counting, funnel, norms, say_face, testers, timeline, verdicts
-    from campaigns.dashboard.matrix import calibrated_sums, tester_matrix
+    from dashboard import baseline, calibrated, counting, funnel, norms, say_face, testers, timeline, verdicts
+    from dashboard.matrix import calibrated_sums, tester_matrix
 
     started = time.perf_counter()
     build()  # the finished campaigns' happy shares are counted, then kept

@@ -152,7 +152,8 @@ def through_worker(frames, *, concurrency: int) -> dict:
 
     from campaigns.models import Campaign, Organisation, Variant
     from config.celery import INFERENCE_QUEUE, app
-    from inference.services import frame_submit_for_analysis, model_version_ensure_default
+    from inference.services import model_version_ensure_default
+    from sessions.analysis_queue import frame_submit_for_analysis
     from sessions.models import Frame, Tester
 
     if settings.EMBEDDED_FALLBACK:

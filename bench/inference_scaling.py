@@ -35,7 +35,7 @@ def run_pinned(frames, *, cores: str, concurrency: int) -> dict:
     from bench.inference import _cpu_seconds, _wait, _worker_pids
     from campaigns.models import Campaign, Organisation, Variant
     from config.celery import INFERENCE_QUEUE, app
-    from inference.services import frame_submit_for_analysis
+    from sessions.analysis_queue import frame_submit_for_analysis
     from sessions.models import Frame, Tester
 
     organisation = Organisation.objects.create(name=f"bench-{uuid.uuid4().hex[:8]}")

@@ -3,7 +3,7 @@
     python -m bench.peeking [--campaigns 20000] [--max-testers 500] [--seed 0]
 
 Replays simulated campaigns tester by tester through the dashboard's own functions
-(campaigns.dashboard.decision) and prints one JSON object:
+(dashboard.decision) and prints one JSON object:
 
 - "null": campaigns with no true difference. For each, whether a winner was ever named when the
   verdict is read after every tester: the live (always-valid) verdict, which must stay at or under
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from campaigns.dashboard import decision
+from dashboard import decision
 
 CHUNK = 2000  # campaigns per block: keeps a block's arrays near 8 MB each
 SD = 0.15

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from campaigns.models import Invitation
-from sessions.selectors import estimated_minutes
+from campaigns.selectors import estimated_minutes
 
 
 def invitation_link(token: str) -> str:

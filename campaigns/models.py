@@ -214,6 +214,29 @@ class Variant(models.Model):
         return self.label
 
 
+class Marker(models.Model):
+    """A moment the researcher marks on a video variant (the brand shown, the offer, the end card),
+    so the timeline shows it and the dashboard compares the seconds after it with those before."""
+
+    class Kind(models.TextChoices):
+        BRAND = "brand", _("Brand shown")
+        OFFER = "offer", _("Offer")
+        END_CARD = "end_card", _("End card")
+        STORY = "story", _("Story moment")
+
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="markers")
+    at_ms = models.PositiveIntegerField(_("at (ms of media time)"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.BRAND)
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["variant", "at_ms", "pk"]
+
+    def __str__(self) -> str:
+        return self.label or self.get_kind_display()
+
+
 class SurveyQuestion(models.Model):
     """Asked after every variant. A scale question has labelled ends; a text question is free."""
 

@@ -62,18 +62,6 @@ def get_variant_for_user(
     return get_object_or_404(Variant.objects.select_related("campaign"), campaign=campaign, pk=variant_id)
 
 
-def get_tester_for_user(
-    user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, tester_id: uuid.UUID | str
-):
-    """A tester of a campaign the user may see, else 404."""
-    from sessions.models import Tester
-
-    campaign = get_campaign_for_user(user, campaign_id)
-    return get_object_or_404(
-        Tester.objects.select_related("campaign", "invitation", "consent_version"), campaign=campaign, pk=tester_id
-    )
-
-
 def get_question_for_user(
     user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, question_id: int
 ) -> SurveyQuestion:
@@ -165,9 +153,6 @@ def campaign_start_problems(*, campaign: Campaign) -> list[str]:
 
 def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
     """Everything the campaign page shows, in a fixed number of queries."""
-    from campaigns.dashboard.verdicts import campaign_plan
-    from sessions.models import Tester
-
     consent = current_consent(campaign=campaign)
     counts = invitation_state_counts(campaign=campaign)
     invitations = list(invitations_with_state(campaign=campaign))
@@ -178,7 +163,7 @@ def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
         variant.seconds = seconds_text(variant.duration_ms / 1000) if variant.duration_ms else None
         variant.snapshots = variant_snapshots(campaign=campaign, variant=variant)
         variant.too_few_snapshots = variant.snapshots is not None and variant.snapshots < campaign.min_frames_per_tester
-    open_link_testers = Tester.objects.filter(campaign=campaign, invitation__isnull=True).count()
+    open_link_testers = campaign.testers.filter(invitation__isnull=True).count()
     # Invited as the dashboard counts it: every invitation not revoked, and each open-link tester.
     invited = sum(counts.values()) - counts[InvitationState.REVOKED] + open_link_testers
     return {
@@ -194,8 +179,18 @@ def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
         else [],
         "open_link_testers": open_link_testers,
         "capture_interval": seconds_text(campaign.capture_interval_seconds),
-        "tester_plan": campaign_plan(campaign=campaign, variants=variants, invited=invited),
+        "invited": invited,
     }
+
+
+def estimated_minutes(*, campaign: Campaign) -> int:
+    """A rough duration for the start page: the camera check, every variant, a minute per survey."""
+    survey_seconds = 60 if campaign.questions.exists() else 0
+    seconds = 60
+    for variant in campaign.variants.all():
+        is_video = variant.kind == Variant.Kind.VIDEO
+        seconds += ((variant.duration_ms or 0) / 1000 if is_video else campaign.image_display_seconds) + survey_seconds
+    return max(1, round(seconds / 60))
 
 
 # --- Snapshots per advertisement --------------------------------------------------------------

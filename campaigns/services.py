@@ -40,7 +40,6 @@ from campaigns.selectors import (
 )
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
-from sessions.models import Tester
 
 # Settings a researcher edits on the campaign form; anything else is set by a dedicated service.
 CAMPAIGN_FIELDS = (
@@ -139,7 +138,7 @@ def consent_set(*, campaign: Campaign, text: str) -> ConsentVersion | None:
         return latest
     if latest is None:
         return ConsentVersion.objects.create(campaign=campaign, version=1, text=text) if text else None
-    if not Tester.objects.filter(consent_version=latest).exists():
+    if not campaign.testers.filter(consent_version=latest).exists():
         latest.text = text
         latest.save(update_fields=["text"])
         return latest
@@ -515,7 +514,8 @@ def invitation_resend(*, invitation: Invitation, send: bool = True) -> str:
     """Send a fresh link: the token rotates (the old link stops working) and the expiry restarts."""
     invitation = Invitation.objects.select_for_update().select_related("campaign").get(pk=invitation.pk)
     _ensure_inviting(invitation.campaign)
-    tester = Tester.objects.filter(invitation=invitation).first()
+    testers = invitation.campaign.testers
+    tester = testers.filter(invitation=invitation).first()
     if invitation.withdrawn_at or (tester and (tester.consented_at or tester.completed_at)):
         raise ApplicationError(_("This tester has already taken part or withdrawn."), status_code=409)
     token, token_hash = new_token()
@@ -524,7 +524,7 @@ def invitation_resend(*, invitation: Invitation, send: bool = True) -> str:
     invitation.sent_at, invitation.send_error, invitation.revoked_at = None, "", None
     invitation.save(update_fields=["token_hash", "expires_at", "sent_at", "send_error", "revoked_at"])
     if tester is not None:
-        Tester.objects.filter(pk=tester.pk).update(token_hash=token_hash)
+        testers.filter(pk=tester.pk).update(token_hash=token_hash)
     if send:
         _queue_invitation_email(invitation.pk, token)
     return token

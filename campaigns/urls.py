@@ -27,5 +27,4 @@ urlpatterns = [
     path(campaign + "invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
     path(campaign + "open-link/", views.open_link_create, name="open_link_create"),
     path(campaign + "open-link/disable/", views.open_link_disable, name="open_link_disable"),
-    path(campaign + "testers/<uuid:tester_id>/data.json", views.tester_data, name="tester_data"),
 ]

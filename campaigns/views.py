@@ -7,7 +7,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -326,14 +326,3 @@ def open_link_create(request: HttpRequest, campaign: Campaign) -> HttpResponse:
 def open_link_disable(request: HttpRequest, campaign: Campaign) -> None:
     services.open_link_disable(campaign=campaign)
     messages.success(request, _("The open link no longer works."))
-
-
-@login_required
-def tester_data(request: HttpRequest, campaign_id, tester_id) -> HttpResponse:
-    """One tester's stored data as JSON, for answering their access request (GDPR Art. 15)."""
-    from sessions.selectors import tester_personal_data
-
-    tester = selectors.get_tester_for_user(request.user, campaign_id, tester_id)
-    response = JsonResponse(tester_personal_data(tester=tester), json_dumps_params={"indent": 2})
-    response["Content-Disposition"] = f'attachment; filename="tester-{tester.pk}.json"'
-    return response

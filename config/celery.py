@@ -15,6 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 DEFAULT_QUEUE = "default"  # e-mail, housekeeping
 INFERENCE_QUEUE = "inference"  # the primary CNN: latency matters
 SECOND_OPINION_QUEUE = "second_opinion"  # an optional second model, never in the primary's way
+# The tasks that uploads are handed to: the tester API publishes them by name (sessions.analysis_queue).
+FRAME_ANALYSIS_TASK = "inference.analyse_frame"
+BASELINE_ANALYSIS_TASK = "inference.analyse_baseline_snapshot"
 
 # The in-flight list below overrides two private methods of kombu's Redis channel (`_brpop_start`,
 # `_brpop_read`), which any kombu release may change: it was written for this release, and

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "campaigns.apps.CampaignsConfig",
     "sessions.apps.TesterSessionsConfig",
     "inference.apps.InferenceConfig",
+    "dashboard.apps.DashboardConfig",
+    "demo.apps.DemoConfig",
 ]
 
 MIDDLEWARE = [
@@ -284,6 +286,11 @@ MIMIK = {
     "FACE_MAX_LUMINANCE": env_float("MIMIK_FACE_MAX_LUMINANCE", 220.0),
     "FACE_MIN_SHARPNESS": env_float("MIMIK_FACE_MIN_SHARPNESS", 15.0),
     "FACE_DETECTION_MIN_SCORE": env_float("MIMIK_FACE_DETECTION_MIN_SCORE", 0.6),
+    # Audiences: a figure for a group of testers (a screener answer) needs at least this many testers,
+    # so that no tester can be picked out.
+    "MIN_AUDIENCE_TESTERS": env_int("MIMIK_MIN_AUDIENCE_TESTERS", 5),
+    # Attention: a found face counts as looking at the screen when its head is turned less than this.
+    "ATTENTION_MAX_HEAD_TURN_DEGREES": env_float("MIMIK_ATTENTION_MAX_HEAD_TURN_DEGREES", 30.0),
     # Analysis counts as behind (healthz, the dashboard) when the oldest pending frame is older.
     "BACKLOG_WARN_SECONDS": env_int("MIMIK_BACKLOG_WARN_SECONDS", 120),
 }

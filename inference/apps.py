@@ -10,4 +10,9 @@ class InferenceConfig(AppConfig):
     def ready(self) -> None:
         # Registers the recompute task; Celery's autodiscovery only imports inference.tasks (which
         # imports the second opinion's).
-        from inference import calibrations  # noqa: F401
+        # Every process knows the tasks that uploads are published to by name, so the embedded
+        # fallback (tasks run eagerly, no broker) finds them too.
+        from inference import (
+            calibrations,  # noqa: F401
+            tasks,  # noqa: F401
+        )

@@ -1,13 +1,8 @@
-"""Writes for inference: queueing frames for analysis, recording outcomes, registering models.
+"""Writes for inference: recording outcomes, registering models.
 
-Contract used by sessions/ and ml/:
-- frame_submit_for_analysis: called by the upload service AFTER the frame row is committed.
-  Raises QueueUnavailable when the broker cannot take the message; the caller then deletes the
-  frame row and answers 503 with Retry-After, so the tester page retries and nothing is lost.
+Frames reach the workers through sessions.analysis_queue. Used by the API and ml/:
 - frame_quality_verdict: synchronous face + quality check for the tester's camera check page;
   nothing is stored.
-- baseline_submit_for_analysis: the same contract as frame_submit_for_analysis for a tester's
-  baseline snapshot (sessions.BaselineSnapshot), analysed by `inference.analyse_baseline_snapshot`.
 - model_version_register: put a model file into the registry after checking that it loads and
   answers on a known face.
 """
@@ -38,62 +33,6 @@ from inference.pipeline import FrameAnalysis
 from sessions.models import BaselineSnapshot, Frame
 
 logger = logging.getLogger(__name__)
-
-
-PUBLISH_TIMEOUT_SECONDS = 2
-
-
-class QueueUnavailable(Exception):
-    """The broker did not accept the message (Redis down or restarting)."""
-
-
-def frame_submit_for_analysis(*, frame_id: int, image_bytes: bytes) -> None:
-    """Queue the frame for the inference workers (`inference.analyse_frame`). The image travels
-    inside the message (raw bytes, msgpack) and nowhere else, so nothing is written to disk.
-    Raises QueueUnavailable when the broker does not take it; without Redis (the embedded
-    fallback) the task runs here and now."""
-    from inference.tasks import analyse_frame
-
-    _publish_through_celery(analyse_frame, record_id=frame_id, image_bytes=image_bytes, what=f"frame {frame_id}")
-
-
-def baseline_submit_for_analysis(*, snapshot_id: int, image_bytes: bytes) -> None:
-    """Queue a baseline snapshot for `inference.analyse_baseline_snapshot`, on the frames' queue
-    and through their pipeline. The image travels inside the message (raw bytes, msgpack) and
-    nowhere else. Raises QueueUnavailable when the broker does not take it; without Redis (the
-    embedded fallback) the task runs here and now."""
-    from inference.tasks import analyse_baseline_snapshot
-
-    _publish_through_celery(
-        analyse_baseline_snapshot,
-        record_id=snapshot_id,
-        image_bytes=image_bytes,
-        what=f"baseline snapshot {snapshot_id}",
-    )
-
-
-def _publish_through_celery(task, *, record_id: int, image_bytes: bytes, what: str) -> None:
-    """One publish of `task(record_id, image_bytes)` in the task's serializer (msgpack), no
-    retries: the tester's page retries on 503, which is quicker than blocking the upload while
-    Redis restarts. QueueUnavailable when the broker does not take it."""
-    import kombu.exceptions
-    import redis.exceptions
-
-    try:
-        with task.app.pool.acquire(block=True, timeout=PUBLISH_TIMEOUT_SECONDS) as connection:
-            # Connect with one quick try before publishing: kombu's default would retry for ~6 s.
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=1)
-            task.apply_async(
-                args=[record_id, image_bytes],
-                connection=connection,
-                retry=False,
-                # What the logs show of the arguments: not the JPEG, and no time spent writing it out.
-                argsrepr=f"[{record_id}, <{len(image_bytes)} bytes>]",
-                kwargsrepr="{}",
-            )
-    except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as error:
-        logger.warning("Broker refused %s: %s", what, error)
-        raise QueueUnavailable(str(error)) from error
 
 
 def baseline_snapshot_record_analysis(

@@ -1,7 +1,7 @@
 """Celery tasks of the inference workers.
 
 Frames arrive one message each (frame id + raw JPEG, msgpack; published by
-inference.services.frame_submit_for_analysis) and are analysed in batches: the worker's main
+sessions.analysis_queue.frame_submit_for_analysis) and are analysed in batches: the worker's main
 process buffers up to FRAME_BATCH_SIZE messages, or whatever came within FRAME_BATCH_WAIT_SECONDS,
 and hands them to one pool process as one call (celery-batches). A batch costs one SELECT, the
 classifier on all its faces, one statement that claims every frame and inserts the claimed
@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
-from config.celery import DEFAULT_QUEUE, INFERENCE_QUEUE
+from config.celery import BASELINE_ANALYSIS_TASK, DEFAULT_QUEUE, FRAME_ANALYSIS_TASK, INFERENCE_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def _simple_request(request):
 
 @shared_task(
     base=FrameBatches,
-    name="inference.analyse_frame",
+    name=FRAME_ANALYSIS_TASK,
     queue=INFERENCE_QUEUE,
     serializer="msgpack",
     acks_late=True,
@@ -344,9 +344,7 @@ def _baseline_model_version(model_version_id: int | None):
     return model_version
 
 
-@shared_task(
-    name="inference.analyse_baseline_snapshot", queue=INFERENCE_QUEUE, serializer="msgpack", **FRAME_TASK_OPTIONS
-)
+@shared_task(name=BASELINE_ANALYSIS_TASK, queue=INFERENCE_QUEUE, serializer="msgpack", **FRAME_TASK_OPTIONS)
 def analyse_baseline_snapshot(snapshot_id: int, image: bytes | str) -> str | None:
     """`inference.analyse_baseline_snapshot(snapshot_id, jpeg)`: a tester's baseline snapshot."""
     try:

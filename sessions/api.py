@@ -1,4 +1,4 @@
-"""The tester's API: one snapshot per request, and the camera check. The link token is the
+"""The tester's API: one snapshot per request. The link token is the
 credential (in the URL or the X-Tester-Token header), so there is no session or CSRF here.
 
 A snapshot comes either as the request body itself (`Content-Type: image/jpeg` or `image/png`, the
@@ -10,9 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
-from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -22,14 +20,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError, service_unavailable
-from inference.services import frame_quality_verdict
-from sessions import selectors, services
+from sessions import services
 from sessions.access import get_tester_for_upload
 from sessions.models import Tester
 from sessions.serializers import (
     BaselineUploadSerializer,
-    CameraCheckResultSerializer,
-    CameraCheckSerializer,
     ErrorSerializer,
     FrameUploadSerializer,
 )
@@ -42,17 +37,6 @@ SNAPSHOT_HEADERS = {
     "media_time_ms": "X-Snapshot-Media-Time-Ms",
     "captured_at": "X-Snapshot-Captured-At",
     "kind": "X-Snapshot-Kind",  # baseline snapshots only
-}
-
-VERDICT_MESSAGES = {
-    "ok": gettext_lazy("Your face is clearly visible. You can start."),
-    "no_face": gettext_lazy("We cannot see a face. Please look into the camera."),
-    "multiple_faces": gettext_lazy("We see more than one face. Please make sure you are alone in the picture."),
-    "face_too_small": gettext_lazy("Your face is too far away. Please move closer to the camera."),
-    "too_dark": gettext_lazy("The picture is too dark. Please turn on a light or face a window."),
-    "overexposed": gettext_lazy("The picture is too bright. Please move away from direct light."),
-    "blurred": gettext_lazy("The picture is blurred. Please hold still or clean the camera lens."),
-    "undecodable": gettext_lazy("The snapshot could not be read. Please try again."),
 }
 
 
@@ -223,30 +207,3 @@ class BaselineUploadApi(TesterApiView):
             image_bytes=data["image_bytes"],
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class CameraCheckApi(TesterApiView):
-    rate_limit_kind = "camera-check"
-
-    @extend_schema(
-        operation_id="tester_camera_check",
-        summary="Check one test snapshot's face and lighting",
-        description="Nothing is stored; the answer says whether the snapshot would be usable.",
-        request={**RAW_IMAGE_BODIES, "multipart/form-data": CameraCheckSerializer},
-        parameters=[TOKEN_HEADER_PARAMETER],
-        responses={200: CameraCheckResultSerializer, **ERRORS},
-    )
-    def post(self, request: Request, token: str | None = None) -> Response:
-        tester = self.admit(request, token)
-        data = self.snapshot(request, CameraCheckSerializer)
-        # The camera page speaks the campaign's language (views.tester_page), so its verdicts must
-        # too, not the browser's that LocaleMiddleware chose (one query: the gate reads the
-        # campaign's status only).
-        language = selectors.tester_language(campaign=tester.campaign, cookies=request.COOKIES)
-        with translation.override(language):
-            services.snapshot_check(image_bytes=data["image_bytes"])
-            verdict = frame_quality_verdict(image_bytes=data["image_bytes"])
-            message = str(VERDICT_MESSAGES.get(verdict, VERDICT_MESSAGES["undecodable"]))
-        response = Response({"verdict": verdict, "message": message})
-        response["Content-Language"] = language  # LocaleMiddleware only sets it when absent
-        return response

@@ -7,5 +7,4 @@ urlpatterns = [
     path("t/frames/", api.FrameUploadByHeaderApi.as_view(), name="frames-by-header"),
     path("t/<str:token>/frames/", api.FrameUploadApi.as_view(), name="frames"),
     path("t/<str:token>/baseline/", api.BaselineUploadApi.as_view(), name="baseline"),
-    path("t/<str:token>/camera-check/", api.CameraCheckApi.as_view(), name="camera-check"),
 ]

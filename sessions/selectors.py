@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.translation import gettext
 
 from campaigns.models import Campaign, SurveyQuestion, Variant
+from campaigns.selectors import get_campaign_for_user
 from sessions.models import BaselineSnapshot, Tester
 
 
@@ -106,25 +111,15 @@ def consent_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def estimated_minutes(*, campaign: Campaign) -> int:
-    """A rough duration for the start page: the camera check, every variant, a minute per survey."""
-    survey_seconds = 60 if campaign.questions.exists() else 0
-    seconds = 60
-    for variant in campaign.variants.all():
-        is_video = variant.kind == Variant.Kind.VIDEO
-        seconds += ((variant.duration_ms or 0) / 1000 if is_video else campaign.image_display_seconds) + survey_seconds
-    return max(1, round(seconds / 60))
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _prediction_data(prediction: Any, roles: dict[int | None, str]) -> dict[str, Any]:
+def _prediction_data(prediction: Any, role: str) -> dict[str, Any]:
     return {
         "model": str(prediction.model_version),
         # A model the campaign no longer names (switched since) is "other".
-        "role": roles.get(prediction.model_version_id, "other"),
+        "role": role,
         "top_class": prediction.top_class,
         "top_probability": prediction.top_probability,
         "probabilities": prediction.probabilities,
@@ -138,9 +133,6 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
     and prediction (the camera page's baseline snapshots too), and the survey answers. Snapshot
     images themselves are never kept unless the campaign opted in (then the file's retention date
     is listed); baseline snapshots never."""
-    from inference.models import Prediction
-    from inference.selectors import get_active_model
-
     invitation = tester.invitation
     consent = tester.consent_version
     labels = {
@@ -148,23 +140,26 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
         for pk, label in Variant.objects.filter(campaign_id=tester.campaign_id).values_list("pk", "label")
     }
     campaign = tester.campaign
-    primary_id = campaign.model_version_id
-    if primary_id is None:
-        active = get_active_model()
-        primary_id = active.pk if active is not None else None
-    # Every model's prediction of a frame (the primary and, if the campaign has one, the second
-    # opinion's), primary first and then by model, so the file is the same on every download.
-    roles: dict[int | None, str] = {campaign.second_model_version_id: "second_opinion", primary_id: "primary"}
-    roles.pop(None, None)  # a second model that is the primary too counts as the primary (as on the dashboard)
-    predictions: dict[int, list[Prediction]] = {}
-    for row in Prediction.objects.filter(tester=tester).select_related("model_version").order_by("frame_id", "pk"):
-        predictions.setdefault(row.frame_id, []).append(row)
+
+    def role(prediction: Any) -> str:
+        # A campaign that names no model follows the globally active one; the second opinion's
+        # model counts as the primary where it is that too (as on the dashboard).
+        if campaign.model_version_id is not None:
+            is_primary = prediction.model_version_id == campaign.model_version_id
+        else:
+            is_primary = prediction.model_version.is_active
+        if is_primary:
+            return "primary"
+        return "second_opinion" if prediction.model_version_id == campaign.second_model_version_id else "other"
+
+    # Every model's prediction of a frame, primary first and then by model, so the file is the
+    # same on every download.
     rank = {"primary": 0, "second_opinion": 1, "other": 2}
     frames = []
-    for frame in tester.frames.order_by("variant_id", "sequence"):
+    for frame in tester.frames.order_by("variant_id", "sequence").prefetch_related("predictions__model_version"):
         scored = sorted(
-            predictions.get(frame.pk, []),
-            key=lambda row: (rank[roles.get(row.model_version_id, "other")], row.model_version_id),
+            ((role(row), row) for row in frame.predictions.all()),
+            key=lambda pair: (rank[pair[0]], pair[1].model_version_id, pair[1].pk),
         )
         frames.append(
             {
@@ -176,7 +171,7 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
                 "outcome": frame.outcome,
                 "quality": frame.quality,
                 "image_kept_until": _iso(frame.retain_until) if frame.kept_image else None,
-                "predictions": [_prediction_data(row, roles) for row in scored],
+                "predictions": [_prediction_data(row, row_role) for row_role, row in scored],
             }
         )
     baseline = [
@@ -230,3 +225,13 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
             for answer in answers
         ],
     }
+
+
+def get_tester_for_user(
+    user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, tester_id: uuid.UUID | str
+) -> Tester:
+    """A tester of a campaign the user may see, else 404."""
+    campaign = get_campaign_for_user(user, campaign_id)
+    return get_object_or_404(
+        Tester.objects.select_related("campaign", "invitation", "consent_version"), campaign=campaign, pk=tester_id
+    )

@@ -20,8 +20,8 @@ from campaigns.models import Campaign, Invitation, SurveyQuestion, Variant
 from campaigns.selectors import current_consent
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
-from inference.services import QueueUnavailable, baseline_submit_for_analysis, frame_submit_for_analysis
 from sessions import selectors
+from sessions.analysis_queue import QueueUnavailable, baseline_submit_for_analysis, frame_submit_for_analysis
 from sessions.models import BaselineSnapshot, Frame, SurveyAnswer, Tester
 
 QUEUE_RETRY_AFTER_SECONDS = 5

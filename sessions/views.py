@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns.media_serving import media_file_response
 from campaigns.models import Campaign
-from campaigns.selectors import current_consent
+from campaigns.selectors import current_consent, estimated_minutes
 from campaigns.tokens import hash_token
 from config.errors import ApplicationError
 from sessions import selectors, services
@@ -117,7 +117,7 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
         "consent_changed": consent_changed,
         "variant_count": tester.campaign.variants.count(),
         "question_count": selectors.survey_questions(campaign=tester.campaign).count(),
-        "duration_minutes": selectors.estimated_minutes(campaign=tester.campaign),
+        "duration_minutes": estimated_minutes(campaign=tester.campaign),
         "resting_snapshots": services.BASELINE_SNAPSHOTS[BaselineSnapshot.Kind.RESTING],
         "posed_snapshots": services.BASELINE_SNAPSHOTS[BaselineSnapshot.Kind.POSED_SMILE],
     }
@@ -145,7 +145,7 @@ def camera(request: HttpRequest, *, tester: Tester, token: str, step: selectors.
     context = {
         "tester": tester,
         "token": token,
-        "check_url": reverse("tester-api:camera-check", kwargs={"token": token}),
+        "check_url": reverse("inference-api:camera-check", kwargs={"token": token}),
         "baseline_url": reverse("tester-api:baseline", kwargs={"token": token}),
         # "kind:count kind:count": the snapshots still to take of the tester's own face, in order.
         "baseline_plan": " ".join(

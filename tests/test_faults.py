@@ -29,8 +29,9 @@ from config.celery import INFERENCE_QUEUE, INFLIGHT_PREFIX
 from conftest import child_environment, start_celery_worker
 from inference import sample_frames
 from inference.models import Prediction
-from inference.services import frame_submit_for_analysis, model_version_ensure_default
+from inference.services import model_version_ensure_default
 from sessions import services as tester_services
+from sessions.analysis_queue import frame_submit_for_analysis
 from sessions.models import Frame
 from tests.load.servers import free_port, own_redis, stop, uvicorn_server
 from tests.support.study import make_study
@@ -96,7 +97,7 @@ def test_a_redis_that_hangs_costs_the_upload_a_quick_refusal_not_a_wait(tmp_path
     socket timeout (settings.CELERY_BROKER_TRANSPORT_OPTIONS), so the upload can answer 503."""
     code = (
         "import os, signal, time, django; django.setup()\n"
-        "from inference.services import QueueUnavailable, frame_submit_for_analysis\n"
+        "from sessions.analysis_queue import QueueUnavailable, frame_submit_for_analysis\n"
         "frame_submit_for_analysis(frame_id=1, image_bytes=b'x')\n"
         "os.kill(int(os.environ['REDIS_PID']), signal.SIGSTOP)\n"
         "start = time.monotonic()\n"

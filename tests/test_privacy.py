@@ -17,6 +17,7 @@ from campaigns.models import Campaign, Invitation
 from campaigns.services import invitations_erase_expired
 from campaigns.tasks import erase_expired_invitations
 from campaigns.tests.conftest import make_researcher
+from campaigns.tokens import hash_token
 from config.celery import app
 from conftest import child_environment, start_celery_worker
 from inference import sample_frames
@@ -24,12 +25,14 @@ from inference.models import ModelVersion, Prediction
 from inference.services import model_version_ensure_default
 from inference.tasks import purge_expired_frames
 from sessions import services as tester_services
-from sessions.models import Frame, SurveyAnswer, Tester
+from sessions.models import Frame, SurveyAnswer
+from sessions.models import Tester as StudyTester  # aliased: pytest collects names starting with "Test"
+from sessions.tests.agreeing import agree, consent, stored_tester, watch_and_answer
 from tests.load.servers import stop, uvicorn_server
 from tests.support.study import make_study
 
 
-def consenting(study, index: int = 0) -> Tester:
+def consenting(study, index: int = 0) -> StudyTester:
     invitation = Invitation.objects.filter(campaign=study.campaign).order_by("created_at")[index]
     tester = tester_services.tester_consent(tester=tester_services.tester_create_for_invitation(invitation=invitation))
     tester_services.tester_camera_set(tester=tester, camera="granted")
@@ -55,7 +58,7 @@ def test_no_snapshot_touches_the_disk_unless_the_campaign_opted_in(tmp_path):
     try:
         with uvicorn_server(child_environment(**places), tmp_path / "uvicorn.log") as url:
 
-            def upload(study, tester: Tester, sequence: int) -> int:
+            def upload(study, tester: StudyTester, sequence: int) -> int:
                 return httpx.post(
                     f"{url}/api/t/{study.tokens[0]}/frames/",
                     data={"variant": tester.variant_order[0], "sequence": str(sequence), "media_time_ms": "0"},
@@ -120,14 +123,14 @@ def test_beat_runs_retention_for_kept_frames_and_expired_invitations(settings, t
 
     emails = dict(Invitation.objects.values_list("pk", "email"))
     assert "example.com" not in emails[old.pk] and emails[recent.pk] == recent.email and emails[live.pk] == live.email
-    assert Tester.objects.filter(pk=tester.pk).exists()  # the pseudonymous tester stays
+    assert StudyTester.objects.filter(pk=tester.pk).exists()  # the pseudonymous tester stays
     assert not Frame.objects.get(pk=frames[0].pk).kept_image and Frame.objects.get(pk=frames[1].pk).kept_image
     assert not (settings.MEDIA_ROOT / expired_path).exists() and frames[1].kept_image.storage.exists(
         frames[1].kept_image.name
     )
 
 
-def give_frames_and_answers(study, tester: Tester) -> None:
+def give_frames_and_answers(study, tester: StudyTester) -> None:
     model = ModelVersion.objects.get(is_active=True)
     for sequence in range(2):
         frame = Frame.objects.create(
@@ -175,7 +178,7 @@ def test_a_tester_downloads_everything_stored_about_them_and_so_can_their_resear
         make_researcher("owner", study.campaign.organisation),
         make_researcher("outsider", make_study(invitations=0, organisation_name="Other").campaign.organisation),
     )
-    url = reverse("campaigns:tester_data", kwargs={"campaign_id": study.campaign.pk, "tester_id": tester.pk})
+    url = reverse("dashboard:tester_data", kwargs={"campaign_id": study.campaign.pk, "tester_id": tester.pk})
     client.force_login(outsider)
     assert client.get(url).status_code == 404
     client.force_login(owner)
@@ -206,7 +209,7 @@ def test_withdrawal_erases_the_tester_everywhere_including_exports_made_afterwar
     after = exports()
 
     assert str(tester.pk) not in after and str(other.pk) in after
-    assert not Tester.objects.filter(pk=tester.pk).exists()
+    assert not StudyTester.objects.filter(pk=tester.pk).exists()
     assert not Frame.objects.filter(tester_id=tester.pk).exists()
     assert not Prediction.objects.filter(tester_id=tester.pk).exists()
     assert not SurveyAnswer.objects.filter(tester_id=tester.pk).exists()
@@ -269,3 +272,74 @@ def test_withdrawal_while_a_worker_keeps_a_snapshot_leaves_no_file_behind(settin
     assert withdrawn.is_set()
     assert not Frame.objects.filter(pk=frame.pk).exists()
     assert files_under(settings.MEDIA_ROOT / "frames") == []
+
+
+@pytest.mark.django_db
+def test_withdrawal_deletes_frames_predictions_answers_and_marks_the_invitation(client):
+    study = make_study(invitations=2)
+    token, other_token = study.tokens
+    tester, other = consent(client, token), consent(client, other_token)
+    for owner in (tester, other):
+        frame = Frame.objects.create(
+            campaign=study.campaign, tester=owner, variant=study.variants[0], sequence=0, media_time_ms=500
+        )
+        Prediction.objects.create(
+            frame=frame,
+            model_version=ModelVersion.objects.get(is_active=True),
+            campaign=study.campaign,
+            variant=study.variants[0],
+            tester=owner,
+            media_time_ms=500,
+            probabilities={"happy": 1.0},
+            top_class="happy",
+            top_probability=1.0,
+        )
+    client.post(reverse("tester:camera", kwargs={"token": token}), {"camera": "granted"})
+    watch_and_answer(client, token, 5)
+
+    confirm = client.get(reverse("tester:withdraw", kwargs={"token": token}))
+    done = client.post(reverse("tester:withdraw", kwargs={"token": token}))
+
+    assert "Withdraw and delete my data" in confirm.content.decode()
+    assert "has been deleted" in done.content.decode()
+    assert not StudyTester.objects.filter(pk=tester.pk).exists()
+    assert Frame.objects.filter(tester=other).count() == 1 and Frame.objects.count() == 1
+    assert Prediction.objects.filter(tester_id=other.pk).count() == 1 and Prediction.objects.count() == 1
+    assert SurveyAnswer.objects.count() == 0
+    invitation = Invitation.objects.get(token_hash=hash_token(token))
+    assert invitation.withdrawn_at is not None and "tester0" not in invitation.email
+    again = client.get(reverse("tester:start", kwargs={"token": token}))
+    assert again.status_code == 404 and "You have withdrawn" in again.content.decode()
+    assert not StudyTester.objects.filter(token_hash=hash_token(token)).exists()
+
+
+@pytest.mark.django_db
+def test_the_data_file_lists_the_primary_and_the_second_opinion_prediction_of_every_frame(client):
+    primary = model_version_ensure_default()
+    second = ModelVersion.objects.create(
+        name="facex", version="1", file_path="/nonexistent.tflite", framework=ModelVersion.Framework.TFLITE,
+        class_names=["happiness", "neutral"], input_size=112, color_mode=ModelVersion.ColorMode.RGB,
+        scaling=ModelVersion.Scaling.ZERO_TO_ONE,
+    )  # fmt: skip
+    study = make_study(invitations=1)
+    Campaign.objects.filter(pk=study.campaign.pk).update(second_model_version=second)
+    agree(client, study.tokens[0])
+    tester = stored_tester(study.tokens[0])
+    for sequence in range(2):
+        frame = Frame.objects.create(
+            campaign=study.campaign, tester=tester, variant=study.variants[0], sequence=sequence,
+            media_time_ms=500 * sequence, outcome=Frame.Outcome.PREDICTION, outcome_at=timezone.now(),
+        )  # fmt: skip
+        # The second opinion arrives first here: the order in the file must not depend on that.
+        for model, top in ((second, "happiness"), (primary, "happy")):
+            Prediction.objects.create(
+                frame=frame, model_version=model, campaign=study.campaign, variant=study.variants[0],
+                tester=tester, media_time_ms=frame.media_time_ms, probabilities={top: 0.8, "neutral": 0.2},
+                top_class=top, top_probability=0.8,
+            )  # fmt: skip
+
+    data = client.get(reverse("tester:my_data", kwargs={"token": study.tokens[0]})).json()
+
+    assert [[(p["role"], p["model"], p["top_class"]) for p in f["predictions"]] for f in data["frames"]] == [
+        [("primary", str(primary), "happy"), ("second_opinion", str(second), "happiness")]
+    ] * 2

@@ -125,7 +125,7 @@ def test_every_route_refuses_strangers_and_testers_of_another_campaign(client):
     # The victim's owner does reach the data the strangers could not (the walk can see data at all).
     client.force_login(owner)
     own = client.get(
-        reverse("campaigns:tester_data", kwargs={"campaign_id": victim.campaign.pk, "tester_id": tester.pk})
+        reverse("dashboard:tester_data", kwargs={"campaign_id": victim.campaign.pk, "tester_id": tester.pk})
     )
     assert own.status_code == 200 and own.json()["tester"] == str(tester.pk) and frame.sequence == 0
     assert walked > 150 and other_tester.pk != tester.pk

@@ -11,11 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Invitation
+from campaigns.selectors import estimated_minutes
 from campaigns.services import invitation_send
 from campaigns.tests.conftest import make_campaign
 from campaigns.tokens import hash_token
-from sessions.models import Tester as SessionTester  # aliased: pytest collects names starting with "Test"
-from sessions.selectors import estimated_minutes
 
 
 def states_on_page(client, campaign) -> tuple[dict[str, str], dict[str, int]]:
@@ -93,10 +92,8 @@ def test_states_counts_bounce_resend_and_revoke(client, personas, settings, mail
     }
     Invitation.objects.filter(pk=rows["a@x.de"].pk).update(sent_at=now)
     Invitation.objects.filter(pk=rows["b@x.de"].pk).update(sent_at=now, opened_at=now)
-    SessionTester.objects.create(campaign=campaign, invitation=rows["c@x.de"], token_hash="c" * 64, consented_at=now)
-    SessionTester.objects.create(
-        campaign=campaign, invitation=rows["d@x.de"], token_hash="d" * 64, consented_at=now, completed_at=now
-    )
+    campaign.testers.create(invitation=rows["c@x.de"], token_hash="c" * 64, consented_at=now)
+    campaign.testers.create(invitation=rows["d@x.de"], token_hash="d" * 64, consented_at=now, completed_at=now)
     Invitation.objects.filter(pk=rows["e@x.de"].pk).update(sent_at=now, opened_at=now, withdrawn_at=now)
     Invitation.objects.filter(pk=rows["f@x.de"].pk).update(sent_at=now, expires_at=now - timedelta(days=1))
     # A real send failure: nothing listens on port 1.
@@ -126,7 +123,7 @@ def test_states_counts_bounce_resend_and_revoke(client, personas, settings, mail
         return client.post(reverse(f"campaigns:invitation_{action}", kwargs=kwargs), follow=True)
 
     # Resend rotates the token, also on the tester who already opened the link.
-    tester = SessionTester.objects.create(campaign=campaign, invitation=rows["b@x.de"], token_hash=hash_token("b@x.de"))
+    tester = campaign.testers.create(invitation=rows["b@x.de"], token_hash=hash_token("b@x.de"))
     assert "A new link is on its way to b@x.de" in post("resend", "b@x.de").content.decode()
     post("resend", "g@x.de")
     resent = Invitation.objects.get(pk=rows["b@x.de"].pk)

@@ -287,8 +287,6 @@ def test_variants_and_survey_are_locked_once_the_campaign_runs(client, personas)
 
 @pytest.mark.django_db
 def test_consent_edits_after_a_consent_make_a_new_version(client, personas):
-    from sessions.models import Tester as SessionTester
-
     campaign = make_campaign(personas, consent_text="Version one.")
     client.force_login(personas.owner)
     edit = reverse("campaigns:edit", kwargs={"campaign_id": campaign.pk})
@@ -299,9 +297,7 @@ def test_consent_edits_after_a_consent_make_a_new_version(client, personas):
     client.post(edit, {**data, "consent_text": "Version one, typo fixed."})
     assert list(campaign.consent_versions.values_list("version", "text")) == [(1, "Version one, typo fixed.")]
 
-    SessionTester.objects.create(
-        campaign=campaign, token_hash="x" * 64, consent_version=campaign.consent_versions.get()
-    )
+    campaign.testers.create(token_hash="x" * 64, consent_version=campaign.consent_versions.get())
     response = client.post(edit, {**data, "consent_text": "Version two."})
     assert response.status_code == 302
     assert list(campaign.consent_versions.values_list("version", "text")) == [

@@ -11,9 +11,9 @@ from django.db.models import Count, FloatField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from campaigns.dashboard.tests.generated import CLASS_NAMES, generated_campaign, store_calibration, unloadable_model
 from inference import calibrations
 from inference.models import CalibratedSum, MediaTimeFrames, Prediction
+from inference.tests.generated import CLASS_NAMES, generated_campaign, store_calibration, unloadable_model
 from sessions import services as session_services
 
 SHARES = {"A": [0.05, 0.02, 0.08, 0.3, 0.25, 0.1, 0.2], "B": [0.05, 0.02, 0.08, 0.5, 0.1, 0.05, 0.2]}

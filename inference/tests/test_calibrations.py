@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from campaigns.dashboard.tests.generated import (
+from emotion_math import calibration as calibration_math
+from inference import calibrations
+from inference.labelled_faces import load_labelled_faces
+from inference.management.commands import calibrate_model
+from inference.models import Calibration, Prediction
+from inference.tests.generated import (
     CLASS_NAMES,
     MISSING_MODEL_FILE,
     generated_campaign,
@@ -15,11 +20,6 @@ from campaigns.dashboard.tests.generated import (
     store_calibration,
     unloadable_model,
 )
-from emotion_math import calibration as calibration_math
-from inference import calibrations
-from inference.labelled_faces import load_labelled_faces
-from inference.management.commands import calibrate_model
-from inference.models import Calibration, Prediction
 
 SHARES = {"A": [0.05, 0.02, 0.08, 0.3, 0.25, 0.1, 0.2], "B": [0.05, 0.02, 0.08, 0.5, 0.1, 0.05, 0.2]}
 

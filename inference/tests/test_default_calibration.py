@@ -15,7 +15,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from campaigns.dashboard.tests.generated import CLASS_NAMES, generated_campaign, labelled_faces, unloadable_model
 from campaigns.models import Membership
 from config.errors import ApplicationError
 from emotion_math import calibration as calibration_math
@@ -33,6 +32,7 @@ from inference.pipeline import KNOWN_FACE_PATH
 from inference.services import model_version_ensure_default
 from inference.tasks import analyse_frame_now
 from inference.tests.conftest import make_campaign, make_frame
+from inference.tests.generated import CLASS_NAMES, generated_campaign, labelled_faces, unloadable_model
 
 SHIPPED = read_default_calibration()
 SHIPPED_VERSION = SHIPPED["parameters"]["version"]

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from config.celery import INFERENCE_QUEUE
 from inference import sample_frames
-from inference.services import baseline_submit_for_analysis, frame_submit_for_analysis
+from sessions.analysis_queue import baseline_submit_for_analysis, frame_submit_for_analysis
 
 
 def _submit_frame(record_id: int, jpeg: bytes) -> None:

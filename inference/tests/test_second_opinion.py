@@ -22,9 +22,10 @@ from inference.second_opinion.services import (
     second_opinion_model_ensure,
 )
 from inference.second_opinion.verdict import second_opinion_verdict
-from inference.services import frame_submit_for_analysis, model_version_ensure_default
+from inference.services import model_version_ensure_default
 from inference.tests.conftest import make_campaign, make_frame, wait_until
 from sessions import models as session_models
+from sessions.analysis_queue import frame_submit_for_analysis
 
 
 def _face_crop():

@@ -24,8 +24,9 @@ from conftest import ROOT, child_environment, start_celery_worker
 from inference import sample_frames
 from inference.default_calibration import read_default_calibration
 from inference.models import Prediction
-from inference.services import frame_submit_for_analysis, model_version_ensure_default
+from inference.services import model_version_ensure_default
 from inference.tests.conftest import make_campaign, make_frame, wait_until
+from sessions.analysis_queue import frame_submit_for_analysis
 from sessions.models import Frame
 
 CASES = {
@@ -257,7 +258,7 @@ def test_upload_fails_fast_with_queue_unavailable_when_the_broker_is_down():
     """In a fresh process whose broker URL points at a closed port."""
     code = (
         "import time, django; django.setup()\n"
-        "from inference.services import QueueUnavailable, frame_submit_for_analysis\n"
+        "from sessions.analysis_queue import QueueUnavailable, frame_submit_for_analysis\n"
         "start = time.monotonic()\n"
         "try:\n"
         "    frame_submit_for_analysis(frame_id=1, image_bytes=b'x')\n"

@@ -12,10 +12,10 @@ import pytest
 from campaigns.models import Campaign, Organisation, Variant
 from inference.models import ModelVersion, Prediction
 from inference.sample_frames import face_jpeg
-from inference.services import frame_submit_for_analysis
 from ml.evaluate import main as evaluate_main
 from ml.register import main as register_main
 from sessions import models as session_models
+from sessions.analysis_queue import frame_submit_for_analysis
 from sessions.models import Frame
 
 

@@ -9,29 +9,18 @@ import threading
 
 import pytest
 from django.apps import apps
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from campaigns.models import Campaign, Invitation
 from campaigns.services import consent_set
-from campaigns.tokens import hash_token
-from inference.models import ModelVersion, Prediction
-from inference.services import model_version_ensure_default
 from sessions import services as tester_services
-from sessions.api import VERDICT_MESSAGES
-from sessions.models import Frame
 from sessions.models import Tester as StudyTester
-from sessions.tests.agreeing import agree, shown_consent
-from tests.support.camera import jpeg_bytes
+from sessions.tests.agreeing import agree, shown_consent, stored_tester
 from tests.support.study import CONSENT_TEXT, make_study
 
 CHANGED_MESSAGE = "The consent text has changed since you opened this page. Please read it again."
-
-
-def stored_tester(token: str) -> StudyTester:
-    return StudyTester.objects.get(token_hash=hash_token(token))
 
 
 # --- Consent to the text that was shown ---------------------------------------------------------
@@ -177,59 +166,4 @@ def test_the_migration_continues_each_campaign_after_its_testers_highest_slot():
 # --- The tester's data file ---------------------------------------------------------------------
 
 
-@pytest.mark.django_db
-def test_the_data_file_lists_the_primary_and_the_second_opinion_prediction_of_every_frame(client):
-    primary = model_version_ensure_default()
-    second = ModelVersion.objects.create(
-        name="facex", version="1", file_path="/nonexistent.tflite", framework=ModelVersion.Framework.TFLITE,
-        class_names=["happiness", "neutral"], input_size=112, color_mode=ModelVersion.ColorMode.RGB,
-        scaling=ModelVersion.Scaling.ZERO_TO_ONE,
-    )  # fmt: skip
-    study = make_study(invitations=1)
-    Campaign.objects.filter(pk=study.campaign.pk).update(second_model_version=second)
-    agree(client, study.tokens[0])
-    tester = stored_tester(study.tokens[0])
-    for sequence in range(2):
-        frame = Frame.objects.create(
-            campaign=study.campaign, tester=tester, variant=study.variants[0], sequence=sequence,
-            media_time_ms=500 * sequence, outcome=Frame.Outcome.PREDICTION, outcome_at=timezone.now(),
-        )  # fmt: skip
-        # The second opinion arrives first here: the order in the file must not depend on that.
-        for model, top in ((second, "happiness"), (primary, "happy")):
-            Prediction.objects.create(
-                frame=frame, model_version=model, campaign=study.campaign, variant=study.variants[0],
-                tester=tester, media_time_ms=frame.media_time_ms, probabilities={top: 0.8, "neutral": 0.2},
-                top_class=top, top_probability=0.8,
-            )  # fmt: skip
-
-    data = client.get(reverse("tester:my_data", kwargs={"token": study.tokens[0]})).json()
-
-    assert [[(p["role"], p["model"], p["top_class"]) for p in f["predictions"]] for f in data["frames"]] == [
-        [("primary", str(primary), "happy"), ("second_opinion", str(second), "happiness")]
-    ] * 2
-
-
 # --- The camera check's language ----------------------------------------------------------------
-
-
-@pytest.mark.django_db
-def test_camera_check_answers_in_the_campaign_language_not_the_browsers(client):
-    study = make_study(invitations=1)
-    Campaign.objects.filter(pk=study.campaign.pk).update(language=Campaign.Language.GERMAN)
-    tester_services.tester_consent(
-        tester=tester_services.tester_create_for_invitation(invitation=Invitation.objects.get())
-    )
-    url = reverse("tester-api:camera-check", kwargs={"token": study.tokens[0]})
-
-    response = client.post(
-        url, {"image": SimpleUploadedFile("s.jpg", jpeg_bytes(), "image/jpeg")}, HTTP_ACCEPT_LANGUAGE="en"
-    )
-
-    assert response.status_code == 200
-    verdict = response.json()["verdict"]
-    with translation.override("de"):
-        german = str(VERDICT_MESSAGES[verdict])
-    with translation.override("en"):
-        assert german != str(VERDICT_MESSAGES[verdict])
-    assert response.json()["message"] == german
-    assert response["Content-Language"] == "de"

@@ -12,35 +12,12 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Invitation
 from campaigns.tokens import hash_token
-from inference.models import ModelVersion, Prediction
 from sessions.access import FAILED_LOOKUPS_PER_MINUTE
-from sessions.models import Frame, SurveyAnswer
+from sessions.models import SurveyAnswer
 from sessions.models import Tester as StudyTester
 from sessions.services import williams_rows
-from sessions.tests.agreeing import agree
+from sessions.tests.agreeing import consent, watch_and_answer
 from tests.support.study import CONSENT_TEXT, make_study
-
-
-def consent(client, token: str) -> StudyTester:
-    response = agree(client, token)
-    assert response.status_code == 302
-    return StudyTester.objects.get(token_hash=hash_token(token))
-
-
-def watch_and_answer(client, token: str, rating: int, text: str = "") -> None:
-    client.post(reverse("tester:watch", kwargs={"token": token}), {"variant": current_variant(token)})
-    question_ids = StudyTester.objects.get(token_hash=hash_token(token)).campaign.questions.values_list("pk", flat=True)
-    scale_id, text_id = list(question_ids)
-    response = client.post(
-        reverse("tester:survey", kwargs={"token": token}),
-        {f"question_{scale_id}": rating, f"question_{text_id}": text},
-    )
-    assert response.status_code == 302
-
-
-def current_variant(token: str) -> str:
-    tester = StudyTester.objects.get(token_hash=hash_token(token))
-    return tester.variant_order[tester.viewed_count]
 
 
 @pytest.mark.parametrize("count", [2, 3, 4, 5])
@@ -159,45 +136,6 @@ def test_survey_validates_ranges_then_stores_answers_and_completes(client):
     }
     tester.refresh_from_db()
     assert tester.completed_at is not None and tester.camera == StudyTester.Camera.DENIED
-
-
-@pytest.mark.django_db
-def test_withdrawal_deletes_frames_predictions_answers_and_marks_the_invitation(client):
-    study = make_study(invitations=2)
-    token, other_token = study.tokens
-    tester, other = consent(client, token), consent(client, other_token)
-    for owner in (tester, other):
-        frame = Frame.objects.create(
-            campaign=study.campaign, tester=owner, variant=study.variants[0], sequence=0, media_time_ms=500
-        )
-        Prediction.objects.create(
-            frame=frame,
-            model_version=ModelVersion.objects.get(is_active=True),
-            campaign=study.campaign,
-            variant=study.variants[0],
-            tester=owner,
-            media_time_ms=500,
-            probabilities={"happy": 1.0},
-            top_class="happy",
-            top_probability=1.0,
-        )
-    client.post(reverse("tester:camera", kwargs={"token": token}), {"camera": "granted"})
-    watch_and_answer(client, token, 5)
-
-    confirm = client.get(reverse("tester:withdraw", kwargs={"token": token}))
-    done = client.post(reverse("tester:withdraw", kwargs={"token": token}))
-
-    assert "Withdraw and delete my data" in confirm.content.decode()
-    assert "has been deleted" in done.content.decode()
-    assert not StudyTester.objects.filter(pk=tester.pk).exists()
-    assert Frame.objects.filter(tester=other).count() == 1 and Frame.objects.count() == 1
-    assert Prediction.objects.filter(tester_id=other.pk).count() == 1 and Prediction.objects.count() == 1
-    assert SurveyAnswer.objects.count() == 0
-    invitation = Invitation.objects.get(token_hash=hash_token(token))
-    assert invitation.withdrawn_at is not None and "tester0" not in invitation.email
-    again = client.get(reverse("tester:start", kwargs={"token": token}))
-    assert again.status_code == 404 and "You have withdrawn" in again.content.decode()
-    assert not StudyTester.objects.filter(token_hash=hash_token(token)).exists()
 
 
 @pytest.mark.django_db

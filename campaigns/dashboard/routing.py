@@ -1,7 +1,0 @@
-from django.urls import path
-
-from campaigns.dashboard.consumers import CampaignDashboardConsumer
-
-websocket_urlpatterns = [
-    path("ws/campaigns/<uuid:campaign_id>/", CampaignDashboardConsumer.as_asgi()),
-]
