@@ -14,7 +14,14 @@ from django.utils.translation import ngettext
 from campaigns import selectors
 from campaigns.capture import snapshots_per_showing
 from campaigns.media_validation import MAX_IMAGE_SIDE, ValidatedMedia, validate_variant_upload
-from campaigns.models import Campaign, SurveyQuestion, Variant
+from campaigns.models import (
+    MAX_SCREENER_CHOICE_LENGTH,
+    MAX_SCREENER_CHOICES,
+    Campaign,
+    ScreenerQuestion,
+    SurveyQuestion,
+    Variant,
+)
 from campaigns.services import CAMPAIGN_FIELDS
 
 MEDIA_ACCEPT = "image/jpeg,image/png,image/webp,video/mp4,video/webm,.jpg,.jpeg,.png,.webp,.mp4,.webm"
@@ -164,6 +171,56 @@ class QuestionForm(forms.ModelForm):
             low, high = data.get("scale_min"), data.get("scale_max")
             if low is not None and high is not None and not (high > low and high - low <= 10):
                 raise forms.ValidationError(_("The highest rating must be above the lowest, by at most 10."))
+        return data
+
+
+class ScreenerQuestionForm(forms.Form):
+    """A screener question: a fixed kind may leave the question and the choices empty for its
+    defaults (selectors.screener_defaults); a choice question of the researcher's own needs both."""
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=ScreenerQuestion.Kind.choices)
+    text = forms.CharField(label=_("Question"), max_length=500, required=False)
+    choices = forms.CharField(
+        label=_("Choices"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        help_text=_(
+            "One per line; the tester picks exactly one. Offer “Prefer not to say” where a tester may not want "
+            "to answer. Left empty, an age band, gender or customer question gets its usual choices."
+        ),
+    )
+
+    def __init__(self, *args, question: ScreenerQuestion | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if question is not None:
+            self.fields["kind"].initial = question.kind
+            self.fields["text"].initial = question.text
+            self.fields["choices"].initial = "\n".join(question.choices)
+
+    def clean_choices(self) -> list[str]:
+        lines = [line.strip() for line in (self.cleaned_data.get("choices") or "").splitlines()]
+        lines = [line for line in lines if line]
+        if len(lines) > MAX_SCREENER_CHOICES:
+            raise forms.ValidationError(
+                _("A question may have at most %(count)s choices.") % {"count": MAX_SCREENER_CHOICES}
+            )
+        if any(len(line) > MAX_SCREENER_CHOICE_LENGTH for line in lines):
+            raise forms.ValidationError(
+                _("A choice may have at most %(count)s characters.") % {"count": MAX_SCREENER_CHOICE_LENGTH}
+            )
+        if len({line.casefold() for line in lines}) != len(lines):
+            raise forms.ValidationError(_("Each choice may appear only once."))
+        return lines
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("kind") == ScreenerQuestion.Kind.CHOICE:
+            if not (data.get("text") or "").strip():
+                self.add_error("text", _("Write the question."))
+            if len(data.get("choices") or []) < 2:
+                self.add_error("choices", _("Give at least two choices."))
+        elif data.get("choices") is not None and len(data["choices"]) == 1:
+            self.add_error("choices", _("Give at least two choices."))
         return data
 
 

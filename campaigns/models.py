@@ -261,6 +261,54 @@ class SurveyQuestion(models.Model):
         return self.text
 
 
+MAX_SCREENER_CHOICES = 20
+MAX_SCREENER_CHOICE_LENGTH = 100
+
+
+class ScreenerQuestion(models.Model):
+    """Asked once, before the first advertisement, so the dashboard can show a group of testers (an
+    audience) on its own. The answer is one of `choices`, stored as the text the tester picked;
+    choices cannot change once testers answer, since screener questions are editable only in a draft."""
+
+    class Kind(models.TextChoices):
+        AGE_BAND = "age_band", _("Age band")
+        GENDER = "gender", _("Gender")
+        CUSTOMER = "customer", _("Customer")
+        CHOICE = "choice", _("Choice of your own")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="screener_questions")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.CHOICE)
+    text = models.CharField(_("question"), max_length=500)
+    choices = models.JSONField(_("choices"), default=list)
+
+    class Meta:
+        ordering = ["campaign", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def clean(self) -> None:
+        choices = self.choices if isinstance(self.choices, list) else None
+        if choices is None or not all(isinstance(choice, str) and choice.strip() for choice in choices):
+            raise ValidationError({"choices": _("Each choice must be a line of text.")})
+        if len(choices) < 2:
+            raise ValidationError({"choices": _("Give at least two choices.")})
+        if len({choice.strip().casefold() for choice in choices}) != len(choices):
+            raise ValidationError({"choices": _("Each choice may appear only once.")})
+        if any(len(choice) > MAX_SCREENER_CHOICE_LENGTH for choice in choices):
+            raise ValidationError(
+                {
+                    "choices": _("A choice may have at most %(count)s characters.")
+                    % {"count": MAX_SCREENER_CHOICE_LENGTH}
+                }
+            )
+        if len(choices) > MAX_SCREENER_CHOICES:
+            raise ValidationError(
+                {"choices": _("A question may have at most %(count)s choices.") % {"count": MAX_SCREENER_CHOICES}}
+            )
+
+
 class InvitationState(models.TextChoices):
     """Derived, never stored: see campaigns.selectors.invitations_with_state."""
 

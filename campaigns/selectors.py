@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -21,7 +21,9 @@ from campaigns.models import (
     ConsentVersion,
     Invitation,
     InvitationState,
+    Marker,
     Organisation,
+    ScreenerQuestion,
     SurveyQuestion,
     Variant,
     email_domains,
@@ -62,11 +64,41 @@ def get_variant_for_user(
     return get_object_or_404(Variant.objects.select_related("campaign"), campaign=campaign, pk=variant_id)
 
 
+def get_marker_for_user(user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, marker_id: int) -> Marker:
+    """A marker on a variant of a campaign the user may see, else 404."""
+    campaign = get_campaign_for_user(user, campaign_id)
+    return get_object_or_404(Marker, variant__campaign=campaign, pk=marker_id)
+
+
 def get_question_for_user(
     user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, question_id: int
 ) -> SurveyQuestion:
     campaign = get_campaign_for_user(user, campaign_id)
     return get_object_or_404(SurveyQuestion.objects.select_related("campaign"), campaign=campaign, pk=question_id)
+
+
+def get_screener_question_for_user(
+    user: AbstractBaseUser | AnonymousUser, campaign_id: uuid.UUID | str, question_id: int
+) -> ScreenerQuestion:
+    campaign = get_campaign_for_user(user, campaign_id)
+    return get_object_or_404(ScreenerQuestion.objects.select_related("campaign"), campaign=campaign, pk=question_id)
+
+
+def screener_questions(*, campaign: Campaign) -> QuerySet[ScreenerQuestion]:
+    return ScreenerQuestion.objects.filter(campaign=campaign).order_by("position", "id")
+
+
+def screener_defaults(*, kind: str, language: str) -> tuple[str, list[str]]:
+    """The question and choices a fixed kind starts with, in the campaign's language (what its testers
+    read); ("", []) for a choice question of the researcher's own."""
+    with translation.override(language):
+        if kind == ScreenerQuestion.Kind.AGE_BAND:
+            return _("How old are you?"), ["18-29", "30-44", "45-59", "60+"]
+        if kind == ScreenerQuestion.Kind.GENDER:
+            return _("What is your gender?"), [_("Female"), _("Male"), _("Diverse"), _("Prefer not to say")]
+        if kind == ScreenerQuestion.Kind.CUSTOMER:
+            return _("Are you already a customer?"), [_("Yes"), _("No")]
+    return "", []
 
 
 def get_invitation_for_user(
@@ -169,6 +201,7 @@ def campaign_page(*, campaign: Campaign) -> dict[str, Any]:
     return {
         "variants": variants,
         "questions": list(campaign.questions.all()),
+        "screener_questions": list(screener_questions(campaign=campaign)),
         "consent": consent,
         "invitations": invitations,
         "resendable": RESENDABLE_STATES,

@@ -25,7 +25,9 @@ from campaigns.models import (
     Campaign,
     ConsentVersion,
     Invitation,
+    Marker,
     Organisation,
+    ScreenerQuestion,
     SurveyQuestion,
     Variant,
     WorkplaceConfirmation,
@@ -35,6 +37,7 @@ from campaigns.selectors import (
     current_consent,
     own_domain_of,
     own_email_domains,
+    screener_defaults,
     video_upload_shortfall,
     workplace_confirmation_statement,
 )
@@ -147,7 +150,8 @@ def consent_set(*, campaign: Campaign, text: str) -> ConsentVersion | None:
 
 @transaction.atomic
 def campaign_duplicate(*, campaign: Campaign, created_by: AbstractBaseUser) -> Campaign:
-    """A new draft with the same settings, consent text, variants and survey; no testers, no links."""
+    """A new draft with the same settings, consent text, variants, survey and screener questions; no
+    testers, no links."""
     consent = current_consent(campaign=campaign)
     copy = campaign_create(
         organisation=campaign.organisation,
@@ -191,6 +195,16 @@ def campaign_duplicate(*, campaign: Campaign, created_by: AbstractBaseUser) -> C
             required=question.required,
         )
         for question in campaign.questions.all()
+    )
+    ScreenerQuestion.objects.bulk_create(
+        ScreenerQuestion(
+            campaign=copy,
+            position=question.position,
+            kind=question.kind,
+            text=question.text,
+            choices=list(question.choices),
+        )
+        for question in campaign.screener_questions.all()
     )
     return copy
 
@@ -347,6 +361,82 @@ def question_update(*, question: SurveyQuestion, **values: Any) -> SurveyQuestio
 @transaction.atomic
 def question_delete(*, question: SurveyQuestion) -> None:
     _ensure_draft(_locked(question.campaign))
+    question.delete()
+
+
+# --- Markers on videos ------------------------------------------------------------------------
+# Markers change no recorded data, only how the dashboard reads it, so they can be set at any time.
+
+
+@transaction.atomic
+def marker_create(*, variant: Variant, at_ms: int, kind: str, label: str = "") -> Marker:
+    if variant.kind != Variant.Kind.VIDEO:
+        raise ApplicationError(_("Markers belong on video variants."), extra={"field": "variant"})
+    if kind not in Marker.Kind.values:
+        raise ApplicationError(_("Choose what the marker shows."), extra={"field": "kind"})
+    if at_ms < 0 or (variant.duration_ms and at_ms > variant.duration_ms):
+        raise ApplicationError(_("The marker must lie within the video."), extra={"field": "at_ms"})
+    return Marker.objects.create(variant=variant, at_ms=at_ms, kind=kind, label=label.strip()[:100])
+
+
+def marker_delete(*, marker: Marker) -> None:
+    marker.delete()
+
+
+# --- Screener questions -----------------------------------------------------------------------
+
+
+def _ensure_screener_draft(campaign: Campaign) -> None:
+    if campaign.status != Campaign.Status.DRAFT:
+        raise ApplicationError(
+            _(
+                "Screener questions cannot change once the campaign has started: testers' groups would mix. "
+                "Duplicate the campaign to ask different ones."
+            ),
+            status_code=409,
+        )
+
+
+def _screener_values(campaign: Campaign, kind: str, text: str, choices: list[str] | None) -> dict[str, Any]:
+    """A fixed kind left blank takes its default question and choices, in the campaign's language."""
+    default_text, default_choices = screener_defaults(kind=kind, language=campaign.language)
+    choices = [choice.strip() for choice in choices or [] if choice.strip()]
+    return {"kind": kind, "text": text.strip() or default_text, "choices": choices or default_choices}
+
+
+@transaction.atomic
+def screener_question_add(
+    *, campaign: Campaign, kind: str, text: str = "", choices: list[str] | None = None
+) -> ScreenerQuestion:
+    campaign = _locked(campaign)
+    _ensure_screener_draft(campaign)
+    question = ScreenerQuestion(
+        campaign=campaign,
+        position=campaign.screener_questions.count(),
+        **_screener_values(campaign, kind, text, choices),
+    )
+    question.full_clean()
+    question.save()
+    return question
+
+
+@transaction.atomic
+def screener_question_update(
+    *, question: ScreenerQuestion, kind: str, text: str = "", choices: list[str] | None = None
+) -> ScreenerQuestion:
+    campaign = _locked(question.campaign)
+    _ensure_screener_draft(campaign)
+    values = _screener_values(campaign, kind, text, choices)
+    for name, value in values.items():
+        setattr(question, name, value)
+    question.full_clean()
+    question.save(update_fields=list(values))
+    return question
+
+
+@transaction.atomic
+def screener_question_delete(*, question: ScreenerQuestion) -> None:
+    _ensure_screener_draft(_locked(question.campaign))
     question.delete()
 
 

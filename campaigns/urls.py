@@ -22,6 +22,11 @@ urlpatterns = [
     path(campaign + "questions/new/", views.question_add, name="question_add"),
     path(campaign + "questions/<int:question_id>/edit/", views.question_edit, name="question_edit"),
     path(campaign + "questions/<int:question_id>/delete/", views.question_delete, name="question_delete"),
+    path(campaign + "screener/new/", views.screener_question_add, name="screener_question_add"),
+    path(campaign + "screener/<int:question_id>/edit/", views.screener_question_edit, name="screener_question_edit"),
+    path(
+        campaign + "screener/<int:question_id>/delete/", views.screener_question_delete, name="screener_question_delete"
+    ),
     path(campaign + "invitations/new/", views.invitations_add, name="invitations_add"),
     path(campaign + "invitations/<int:invitation_id>/resend/", views.invitation_resend, name="invitation_resend"),
     path(campaign + "invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),

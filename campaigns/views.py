@@ -16,7 +16,14 @@ from django.views.decorators.http import require_POST
 
 from campaigns import selectors, services
 from campaigns.emails import open_link
-from campaigns.forms import CampaignForm, InvitationForm, OpenLinkForm, QuestionForm, VariantForm
+from campaigns.forms import (
+    CampaignForm,
+    InvitationForm,
+    OpenLinkForm,
+    QuestionForm,
+    ScreenerQuestionForm,
+    VariantForm,
+)
 from campaigns.media_serving import media_file_response
 from campaigns.models import Campaign
 from config.errors import ApplicationError
@@ -244,6 +251,46 @@ def question_edit(request: HttpRequest, campaign_id, question_id: int) -> HttpRe
 def question_delete(request: HttpRequest, campaign: Campaign, question_id: int) -> None:
     services.question_delete(question=selectors.get_question_for_user(request.user, campaign.pk, question_id))
     messages.success(request, _("Question deleted."))
+
+
+# --- Screener questions -----------------------------------------------------------------------
+
+
+@login_required
+def screener_question_add(request: HttpRequest, campaign_id) -> HttpResponse:
+    campaign = selectors.get_campaign_for_user(request.user, campaign_id)
+    form = ScreenerQuestionForm(request.POST or None)
+    if form.is_valid():
+        try:
+            services.screener_question_add(campaign=campaign, **form.cleaned_data)
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Screener question added."))
+            return _detail(campaign)
+    return _form_page(request, "campaigns/screener_question_form.html", form, campaign)
+
+
+@login_required
+def screener_question_edit(request: HttpRequest, campaign_id, question_id: int) -> HttpResponse:
+    question = selectors.get_screener_question_for_user(request.user, campaign_id, question_id)
+    form = ScreenerQuestionForm(request.POST or None, question=question)
+    if form.is_valid():
+        try:
+            services.screener_question_update(question=question, **form.cleaned_data)
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Screener question saved."))
+            return _detail(question.campaign)
+    return _form_page(request, "campaigns/screener_question_form.html", form, question.campaign, question=question)
+
+
+@campaign_action
+def screener_question_delete(request: HttpRequest, campaign: Campaign, question_id: int) -> None:
+    question = selectors.get_screener_question_for_user(request.user, campaign.pk, question_id)
+    services.screener_question_delete(question=question)
+    messages.success(request, _("Screener question deleted."))
 
 
 # --- Invitations and the open link ------------------------------------------------------------

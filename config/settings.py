@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "sessions.apps.TesterSessionsConfig",
     "inference.apps.InferenceConfig",
     "dashboard.apps.DashboardConfig",
+    "reports.apps.ReportsConfig",
     "demo.apps.DemoConfig",
 ]
 

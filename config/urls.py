@@ -28,6 +28,8 @@ urlpatterns = [
     path("accounts/", include("campaigns.account_urls")),
     path("campaigns/", include("campaigns.urls")),
     path("campaigns/", include("dashboard.urls")),
+    path("campaigns/", include("reports.urls")),
+    path("r/", include("reports.share_urls")),
     path("t/", include("sessions.urls")),
     path("api/", include("sessions.api_urls")),
     path("api/", include("inference.api_urls")),

@@ -23,7 +23,7 @@ has one row per tester (`baseline_rows`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -52,16 +52,23 @@ POSED_TARGETS = {
 
 
 def _tallies(
-    campaign: Campaign, model: ModelVersion, calibration: Calibration | None, class_names: list[str]
+    campaign: Campaign,
+    model: ModelVersion,
+    calibration: Calibration | None,
+    class_names: list[str],
+    testers: Collection[uuid.UUID] | None = None,
 ) -> tuple[dict[tuple[uuid.UUID, str], list[int]], dict[uuid.UUID, np.ndarray]]:
     """Per (tester, kind): [analysed snapshots, of them read as the kind's target class]; per tester,
     the sum of each class's probability over their analysed resting snapshots (a class missing from
     a row counts 0). Calibrated with the active calibration: the rows current on it are counted in
     the database, the others (another version) recomputed here from their raw values; raw without one.
-    One query whatever the number of testers, a second one where some are stale."""
+    One query whatever the number of testers, a second one where some are stale. Of `testers` only
+    (an audience) when given."""
     analysed = BaselineSnapshot.objects.filter(
         campaign=campaign, model_version=model, outcome=BaselineSnapshot.Outcome.PREDICTION
     )
+    if testers is not None:
+        analysed = analysed.filter(tester_id__in=list(testers))
     prefix = "" if calibration is None else "calibrated_"
     current = Q()
     if calibration is not None:
@@ -119,6 +126,7 @@ def baseline_summary(
     *,
     known: tuple[ModelVersion | None, Calibration | None] | None = None,
     per_tester: bool = True,
+    testers: Collection[uuid.UUID] | None = None,
 ) -> dict[str, Any]:
     """Each tester's baseline and the variants relative to it, for the campaign's effective model.
 
@@ -127,6 +135,7 @@ def baseline_summary(
     `mean_calibrated` (testers x variants x classes, None without an active calibration).
     `known`: the effective model and its active calibration, where the caller has looked them up.
     `per_tester=False` leaves the "testers" list empty (the dashboard's panel shows none of it).
+    `testers`: only their snapshots (an audience; `matrix` is then restricted to them as well).
 
     Returns (every probability and share a float in 0..1, differences in -1..1):
 
@@ -180,7 +189,7 @@ def baseline_summary(
         summary = {"model": None, "calibrated": False, "class_names": [], "testers": [], "variants": []}
         return {**summary, "testers_with_baseline": 0, "counted_with_baseline": 0, "posed": empty_posed}
     class_names = list(model.class_names)
-    counts, sums = _tallies(campaign, model, calibration, class_names)
+    counts, sums = _tallies(campaign, model, calibration, class_names, testers)
     resting = BaselineSnapshot.Kind.RESTING
     baselines = {tester_id: total / counts[(tester_id, resting)][0] for tester_id, total in sums.items()}
     counted = set()
@@ -257,12 +266,17 @@ def _relative_to_baseline(
 
 
 def baseline_panel(
-    *, campaign: Campaign, matrix: Any, model: ModelVersion | None, calibration: Calibration | None
+    *,
+    campaign: Campaign,
+    matrix: Any,
+    model: ModelVersion | None,
+    calibration: Calibration | None,
+    testers: Collection[uuid.UUID] | None = None,
 ) -> dict[str, Any]:
     """The dashboard's panel: baseline_summary without the per-tester list (the baseline export has
     it), with two sentences: "sentence" (who the table rests on, or why it is empty) and
     "posed_sentence" (how often posed expressions were read as posed; "" without any)."""
-    summary = baseline_summary(campaign, matrix, known=(model, calibration), per_tester=False)
+    summary = baseline_summary(campaign, matrix, known=(model, calibration), per_tester=False, testers=testers)
     del summary["testers"]
     counted = int(matrix.included.sum()) if matrix is not None else 0
     return {
@@ -272,10 +286,13 @@ def baseline_panel(
     }
 
 
-def baseline_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iterator[tuple]]:
+def baseline_rows(
+    *, campaign: Campaign, threshold: float, testers: Collection[uuid.UUID] | None = None
+) -> tuple[list[str], Iterator[tuple]]:
     """CSV (exports.EXPORTS style): one row per tester with an analysed baseline snapshot, by the
     pseudonymous id the other exports use: whether the dashboard counts them, their resting
-    snapshots, their baseline per class, and how often their posed expressions were read as posed."""
+    snapshots, their baseline per class, and how often their posed expressions were read as posed.
+    `testers`: only theirs (an audience)."""
     model = get_model_for_campaign(campaign)
     calibration = active_calibration(model)
     class_names = list(model.class_names) if model else []
@@ -287,7 +304,9 @@ def baseline_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], I
     matrix = tester_matrix(
         campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration
     )
-    summary = baseline_summary(campaign, matrix, known=(model, calibration))
+    if testers is not None:
+        matrix = matrix.only(testers)
+    summary = baseline_summary(campaign, matrix, known=(model, calibration), testers=testers)
 
     def rows() -> Iterator[tuple]:
         for entry in summary["testers"]:

@@ -1,21 +1,26 @@
 """CSV exports, streamed row by row from database cursors. No images, no e-mail addresses: testers
-appear by their random pseudonymous id only."""
+appear by their random pseudonymous id only, with their screener answers as columns where rows are
+per tester. With an audience (dashboard.audiences) every export has its testers only."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.db.models import FilteredRelation, Q
 from django.http import Http404, StreamingHttpResponse
 from django.utils.text import slugify
 
 from campaigns.models import Campaign, Variant
+from dashboard.audiences import Audience, screener_columns
 from dashboard.baseline import baseline_rows
 from dashboard.counting import active_calibration
 from dashboard.funnel import frame_outcomes
 from dashboard.matrix import tester_matrix
+from dashboard.moments import UNANALYSED_OUTCOMES
 from dashboard.norms import norm_rows
 from dashboard.say_face import say_face_rows
 from inference.selectors import get_model_for_campaign
@@ -45,15 +50,26 @@ def _lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
         yield writer.writerow([_safe(value) for value in row])
 
 
-def frame_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iterator[tuple]]:
+def _of(testers: Collection[uuid.UUID] | None, field: str = "tester_id") -> dict[str, list[uuid.UUID]]:
+    """A filter to `testers` (an audience), or none."""
+    return {} if testers is None else {f"{field}__in": list(testers)}
+
+
+def frame_rows(
+    *, campaign: Campaign, threshold: float, testers: Collection[uuid.UUID] | None = None
+) -> tuple[list[str], Iterator[tuple]]:
     model = get_model_for_campaign(campaign)
     class_names = list(model.class_names) if model else []
     header = ["tester", "variant", "sequence", "media_time_ms", "captured_at", "received_at", "outcome"]
     header += ["top_class", "top_probability", "confident", *[f"p_{name}" for name in class_names]]
     # Raw model output first (as before), then the calibrated values and the calibration they came from.
     header += ["calibration_version", "calibrated_top_class", "calibrated_top_probability"]
+    # Attention: how far the found face was turned (empty without a face), and whether that counts as
+    # looking at the screen.
+    header += ["head_turn_degrees", "looking_at_screen"]
+    max_turn = settings.MIMIK["ATTENTION_MAX_HEAD_TURN_DEGREES"]
     frames = (
-        Frame.objects.filter(campaign=campaign)
+        Frame.objects.filter(campaign=campaign, **_of(testers))
         .annotate(prediction=FilteredRelation("predictions", condition=Q(predictions__model_version=model)))
         .order_by("tester_id", "variant__position", "sequence")
         .values_list(
@@ -70,6 +86,7 @@ def frame_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iter
             "prediction__calibration_version",
             "prediction__calibrated_top_class",
             "prediction__calibrated_top_probability",
+            "head_turn_degrees",
         )
     )
 
@@ -82,6 +99,7 @@ def frame_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iter
             version,
             calibrated_class,
             calibrated_top,
+            head_turn,
         ) in frames.iterator(chunk_size=CHUNK_SIZE):
             confident = "" if top_probability is None else int(top_probability >= threshold)
             scores = [(probabilities or {}).get(name, "") for name in class_names]
@@ -92,12 +110,24 @@ def frame_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iter
                 version or "",
                 calibrated_class or "",
                 "" if calibrated_top is None else calibrated_top,
+                "" if head_turn is None else round(head_turn, 1),
+                _looking(fields[-1], head_turn, max_turn),
             )
 
     return header, rows()
 
 
-def tester_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iterator[tuple]]:
+def _looking(outcome: str, head_turn: float | None, max_turn: float) -> int | str:
+    """1 for a face turned less than max_turn, 0 for an analysed snapshot without one (as the
+    dashboard's attention counts it), empty where the analysis said nothing."""
+    if outcome in UNANALYSED_OUTCOMES:
+        return ""
+    return int(head_turn is not None and abs(head_turn) < max_turn)
+
+
+def tester_rows(
+    *, campaign: Campaign, threshold: float, testers: Collection[uuid.UUID] | None = None
+) -> tuple[list[str], Iterator[tuple]]:
     """One row per (tester, variant) with the same numbers the dashboard's statistics use."""
     model = get_model_for_campaign(campaign)
     variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
@@ -113,9 +143,11 @@ def tester_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Ite
         variants=variants,
         calibration=active_calibration(model),
     )
-    _outcomes, senders = frame_outcomes(campaign)
+    if testers is not None:
+        matrix = matrix.only(testers)
+    _outcomes, senders = frame_outcomes(campaign, testers)
     row_of = {tester_id: row for row, tester_id in enumerate(matrix.tester_ids)}
-    orders = dict(Tester.objects.filter(campaign=campaign).values_list("id", "variant_order"))
+    orders = dict(Tester.objects.filter(campaign=campaign, **_of(testers, "pk")).values_list("id", "variant_order"))
     tester_ids = sorted(set(row_of) | senders, key=str)
 
     def rows() -> Iterator[tuple]:
@@ -133,10 +165,12 @@ def tester_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Ite
     return header, rows()
 
 
-def survey_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iterator[tuple]]:
+def survey_rows(
+    *, campaign: Campaign, threshold: float, testers: Collection[uuid.UUID] | None = None
+) -> tuple[list[str], Iterator[tuple]]:
     header = ["tester", "variant", "question", "rating", "comment", "answered_at"]
     answers = (
-        SurveyAnswer.objects.filter(question__campaign=campaign)
+        SurveyAnswer.objects.filter(question__campaign=campaign, **_of(testers))
         .order_by("tester_id", "variant__position", "question__position")
         .values_list("tester_id", "variant__label", "question__text", "rating", "comment", "answered_at")
     )
@@ -153,10 +187,30 @@ EXPORTS = {
 }
 
 
-def csv_response(*, campaign: Campaign, kind: str, threshold: float) -> StreamingHttpResponse:
+# The exports whose rows are per tester, the tester's id first: their screener answers follow.
+PER_TESTER = {"frames", "testers", "survey", "baseline"}
+
+
+def _with_screener(campaign: Campaign, header: list[str], rows: Iterator[tuple]) -> tuple[list[str], Iterator[tuple]]:
+    names, answers = screener_columns(campaign)
+    if not names:
+        return header, rows
+    # Keyed by the id and by its text: the baseline export names testers by their text.
+    by_id = {**answers, **{str(tester_id): choices for tester_id, choices in answers.items()}}
+    unanswered = ("",) * len(names)
+    return [*header, *names], ((*row, *by_id.get(row[0], unanswered)) for row in rows)
+
+
+def csv_response(
+    *, campaign: Campaign, kind: str, threshold: float, audience: Audience | None = None
+) -> StreamingHttpResponse:
+    """`audience`: its testers only (the caller has refused one below the minimum)."""
     if kind not in EXPORTS:
         raise Http404("No such export.")
-    header, rows = EXPORTS[kind](campaign=campaign, threshold=threshold)
+    testers = audience.testers if audience is not None else None
+    header, rows = EXPORTS[kind](campaign=campaign, threshold=threshold, testers=testers)
+    if kind in PER_TESTER:
+        header, rows = _with_screener(campaign, header, rows)
     response = StreamingHttpResponse(_lines(header, rows), content_type="text/csv; charset=utf-8")
     filename = f"{slugify(campaign.name) or 'campaign'}-{kind}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef
@@ -24,18 +25,21 @@ FACE_FOUND_OUTCOMES = (
 )
 
 
-def frame_outcomes(campaign: Campaign) -> tuple[dict[str, int], set[uuid.UUID]]:
-    """Frames per outcome, and the testers who sent any frame. Where PostgreSQL keeps
-    tester_sessions.FrameOutcomeCount, the analysed frames from its rows (a few per tester) and the
-    pending ones from the frames that wait (the (campaign, outcome) index); elsewhere a count of
-    every frame and one index probe per tester."""
+def frame_outcomes(
+    campaign: Campaign, testers: Collection[uuid.UUID] | None = None
+) -> tuple[dict[str, int], set[uuid.UUID]]:
+    """Frames per outcome, and the testers who sent any frame; of `testers` only (an audience) when
+    given. Where PostgreSQL keeps tester_sessions.FrameOutcomeCount, the analysed frames from its
+    rows (a few per tester) and the pending ones from the frames that wait (the (campaign, outcome)
+    index); elsewhere a count of every frame and one index probe per tester."""
     outcomes = dict.fromkeys(Frame.Outcome.values, 0)
+    of_testers = {} if testers is None else {"tester_id__in": list(testers)}
     if counting.sums_available():
-        counted = FrameOutcomeCount.objects.filter(campaign=campaign, frames__gt=0).values_list(
+        counted = FrameOutcomeCount.objects.filter(campaign=campaign, frames__gt=0, **of_testers).values_list(
             "tester_id", "outcome", "frames"
         )
         waiting = (
-            Frame.objects.filter(campaign=campaign, outcome=Frame.Outcome.PENDING)
+            Frame.objects.filter(campaign=campaign, outcome=Frame.Outcome.PENDING, **of_testers)
             .values_list("tester_id", "outcome")
             .annotate(n=Count("*"))
             .order_by()
@@ -45,10 +49,10 @@ def frame_outcomes(campaign: Campaign) -> tuple[dict[str, int], set[uuid.UUID]]:
             outcomes[outcome] += frames
             senders.add(tester_id)
         return outcomes, senders
-    rows = Frame.objects.filter(campaign=campaign).values_list("outcome").annotate(n=Count("*")).order_by()
-    outcomes.update(dict(rows))
+    rows = Frame.objects.filter(campaign=campaign, **of_testers).values_list("outcome").annotate(n=Count("*"))
+    outcomes.update(dict(rows.order_by()))
     senders = set(
-        Tester.objects.filter(campaign=campaign)
+        Tester.objects.filter(campaign=campaign, **({} if testers is None else {"pk__in": list(testers)}))
         .filter(Exists(Frame.objects.filter(tester=OuterRef("pk"))))
         .values_list("pk", flat=True)
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,22 @@ class TesterMatrix:
             self.included = np.all(self.analysed >= minimum, axis=1)
         else:
             self.included = np.zeros(len(self.tester_ids), dtype=bool)
+
+    def only(self, tester_ids: Collection[uuid.UUID]) -> TesterMatrix:
+        """The same matrix over these testers alone (an audience, dashboard.audience): whatever is
+        computed from it leaves every other tester out. Rows keep their order."""
+        rows = [row for row, tester_id in enumerate(self.tester_ids) if tester_id in tester_ids]
+        part = TesterMatrix(
+            self.variants,
+            self.class_names,
+            [self.tester_ids[row] for row in rows],
+            self.analysed[rows],
+            self.counts[rows],
+            self.stale_frames,
+            None if self.mean_calibrated is None else self.mean_calibrated[rows],
+        )
+        part.included = self.included[rows]
+        return part
 
     def ratios(self) -> np.ndarray:
         """Per-tester ratios of included testers: testers x variants x classes."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,10 +61,12 @@ def benchmark(
     threshold: float,
     matrix: TesterMatrix | None,
     ratios: np.ndarray,
+    testers: Collection[uuid.UUID] | None = None,
 ) -> dict[str, Any]:
     """All as dashboard_data has them: `threshold` the one `matrix` and `ratios` (counted testers x
     variants x classes) were counted at, `model` the campaign's effective model, `calibration` its
-    active calibration. At most three queries (a fourth for the variants without a matrix).
+    active calibration. At most three queries (a fourth for the variants without a matrix, and one
+    for this campaign's ratings from `testers` alone, an audience, when given).
 
     Returns::
 
@@ -88,6 +90,8 @@ def benchmark(
     "sentence": str}; percentile and median are None below the minimum or without a value.
     """
     figures = earlier_figures(campaign=campaign, model=model, calibration=calibration, threshold=threshold)
+    if testers is not None:
+        figures["current_ratings"] = _mean_ratings([campaign.pk], testers=testers).get(campaign.pk, {})
     variants = matrix.variants if matrix is not None else list(Variant.objects.filter(campaign=campaign))
     happy = matrix.class_index("happy") if matrix is not None else None
     rows = []
@@ -285,15 +289,17 @@ def _happy_shares(
 
 
 def _mean_ratings(
-    campaign_ids: list[uuid.UUID],
+    campaign_ids: list[uuid.UUID], testers: Collection[uuid.UUID] | None = None
 ) -> dict[uuid.UUID, dict[uuid.UUID, tuple[float, tuple[int, int]]]]:
     """Per campaign and variant: the mean answer to the campaign's first rating-scale question (by
-    position) among those answered, and that question's scale."""
+    position) among those answered (by `testers` only, when given), and that question's scale."""
+    answers = SurveyAnswer.objects.filter(
+        question__campaign_id__in=campaign_ids, question__kind=SurveyQuestion.Kind.SCALE, rating__isnull=False
+    )
+    if testers is not None:
+        answers = answers.filter(tester_id__in=list(testers))
     rows = (
-        SurveyAnswer.objects.filter(
-            question__campaign_id__in=campaign_ids, question__kind=SurveyQuestion.Kind.SCALE, rating__isnull=False
-        )
-        .values_list(
+        answers.values_list(
             "question__campaign_id",
             "variant_id",
             "question__position",
@@ -427,10 +433,13 @@ def _notes(figures: dict[str, Any], threshold: float) -> list[str]:
     return notes
 
 
-def norm_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iterator[tuple]]:
+def norm_rows(
+    *, campaign: Campaign, threshold: float, testers: Collection[uuid.UUID] | None = None
+) -> tuple[list[str], Iterator[tuple]]:
     """CSV (exports.EXPORTS style): one row per variant and figure ("happy_share": a fraction 0..1;
     "rating": the mean on its scale), with its percentile rank among the organisation's finished
-    variants (empty below the minimum), how many there are, their median and how many more are needed."""
+    variants (empty below the minimum), how many there are, their median and how many more are needed.
+    `testers`: this campaign's figures from theirs only (an audience)."""
     header = ["variant", "figure", "value", "percentile", "earlier_variants", "earlier_median", "more_needed"]
     model = get_model_for_campaign(campaign)
     calibration = counting.active_calibration(model)
@@ -440,9 +449,17 @@ def norm_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Itera
         if model
         else None
     )
+    if matrix is not None and testers is not None:
+        matrix = matrix.only(testers)
     ratios = matrix.ratios() if matrix is not None else np.zeros((0, len(variants), 0))
     data = benchmark(
-        campaign=campaign, model=model, calibration=calibration, threshold=threshold, matrix=matrix, ratios=ratios
+        campaign=campaign,
+        model=model,
+        calibration=calibration,
+        threshold=threshold,
+        matrix=matrix,
+        ratios=ratios,
+        testers=testers,
     )
 
     def rows() -> Iterator[tuple]:

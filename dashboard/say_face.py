@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,9 +62,16 @@ SHARE_BOUNDS = (0.0, 1.0)
 Answer = tuple[int, uuid.UUID, uuid.UUID, int]
 
 
-def say_face_summary(*, campaign: Campaign, matrix: TesterMatrix | None, ratios: np.ndarray) -> dict[str, Any]:
+def say_face_summary(
+    *,
+    campaign: Campaign,
+    matrix: TesterMatrix | None,
+    ratios: np.ndarray,
+    testers: Collection[uuid.UUID] | None = None,
+) -> dict[str, Any]:
     """Two queries (the scale questions, their answers); `matrix` and `ratios` as dashboard_data has
-    them (ratios: counted testers x variants x classes, at the dashboard's threshold).
+    them (ratios: counted testers x variants x classes, at the dashboard's threshold); `testers`:
+    only their answers (an audience), everyone's when None.
 
     Returns::
 
@@ -103,7 +110,7 @@ def say_face_summary(*, campaign: Campaign, matrix: TesterMatrix | None, ratios:
     Agreement = {"n": int, "rho": float | None, "low": float | None, "high": float | None,
     "confidence": 0.95, "method": str, "sentence": str}.
     """
-    analysis = _analyse(campaign=campaign, matrix=matrix, ratios=ratios)
+    analysis = _analyse(campaign=campaign, matrix=matrix, ratios=ratios, testers=testers)
     return {
         "counted_testers": int(matrix.included.sum()) if matrix is not None else 0,
         "minimum_for_list": MIN_TESTERS_FOR_DISAGREEMENT,
@@ -134,11 +141,14 @@ def spearman_agreement(x: np.ndarray | list[float], y: np.ndarray | list[float])
     return {**result, "rho": rho, "low": low, "high": high, "method": METHOD}
 
 
-def say_face_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], Iterator[tuple]]:
+def say_face_rows(
+    *, campaign: Campaign, threshold: float, testers: Collection[uuid.UUID] | None = None
+) -> tuple[list[str], Iterator[tuple]]:
     """CSV (exports.EXPORTS style): one row per scale question and variant ("variant": the counted
     testers who answered, their mean rating, the happy share of every counted tester as on the
     dashboard, the rank correlation), then one per question and pair of variants ("difference":
-    means of the per-tester differences b - a and their rank correlation). No tester appears."""
+    means of the per-tester differences b - a and their rank correlation). No tester appears.
+    `testers`: only theirs (an audience)."""
     header = ["question", "scope", "variant", "testers", "mean_rating", "mean_happy_share"]
     header += ["spearman_rho", "rho_low", "rho_high"]
     model = get_model_for_campaign(campaign)
@@ -148,7 +158,9 @@ def say_face_rows(*, campaign: Campaign, threshold: float) -> tuple[list[str], I
     matrix = tester_matrix(
         campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=active_calibration(model)
     )
-    analysis = _analyse(campaign=campaign, matrix=matrix, ratios=matrix.ratios())
+    if testers is not None:
+        matrix = matrix.only(testers)
+    analysis = _analyse(campaign=campaign, matrix=matrix, ratios=matrix.ratios(), testers=testers)
 
     def figures(rating: dict, happy: dict, agreement: dict) -> tuple:
         rho = agreement["rho"], agreement["low"], agreement["high"]
@@ -170,16 +182,22 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def _analyse(*, campaign: Campaign, matrix: TesterMatrix | None, ratios: np.ndarray) -> list[dict[str, Any]]:
-    """The numbers of say_face_summary, per question, with the sentences still to be added."""
+def _analyse(
+    *,
+    campaign: Campaign,
+    matrix: TesterMatrix | None,
+    ratios: np.ndarray,
+    testers: Collection[uuid.UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """The numbers of say_face_summary, per question, with the sentences still to be added; of
+    `testers` only (an audience) when given."""
     questions = list(SurveyQuestion.objects.filter(campaign=campaign, kind=SurveyQuestion.Kind.SCALE))
     if not questions:
         return []
-    answers: list[Answer] = list(
-        SurveyAnswer.objects.filter(question_id__in=[q.pk for q in questions], rating__isnull=False).values_list(
-            "question_id", "variant_id", "tester_id", "rating"
-        )
-    )
+    rated = SurveyAnswer.objects.filter(question_id__in=[q.pk for q in questions], rating__isnull=False)
+    if testers is not None:
+        rated = rated.filter(tester_id__in=list(testers))
+    answers: list[Answer] = list(rated.values_list("question_id", "variant_id", "tester_id", "rating"))
     variants = matrix.variants if matrix is not None else []
     happy = matrix.class_index("happy") if matrix is not None else None
     if matrix is None or happy is None:  # no happy share to set beside the ratings

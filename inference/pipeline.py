@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from emotion_math import head_turn
 from inference.classifier import EmotionClassifier, ModelSpec
 from inference.detection import Detection, crop_face, detect_faces
 from inference.quality import DecodedFrame, Thresholds, UndecodableFrame, assess, decode_image
@@ -25,6 +26,8 @@ class FrameAnalysis:
     outcome: str  # a Frame.Outcome value; "prediction" when the model answered
     quality: dict[str, Any] = field(default_factory=dict)
     face_box: list[int] | None = None  # [x, y, width, height] in pixels of the uploaded frame
+    # The found face's turn (emotion_math.head_turn), also when a quality gate then refused it.
+    head_turn_degrees: float | None = None
     probabilities: dict[str, float] | None = None
     top_class: str | None = None
     top_probability: float | None = None
@@ -43,6 +46,7 @@ def inspect_image(image_bytes: bytes, *, thresholds: Thresholds, min_crop_px: in
     if face is not None:
         full = face.scaled(decoded.scale)
         analysis.face_box = [full.x, full.y, full.width, full.height]
+        analysis.head_turn_degrees = round(head_turn.head_turn_degrees(face.keypoints), 1)
     if verdict != "ok":
         return analysis, None
     return analysis, _face_crop(decoded, face, min_crop_px)

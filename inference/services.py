@@ -153,7 +153,10 @@ def _frames_claim_each(items: list[FrameToRecord], now) -> set[int]:
         item.frame["pk"]
         for item in items
         if Frame.objects.filter(pk=item.frame["pk"], outcome=Frame.Outcome.PENDING).update(
-            outcome=item.analysis.outcome, outcome_at=now, quality=item.analysis.quality
+            outcome=item.analysis.outcome,
+            outcome_at=now,
+            quality=item.analysis.quality,
+            head_turn_degrees=item.analysis.head_turn_degrees,
         )
     }
 
@@ -165,7 +168,13 @@ def _frames_claim_and_insert_predictions(items: list[FrameToRecord], now) -> set
     psycopg quotes array elements and Django prepares model fields in Python, which cost the worker
     more CPU per frame than the statement itself."""
     frames = [
-        {"id": item.frame["pk"], "outcome": item.analysis.outcome, "quality": item.analysis.quality} for item in items
+        {
+            "id": item.frame["pk"],
+            "outcome": item.analysis.outcome,
+            "quality": item.analysis.quality,
+            "head_turn_degrees": item.analysis.head_turn_degrees,
+        }
+        for item in items
     ]
     predictions = [_prediction_row(item) for item in items if item.analysis.outcome == Frame.Outcome.PREDICTION]
     with connection.cursor() as cursor:
@@ -197,7 +206,10 @@ _PREDICTION_FIELDS = (
 @functools.cache
 def _frames_claim_and_insert_sql() -> str:
     q = connection.ops.quote_name
-    frame = {name: q(Frame._meta.get_field(name).column) for name in ("id", "outcome", "outcome_at", "quality")}
+    frame = {
+        name: q(Frame._meta.get_field(name).column)
+        for name in ("id", "outcome", "outcome_at", "quality", "head_turn_degrees")
+    }
     fields = [Prediction._meta.get_field(name) for name in _PREDICTION_FIELDS]
     columns = ", ".join(q(field.column) for field in fields)
     record = ", ".join(f"{q(field.column)} {field.db_type(connection)}" for field in fields)
@@ -205,8 +217,9 @@ def _frames_claim_and_insert_sql() -> str:
     return (
         "WITH claimed AS ("  # noqa: S608 - names from the models
         f"UPDATE {q(Frame._meta.db_table)} AS f SET {frame['outcome']} = v.outcome, "
-        f"{frame['outcome_at']} = %s, {frame['quality']} = v.quality "
-        "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, outcome text, quality jsonb) "
+        f"{frame['outcome_at']} = %s, {frame['quality']} = v.quality, "
+        f"{frame['head_turn_degrees']} = v.head_turn_degrees "
+        "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, outcome text, quality jsonb, head_turn_degrees float8) "
         f"WHERE f.{frame['id']} = v.id AND f.{frame['outcome']} = %s RETURNING f.{frame['id']} AS id"
         "), inserted AS ("
         f"INSERT INTO {q(Prediction._meta.db_table)} ({columns}, {created_at}) "

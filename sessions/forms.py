@@ -1,4 +1,5 @@
-"""The survey asked after each variant: exactly the campaign's questions, nothing added."""
+"""The survey asked after each variant and the screener asked before the first: exactly the
+campaign's questions, nothing added."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable
 
 from django import forms
 
-from campaigns.models import SurveyQuestion
+from campaigns.models import ScreenerQuestion, SurveyQuestion
 
 
 class SurveyForm(forms.Form):
@@ -41,3 +42,21 @@ class SurveyForm(forms.Form):
 
     def answers(self) -> dict[int, int | str | None]:
         return {question.pk: self.cleaned_data.get(self.field_name(question)) for question in self.questions}
+
+
+class ScreenerForm(forms.Form):
+    """One choice per screener question, each required ("Prefer not to say" is an answer where the
+    researcher offers it)."""
+
+    def __init__(self, *args, questions: Iterable[ScreenerQuestion], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.questions = list(questions)
+        for question in self.questions:
+            self.fields[f"screener_{question.pk}"] = forms.ChoiceField(
+                label=question.text,
+                choices=[(choice, choice) for choice in question.choices],
+                widget=forms.RadioSelect(attrs={"class": "choices"}),
+            )
+
+    def answers(self) -> dict[int, str]:
+        return {question.pk: self.cleaned_data[f"screener_{question.pk}"] for question in self.questions}

@@ -76,6 +76,9 @@ class Frame(models.Model):
     outcome_at = models.DateTimeField(null=True, blank=True)
     # Quality figures measured on the face (luminance, sharpness, face size, detector score).
     quality = models.JSONField(default=dict, blank=True)
+    # How far the found face was turned left or right, in degrees (emotion_math.head_turn); null
+    # when no single face was found.
+    head_turn_degrees = models.FloatField(null=True, blank=True)
     kept_image = models.FileField(upload_to="frames/%Y/%m/%d/", null=True, blank=True)
     retain_until = models.DateTimeField(null=True, blank=True)
 
@@ -127,6 +130,21 @@ class SurveyAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"answer to {self.question_id} by {self.tester_id}"
+
+
+class ScreenerAnswer(models.Model):
+    """A tester's answer to a screener question: the text of the choice they picked, once."""
+
+    tester = models.ForeignKey(Tester, on_delete=models.CASCADE, related_name="screener_answers")
+    question = models.ForeignKey("campaigns.ScreenerQuestion", on_delete=models.CASCADE, related_name="answers")
+    choice = models.CharField(max_length=100)
+    answered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tester", "question"], name="screener_answer_once_per_question")]
+
+    def __str__(self) -> str:
+        return f"screener answer to {self.question_id} by {self.tester_id}"
 
 
 class BaselineSnapshot(models.Model):

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.translation import gettext
 
-from campaigns.models import Campaign, SurveyQuestion, Variant
+from campaigns.models import Campaign, ScreenerQuestion, SurveyQuestion, Variant
 from campaigns.selectors import get_campaign_for_user
 from sessions.models import BaselineSnapshot, Tester
 
@@ -45,7 +45,9 @@ def tester_step(*, tester: Tester) -> Step:
     if tester.campaign.status != Campaign.Status.RUNNING:
         return Step("closed")
     if tester.camera == Tester.Camera.UNKNOWN:
-        return Step("camera")
+        # Only before the camera check: once it is done the screener was answered, so the pages
+        # after it need no query for it.
+        return Step("screener") if screener_unanswered(tester=tester) else Step("camera")
     if tester.viewed_count > tester.answered_count:
         index = tester.answered_count
         return Step("survey", variant_for_tester(tester=tester, variant_id=tester.variant_order[index]), index, total)
@@ -53,6 +55,12 @@ def tester_step(*, tester: Tester) -> Step:
         index = tester.viewed_count
         return Step("watch", variant_for_tester(tester=tester, variant_id=tester.variant_order[index]), index, total)
     return Step("finish", total=total)
+
+
+def screener_unanswered(*, tester: Tester) -> bool:
+    """Whether the tester's campaign has a screener question they have not answered yet."""
+    answered = tester.screener_answers.values("question_id")
+    return ScreenerQuestion.objects.filter(campaign_id=tester.campaign_id).exclude(pk__in=answered).exists()
 
 
 def variant_for_tester(*, tester: Tester, variant_id: str) -> Variant | None:
@@ -90,6 +98,10 @@ def study_title(*, campaign: Campaign) -> str:
     name is the researchers' own label and may say more than a tester should read (a client, a
     hypothesis)."""
     return campaign.public_title.strip() or gettext("Advertising study")
+
+
+def screener_questions(*, campaign: Campaign) -> QuerySet[ScreenerQuestion]:
+    return ScreenerQuestion.objects.filter(campaign=campaign).order_by("position", "id")
 
 
 def survey_questions(*, campaign: Campaign) -> QuerySet[SurveyQuestion]:
@@ -130,7 +142,7 @@ def _prediction_data(prediction: Any, role: str) -> dict[str, Any]:
 def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
     """Everything stored about one tester (GDPR Art. 15), as plain JSON-ready data: the invitation
     (with the e-mail address while it is kept), consent, viewing order, every snapshot's outcome
-    and prediction (the camera page's baseline snapshots too), and the survey answers. Snapshot
+    and prediction (the camera page's baseline snapshots too), the screener and survey answers. Snapshot
     images themselves are never kept unless the campaign opted in (then the file's retention date
     is listed); baseline snapshots never."""
     invitation = tester.invitation
@@ -170,6 +182,7 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
                 "received_at": _iso(frame.received_at),
                 "outcome": frame.outcome,
                 "quality": frame.quality,
+                "head_turn_degrees": frame.head_turn_degrees,
                 "image_kept_until": _iso(frame.retain_until) if frame.kept_image else None,
                 "predictions": [_prediction_data(row, row_role) for row_role, row in scored],
             }
@@ -191,6 +204,7 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
         for snapshot in tester.baseline_snapshots.select_related("model_version").order_by("kind", "sequence")
     ]
     answers = tester.answers.select_related("question", "variant").order_by("variant__position", "question__position")
+    screener = tester.screener_answers.select_related("question").order_by("question__position", "question_id")
     return {
         "tester": str(tester.pk),
         "campaign": study_title(campaign=tester.campaign),
@@ -214,6 +228,10 @@ def tester_personal_data(*, tester: Tester) -> dict[str, Any]:
         "posed_expressions_asked": tester.posed_expressions,
         "baseline_snapshots": baseline,
         "frames": frames,
+        "screener_answers": [
+            {"question": answer.question.text, "choice": answer.choice, "answered_at": _iso(answer.answered_at)}
+            for answer in screener
+        ],
         "answers": [
             {
                 "variant": answer.variant.label,

@@ -16,13 +16,13 @@ from rest_framework import status
 
 from campaigns.live import publish_progress_event
 from campaigns.media_validation import POLYGLOT_MARKERS
-from campaigns.models import Campaign, Invitation, SurveyQuestion, Variant
+from campaigns.models import Campaign, Invitation, ScreenerQuestion, SurveyQuestion, Variant
 from campaigns.selectors import current_consent
 from campaigns.tokens import new_token
 from config.errors import ApplicationError
 from sessions import selectors
 from sessions.analysis_queue import QueueUnavailable, baseline_submit_for_analysis, frame_submit_for_analysis
-from sessions.models import BaselineSnapshot, Frame, SurveyAnswer, Tester
+from sessions.models import BaselineSnapshot, Frame, ScreenerAnswer, SurveyAnswer, Tester
 
 QUEUE_RETRY_AFTER_SECONDS = 5
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -156,6 +156,20 @@ def tester_reconsider(*, tester: Tester) -> None:
     agreeing then works like a first visit. Nothing else was recorded, so nothing else is undone."""
     Tester.objects.filter(pk=tester.pk, consented_at__isnull=True, declined_at__isnull=False).update(declined_at=None)
     publish_progress_event(tester.campaign_id)
+
+
+@transaction.atomic
+def screener_answers_submit(*, tester: Tester, answers: dict[int, str]) -> None:
+    """Store the tester's answers to their campaign's screener questions, all at once: every question
+    needs one of its own choices. Answers given before (a second tab) stay as they were."""
+    questions = list(ScreenerQuestion.objects.filter(campaign_id=tester.campaign_id))
+    for question in questions:
+        if answers.get(question.pk) not in question.choices:
+            raise ApplicationError(_("Please answer every question."), extra={"question": question.pk})
+    ScreenerAnswer.objects.bulk_create(
+        [ScreenerAnswer(tester=tester, question=question, choice=answers[question.pk]) for question in questions],
+        ignore_conflicts=True,
+    )
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ urlpatterns = [
     path("open/<str:token>/", views.open_link, name="open"),
     path("<str:token>/", views.start, name="start"),
     path("<str:token>/reconsider/", views.reconsider, name="reconsider"),
+    path("<str:token>/screener/", views.screener, name="screener"),
     path("<str:token>/camera/", views.camera, name="camera"),
     path("<str:token>/watch/", views.watch, name="watch"),
     path("<str:token>/survey/", views.survey, name="survey"),

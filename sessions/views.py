@@ -1,4 +1,4 @@
-"""The tester's pages: start (consent), camera check, watching, survey, finish, withdrawal.
+"""The tester's pages: start (consent), screener, camera check, watching, survey, finish, withdrawal.
 
 Every page takes the link token, resolves it through sessions.access and sends the tester to the
 step sessions.selectors.tester_step names, so a reload never repeats or skips a step.
@@ -26,11 +26,11 @@ from campaigns.tokens import hash_token
 from config.errors import ApplicationError
 from sessions import selectors, services
 from sessions.access import LinkUnavailable, get_campaign_for_open_link, get_tester_for_token
-from sessions.forms import SurveyForm
+from sessions.forms import ScreenerForm, SurveyForm
 from sessions.models import BaselineSnapshot, Tester
 
 SESSION_KEY = "tester_tokens"  # open-link campaign id -> the token of the tester this browser became
-STEP_PAGES = {"start", "camera", "watch", "survey", "finish"}
+STEP_PAGES = {"start", "screener", "camera", "watch", "survey", "finish"}
 POSTER_TYPES = {"image/jpeg", "image/png", "image/webp"}
 
 
@@ -103,7 +103,8 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
                 # Nothing recorded: show the current text, and say why the page is back.
                 consent_changed = error.message
             else:
-                return redirect("tester:camera", token=token)
+                next_page = "tester:screener" if selectors.screener_unanswered(tester=tester) else "tester:camera"
+                return redirect(next_page, token=token)
         else:
             services.tester_decline(tester=tester)
             return _page(request, "sessions/declined.html", tester.campaign, {"tester": tester, "token": token})
@@ -117,6 +118,7 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
         "consent_changed": consent_changed,
         "variant_count": tester.campaign.variants.count(),
         "question_count": selectors.survey_questions(campaign=tester.campaign).count(),
+        "screener_count": selectors.screener_questions(campaign=tester.campaign).count(),
         "duration_minutes": estimated_minutes(campaign=tester.campaign),
         "resting_snapshots": services.BASELINE_SNAPSHOTS[BaselineSnapshot.Kind.RESTING],
         "posed_snapshots": services.BASELINE_SNAPSHOTS[BaselineSnapshot.Kind.POSED_SMILE],
@@ -131,6 +133,22 @@ def reconsider(request: HttpRequest, *, tester: Tester, token: str, step: select
     """ "I changed my mind" on the declined page: back to the consent page, while the link is valid."""
     services.tester_reconsider(tester=tester)
     return redirect("tester:start", token=token)
+
+
+@require_http_methods(["GET", "POST"])
+@tester_page("screener")
+def screener(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
+    """The researcher's screener questions, after consent and before the camera check."""
+    form = ScreenerForm(request.POST or None, questions=selectors.screener_questions(campaign=tester.campaign))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.screener_answers_submit(tester=tester, answers=form.answers())
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            return redirect("tester:camera", token=token)
+    context = {"tester": tester, "token": token, "form": form}
+    return _page(request, "sessions/screener.html", tester.campaign, context)
 
 
 @require_http_methods(["GET", "POST"])

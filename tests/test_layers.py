@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each app may import the ones before it, never one after, so the house reads in this order.
-APP_ORDER = ("campaigns", "sessions", "inference", "dashboard", "demo")
+APP_ORDER = ("campaigns", "sessions", "inference", "dashboard", "reports", "demo")
 APPS = (*APP_ORDER, "config")
 PROJECT_PACKAGES = (*APPS, "ml", "bench", "tests")
 
@@ -55,7 +55,7 @@ def test_emotion_math_loads_without_django_settings() -> None:
     code = (
         "import os, sys; os.environ.pop('DJANGO_SETTINGS_MODULE', None)\n"
         "import emotion_math.calibration, emotion_math.counting, emotion_math.preprocessing\n"
-        "import emotion_math.report, emotion_math.share_bootstrap, emotion_math.shares\n"
+        "import emotion_math.head_turn, emotion_math.report, emotion_math.share_bootstrap, emotion_math.shares\n"
         f"print(sorted({{name.split('.')[0] for name in sys.modules}} & {{'django', 'ml', *{APP_ORDER!r}}}))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

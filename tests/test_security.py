@@ -18,10 +18,12 @@ from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from campaigns.models import Invitation, Organisation
+from campaigns.models import Invitation, Marker, Organisation
 from campaigns.tests.conftest import make_researcher
 from conftest import ROOT
 from inference.services import model_version_ensure_default
+from reports.models import ReportLink
+from reports.services import report_link_create
 from sessions import services as tester_services
 from sessions.access import FAILED_LOOKUPS_PER_MINUTE
 from sessions.models import Frame, SurveyAnswer
@@ -79,6 +81,8 @@ def test_every_route_refuses_strangers_and_testers_of_another_campaign(client):
     victim.campaign.name = "Victim campaign 7f3a"
     victim.campaign.save(update_fields=["name"])
     secrets[0] = victim.campaign.name
+    report_link, report_token = report_link_create(campaign=victim.campaign, created_by=owner)
+    secrets.append(report_token)
     values = {
         "campaign_id": str(victim.campaign.pk),
         "variant_id": str(victim.variants[0].pk),
@@ -87,6 +91,8 @@ def test_every_route_refuses_strangers_and_testers_of_another_campaign(client):
         "tester_id": str(tester.pk),
         "model_version_id": str(model_version_ensure_default().pk),
         "kind": "frames",
+        "link_id": str(report_link.pk),
+        "marker_id": str(Marker.objects.create(variant=victim.variants[0], at_ms=0).pk),
     }
     routes = [
         (route, pattern)
@@ -128,7 +134,32 @@ def test_every_route_refuses_strangers_and_testers_of_another_campaign(client):
         reverse("dashboard:tester_data", kwargs={"campaign_id": victim.campaign.pk, "tester_id": tester.pk})
     )
     assert own.status_code == 200 and own.json()["tester"] == str(tester.pk) and frame.sequence == 0
+    report_link.refresh_from_db()
+    assert report_link.revoked_at is None, "a stranger revoked the victim's report link"
     assert walked > 150 and other_tester.pk != tester.pk
+
+
+@pytest.mark.django_db
+def test_a_report_share_link_needs_no_login_and_shows_its_campaign_until_revoked_or_expired(client):
+    study = make_study(invitations=1, name="Shared campaign 5d2e")
+    other = make_study(invitations=1, organisation_name="Other Agentur", name="Other campaign 9c1b")
+    owner = make_researcher("report-owner", study.campaign.organisation)
+    revoked, revoked_token = report_link_create(campaign=study.campaign, created_by=owner)
+    expiring, expiring_token = report_link_create(campaign=study.campaign, created_by=owner)
+    report_link_create(campaign=other.campaign, created_by=None)
+
+    for token in (revoked_token, expiring_token):
+        page = client.get(f"/r/{token}/")
+        assert page.status_code == 200 and "Shared campaign 5d2e" in page.content.decode()
+        assert "Other campaign 9c1b" not in page.content.decode() and "Other Agentur" not in page.content.decode()
+    client.force_login(owner)
+    kwargs = {"campaign_id": study.campaign.pk, "link_id": revoked.pk}
+    assert client.post(reverse("reports:link-revoke", kwargs=kwargs)).status_code == 302
+    client.logout()
+    ReportLink.objects.filter(pk=expiring.pk).update(expires_at=timezone.now())
+    for token in (revoked_token, expiring_token):
+        assert client.get(f"/r/{token}/").status_code == 404
+        assert client.get(f"/r/{token}/report.pdf").status_code == 404
 
 
 def cache_clear() -> None:

@@ -219,7 +219,8 @@ def test_calibrated_dashboard_uses_a_fixed_number_of_queries(calibrated_campaign
         data = dashboard_data(campaign=generated.campaign)
     # At most 16 with the count of stale frames: of them the resting-face baseline reads its snapshots (1),
     # say versus face the scale questions (1; this survey has none, so no answers), the norms the
-    # organisation's finished variants and the ratings (2), the analysis backlog (1).
-    assert len(second) == len(first) <= 16
+    # organisation's finished variants and the ratings (2), the analysis backlog (1), the screener
+    # questions an audience is chosen from (1).
+    assert len(second) == len(first) <= 17
     assert data["calibration"]["stale_frames"] == 2400
     assert data["estimated_shares"]["testers"] == 0

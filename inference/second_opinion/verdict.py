@@ -18,6 +18,7 @@ was fetched with select_related("model_version", "second_model_version")).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -53,8 +54,9 @@ def _leader(means: np.ndarray, labels: list[str]) -> str | None:
     return labels[int(np.argmax(means))]
 
 
-def second_opinion_verdict(*, campaign, threshold: float) -> dict[str, Any]:
-    """{"model": second model or None, "frames": frames both scored (testers counted),
+def second_opinion_verdict(*, campaign, threshold: float, testers: Collection[Any] | None = None) -> dict[str, Any]:
+    """Of `testers` (ids) only when given (the dashboard's audience), else of every tester:
+    {"model": second model or None, "frames": frames both scored (testers counted),
     "testers": testers counted, "flipped_any": bool,
     "classes": {class: {"primary_leader", "second_leader": variant label or None,
                         "flipped": bool, "frames": n, "primary_means", "second_means": {label: mean}}}}"""
@@ -84,12 +86,12 @@ def second_opinion_verdict(*, campaign, threshold: float) -> dict[str, Any]:
         aggregates[f"second_{index}"] = Count(
             "pk", filter=Q(top_class__in=second_names, top_probability__gte=threshold)
         )
-    rows = list(
-        Prediction.objects.filter(campaign=campaign, model_version=second, frame__predictions__model_version=primary)
-        .values_list("tester_id", "variant_id")
-        .annotate(analysed=Count("pk"), **aggregates)
-        .order_by()
+    scored = Prediction.objects.filter(
+        campaign=campaign, model_version=second, frame__predictions__model_version=primary
     )
+    if testers is not None:
+        scored = scored.filter(tester_id__in=list(testers))
+    rows = list(scored.values_list("tester_id", "variant_id").annotate(analysed=Count("pk"), **aggregates).order_by())
     variants = list(
         Variant.objects.filter(campaign=campaign).order_by("position", "created_at").values_list("pk", "label")
     )

@@ -28,6 +28,7 @@ from inference.services import model_version_ensure_default
 from inference.tests.conftest import make_campaign, make_frame, wait_until
 from sessions.analysis_queue import frame_submit_for_analysis
 from sessions.models import Frame
+from tests.emotion_math.turned_heads import HeadPose, render_head
 
 CASES = {
     "face": (sample_frames.face_jpeg, "prediction"),
@@ -85,9 +86,15 @@ def test_each_real_frame_ends_in_its_outcome_through_a_real_worker(tmp_path):
             frame_submit_for_analysis(frame_id=frames[name].pk, image_bytes=make_jpeg())
         kept = make_frame(kept_tester, kept_variant, 0)
         frame_submit_for_analysis(frame_id=kept.pk, image_bytes=sample_frames.face_jpeg())
+        # A tester looking well away from the screen, in a campaign of its own.
+        _turned_campaign, turned_variant, turned_tester = make_campaign()
+        turned = make_frame(turned_tester, turned_variant, 0)
+        frame_submit_for_analysis(
+            frame_id=turned.pk, image_bytes=sample_frames.encode_jpeg(render_head(HeadPose(yaw=55)))
+        )
         # The same frame delivered again (a client retry that got through) changes nothing.
         frame_submit_for_analysis(frame_id=frames["face"].pk, image_bytes=sample_frames.face_jpeg())
-        all_ids = [frame.pk for frame in frames.values()] + [kept.pk]
+        all_ids = [frame.pk for frame in frames.values()] + [kept.pk, turned.pk]
         wait_until(lambda: _pending(all_ids) == 0, message=worker.log())
         time.sleep(0.5)  # let the repeated message finish too
         # Every message was acknowledged (a batch's together): nothing is left for Redis to redeliver.
@@ -116,6 +123,16 @@ def test_each_real_frame_ends_in_its_outcome_through_a_real_worker(tmp_path):
         assert dark.quality["luminance"] < settings.MIMIK["FACE_MIN_LUMINANCE"]
         assert tiny.quality["face_px"] < settings.MIMIK["FACE_MIN_SIZE_PX"]
         assert Frame.objects.get(pk=frames["two_faces"].pk).quality["face_count"] == 2
+
+        # The head's turn is stored for every frame with one face, whatever gate it then failed:
+        # the frontal face is well within the attention threshold, the head turned 55 degrees beyond.
+        turns = {name: Frame.objects.get(pk=frame.pk).head_turn_degrees for name, frame in frames.items()}
+        assert abs(turns["face"]) < 15
+        assert all(turns[name] is not None for name in ("dark", "tiny_face", "overexposed", "blurred"))
+        assert turns["blank"] is turns["two_faces"] is turns["corrupt"] is None
+        turned.refresh_from_db()
+        assert turned.outcome == "prediction"
+        assert abs(turned.head_turn_degrees) > settings.MIMIK["ATTENTION_MAX_HEAD_TURN_DEGREES"] + 10
 
         # Privacy: only the opted-in campaign's snapshot is on disk, with a retention date.
         kept.refresh_from_db()

@@ -266,6 +266,61 @@
     if (document.activeElement !== $("detect-input")) $("detect-input").value = String(Math.round(decision.plan.detect * 1000) / 10);
   }
 
+  // Per group of the split: its testers' verdict and per-variant figures, or the refusal of a group
+  // too small to show (the API sends no figure for it, not even its size).
+  function renderSplit(data) {
+    const split = data.split;
+    $("split").hidden = !split;
+    const holder = $("split-groups");
+    holder.replaceChildren();
+    if (!split) return;
+    $("split-question").textContent = split.question_text;
+    split.groups.forEach((group) => {
+      const box = document.createElement("div");
+      box.className = "split-group";
+      box.dataset.testid = "split-group";
+      const heading = document.createElement("h3");
+      heading.textContent = group.shown ? group.choice + " · " + T.testers + ": " + group.testers : group.choice;
+      box.appendChild(heading);
+      if (!group.shown) {
+        const refusal = document.createElement("p");
+        refusal.className = "note";
+        refusal.textContent = group.error.message;
+        box.appendChild(refusal);
+        holder.appendChild(box);
+        return;
+      }
+      const verdict = group.verdict;
+      if (verdict) {
+        const shown = shownEmotions(verdict);
+        const list = document.createElement("ul");
+        list.className = "verdicts";
+        verdict.emotions.filter((e) => shown.includes(e.class_name)).forEach((e) => {
+          const li = document.createElement("li");
+          li.textContent = e.sentence;
+          li.className = e.clear ? "clear" : "unclear";
+          list.appendChild(li);
+        });
+        box.appendChild(list);
+      }
+      const shares = {};
+      (group.estimated_shares ? group.estimated_shares.variants : []).forEach((v) => v.classes.forEach((c) => {
+        shares[v.id + ":" + c.class_name] = c;
+      }));
+      const shown = verdict ? shownEmotions(verdict) : ["happy", "sad"];
+      const rows = [];
+      group.variants.forEach((v) => v.classes.filter((c) => shown.includes(c.class_name)).forEach((c) => {
+        const share = shares[v.id + ":" + c.class_name];
+        rows.push([v.label, c.label, pct(c.tester_mean.mean), interval(c.tester_mean, pct),
+          share ? pct(share.share) : "–", share ? interval(share, pct) : "–"]);
+      }));
+      const figures = document.createElement("table");
+      table(figures, [T.variant, T.emotion, T.tester_mean, T.interval, T.estimated_share, T.interval], rows);
+      box.appendChild(figures);
+      holder.appendChild(box);
+    });
+  }
+
   function renderCalibration(data) {
     const c = data.calibration;
     $("calibration-name").textContent = c.label;
@@ -627,6 +682,7 @@
     $("no-model").textContent = data.model ? "" : T.no_model;
     lastData = data;
     renderDecision(data);
+    renderSplit(data);
     renderProgress(data);
     renderCalibration(data);
     renderRatios(data);
@@ -644,14 +700,19 @@
     root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1);
   }
 
+  // An export's link may carry the audience already (the page renders it so).
   function withThreshold(url) {
-    return threshold === null ? url : url + "?threshold=" + encodeURIComponent(threshold);
+    return threshold === null ? url : url + (url.includes("?") ? "&" : "?") + "threshold=" + encodeURIComponent(threshold);
   }
 
   function dataUrl() {
     const query = new URLSearchParams();
     if (threshold !== null) query.set("threshold", threshold);
     if (detect) query.set("detect", detect);
+    // The audience and the split come from the page's own URL (its form reloads the page).
+    ["audience", "split"].forEach((name) => {
+      if (pageQuery.get(name)) query.set(name, pageQuery.get(name));
+    });
     const text = query.toString();
     return text ? apiUrl + "?" + text : apiUrl;
   }
