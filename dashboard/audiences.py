@@ -43,12 +43,14 @@ def minimum_testers() -> int:
 
 
 class TooFewTesters(ApplicationError):
-    """A group of testers too small to show without anyone in it being identifiable."""
+    """A group of testers too small to show without anyone in it being identifiable, or so large
+    that the few testers outside it would be: the whole campaign's figures minus the group's are
+    theirs."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, outside: bool = False) -> None:
         minimum = minimum_testers()
         super().__init__(
-            too_few_message(minimum),
+            too_few_outside_message(minimum) if outside else too_few_message(minimum),
             extra={"reason": TOO_FEW_TESTERS, "minimum": minimum},
             status_code=status.HTTP_403_FORBIDDEN,
         )
@@ -59,6 +61,27 @@ def too_few_message(minimum: int) -> str:
         "Too few testers in this group to show: a group needs at least %(minimum)s testers, so that no one in it "
         "can be picked out."
     ) % {"minimum": minimum}
+
+
+def too_few_outside_message(minimum: int) -> str:
+    return _(
+        "Too few testers outside this group to show it: the whole campaign's figures minus this group's would be "
+        "theirs, and they need at least %(minimum)s testers too, so that no one can be picked out."
+    ) % {"minimum": minimum}
+
+
+def refusal(*, group: int, population: int) -> TooFewTesters | None:
+    """Why a group of `group` testers out of `population` may not be shown, if it may not."""
+    minimum = minimum_testers()
+    if group < minimum:
+        return TooFewTesters()
+    if 0 < population - group < minimum:
+        return TooFewTesters(outside=True)
+    return None
+
+
+def consented_testers(campaign: Campaign) -> int:
+    return campaign.testers.filter(consented_at__isnull=False).count()
 
 
 @dataclass(frozen=True)
@@ -125,8 +148,9 @@ def audience_from_query(*, campaign: Campaign, query: Mapping[str, str]) -> Audi
             extra={"fields": {AUDIENCE: [raw]}},
         )
     testers = group_testers(question, choice)
-    if len(testers) < minimum_testers():
-        raise TooFewTesters()
+    refused = refusal(group=len(testers), population=consented_testers(campaign))
+    if refused is not None:
+        raise refused
     return Audience(question, choice, testers)
 
 
@@ -209,14 +233,14 @@ def split_summary(
     for choice, tester_id in ScreenerAnswer.objects.filter(question=question).values_list("choice", "tester_id"):
         if audience is None or tester_id in audience.testers:
             by_choice[choice].add(tester_id)
-    minimum = minimum_testers()
+    population = len(audience.testers) if audience is not None else consented_testers(campaign)
     groups = []
     for choice in question.choices:
         testers = frozenset(by_choice.get(choice, ()))
         group: dict[str, Any] = {"choice": choice, "audience": f"{question.pk}:{choice}"}
-        if len(testers) < minimum:
-            refusal = TooFewTesters()
-            groups.append({**group, "shown": False, "error": error_body(refusal.message, refusal.extra)})
+        refused = refusal(group=len(testers), population=population)
+        if refused is not None:
+            groups.append({**group, "shown": False, "error": error_body(refused.message, refused.extra)})
             continue
         group |= {"shown": True, "testers": len(testers)}
         if matrix is None:
@@ -247,7 +271,7 @@ def split_summary(
                 },
             }
         )
-    return {"question": question.pk, "question_text": question.text, "minimum": minimum, "groups": groups}
+    return {"question": question.pk, "question_text": question.text, "minimum": minimum_testers(), "groups": groups}
 
 
 # --- Exports ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 
 from campaigns.models import Campaign
 from reports import charts
@@ -100,6 +101,24 @@ def report_charts(content: dict[str, Any]) -> dict[str, Any]:
 
     for row in content["timeline"]:
         row["chart"] = timeline_lines(row)
+    for variant in content["moments"]["variants"]:
+        if not variant["rows"] and not variant["attention"]:
+            continue  # no second with enough testers: nothing to draw
+        variant["chart"] = charts.line_chart(
+            title=variant["label"],
+            series=[
+                *(
+                    charts.Series(label=capfirst(emotion["label"]), points=variant["series"][emotion["class_name"]])
+                    for emotion in emotions
+                ),
+                charts.Series(label=gettext("Looking at the screen"), points=variant["attention"]),
+            ],
+            x_end=variant["end"],
+            x_title=gettext("Seconds of the variant (media time; an image: since shown)"),
+            y_ticks=SHARE_TICKS,
+            tick_label=lambda tick: percent(tick),
+            x_tick_label=lambda tick: number(tick, 0),
+        )
     for question in content["survey"]["questions"]:
         if any(row["value"] is not None for row in question["variants"]):
             question["chart"] = rating_bars(question)

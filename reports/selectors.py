@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Campaign
 from campaigns.selectors import get_campaign_for_user
 from campaigns.tokens import hash_token
-from dashboard.moments import attention_summary
+from dashboard.moments import attention_summary, campaign_moments
 from dashboard.selectors import dashboard_data
 from dashboard.strings import page_strings
 from reports.models import ReportLink
@@ -108,6 +108,7 @@ def report_content(*, campaign: Campaign) -> dict[str, Any]:
             "ratios": _ratios(data) if shown else None,
             "timeline": _timeline(data, minimum) if shown else [],
             "attention": _attention(campaign),
+            "moments": _moments(campaign, emotions) if shown else {"variants": [], "markers": []},
             "survey": _survey(data, minimum, say_face=shown),
             "method": _method(campaign, data),
         }
@@ -282,6 +283,66 @@ def _timeline(data: dict[str, Any], minimum: int) -> list[dict[str, Any]]:
         }
         for row in data["timeline"]["variants"]
     ]
+
+
+def _moments(campaign: Campaign, emotions: list[dict[str, str]]) -> dict[str, Any]:
+    """The dashboard's moments: per variant and second, the report's emotions' estimated shares and
+    the share looking at the screen (no figure for a second with fewer testers than the minimum),
+    and each marker's seconds after against those before."""
+    moments = campaign_moments(campaign=campaign)
+    names = [emotion["class_name"] for emotion in emotions]
+    variants = []
+    for variant in moments["variants"]:
+        shown = [second for second in variant["seconds"] if second["shares"]]
+        variants.append(
+            {
+                "label": variant["label"],
+                "end": variant["duration_ms"] / 1000,
+                "series": {
+                    name: [(row["second"] + 0.5, row["shares"][name]["share"]) for row in shown] for name in names
+                },
+                "attention": [
+                    (row["second"] + 0.5, row["attention"]["share"])
+                    for row in variant["seconds"]
+                    if row["attention"]["share"] is not None
+                ],
+                "rows": [
+                    {
+                        "second": row["second"],
+                        "testers": row["testers"],
+                        "shares": [_share_with_interval(row["shares"][name]) for name in names],
+                        "attention": percent(row["attention"]["share"]),
+                    }
+                    for row in shown
+                ],
+            }
+        )
+    markers = []
+    for marker in moments["markers"]:
+        effects = {row["class_name"]: row for row in marker["classes"] or []}
+        markers.append(
+            {
+                "variant": marker["variant"],
+                "label": marker["label"],
+                "at": number(marker["at_ms"] / 1000, 1),
+                "testers": marker["testers"],
+                "effects": [
+                    {
+                        "change": f"{percent(effects[name]['before'])} → {percent(effects[name]['after'])}",
+                        "difference": f"{_points(effects[name]['difference'] * 100)} "
+                        f"({_points(effects[name]['low'] * 100)} – {_points(effects[name]['high'] * 100)})",
+                    }
+                    if name in effects
+                    else None
+                    for name in names
+                ],
+            }
+        )
+    return {"variants": variants, "markers": markers, "window_seconds": moments["window_seconds"]}
+
+
+def _share_with_interval(figure: dict[str, float]) -> str:
+    return f"{percent(figure['share'])} ({span(figure['low'], figure['high'])})"
 
 
 def _attention(campaign: Campaign) -> list[dict[str, Any]]:

@@ -267,3 +267,24 @@ def test_the_minimum_follows_the_setting_and_unknown_audiences_are_a_400(
     assert unknown_choice[0] == 400 and unknown_choice[1]["extra"] == {"fields": {"audience": [f"{question.pk}:Maybe"]}}
     assert unknown_question[0] == 400 and unknown_question[1]["extra"] == {"fields": {"split": ["999999"]}}
     assert four["split"] is None
+
+
+@pytest.mark.django_db
+def test_a_group_is_refused_when_the_testers_outside_it_are_too_few_since_the_rest_would_show_them(
+    client, owner, organisation, calibrated_model
+):
+    answers = {"Yes": {**ANSWERS["Yes"], **ANSWERS["Prefer not to say"]}, "No": ANSWERS["No"]}
+    built, question = generated(organisation, *calibrated_model, answers)
+    client.force_login(owner)
+
+    status, body = data(client, built, audience=f"{question.pk}:Yes")
+    _status, split = data(client, built, split=question.pk)
+
+    assert len(answers["Yes"]) == 11 and len(answers["No"]) == 4
+    assert status == 403 and body["extra"] == {"reason": TOO_FEW_TESTERS, "minimum": 5}
+    assert body["message"].startswith("Too few testers outside this group to show it")
+    assert [(group["choice"], group["shown"]) for group in split["split"]["groups"]] == [
+        ("Yes", False),
+        ("No", False),
+        ("Prefer not to say", False),
+    ]

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
 
-from campaigns.models import Campaign, Organisation
+from campaigns.models import Campaign, Marker, Organisation
 from campaigns.tests.conftest import make_researcher
 from campaigns.tokens import hash_token
 from config.errors import ApplicationError
@@ -88,6 +88,8 @@ def _assert_only_aggregates(html: str, campaign: Campaign) -> None:
 @pytest.mark.django_db
 def test_the_researcher_downloads_the_report_as_one_self_contained_page_in_the_campaigns_language(client, demo):
     client.force_login(demo.researcher)
+    spot = demo.campaign.variants.filter(kind="video").first()
+    Marker.objects.create(variant=spot, at_ms=4000, kind=Marker.Kind.END_CARD, label="Logo am Ende")
     response = client.get(reverse("reports:html", kwargs={"campaign_id": demo.campaign.pk}))
 
     assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
@@ -95,7 +97,14 @@ def test_the_researcher_downloads_the_report_as_one_self_contained_page_in_the_c
     html = response.content.decode()
     # The demo campaign is German, so is its report, whatever the researcher's own language.
     assert '<html lang="de">' in html and escape(demo.campaign.name) in html
-    for heading in ("Einschätzung", "Fortschritt", "Zeitverlauf der Videovarianten", "Aufmerksamkeit", "Befragung"):
+    for heading in (
+        "Einschätzung",
+        "Fortschritt",
+        "Zeitverlauf der Videovarianten",
+        "Aufmerksamkeit",
+        "Momente: Sekunde für Sekunde",
+        "Befragung",
+    ):
         assert heading in html
     assert "Estimated share of each emotion" not in html and "Timeline of video variants" not in html
     # The very sentences the dashboard shows, from its own figures.
@@ -106,9 +115,12 @@ def test_the_researcher_downloads_the_report_as_one_self_contained_page_in_the_c
     assert escape(data["calibration"]["label"]) in html and data["model"]["version"] in html
     # Charts drawn here: bars with whiskers per variant, the video's timeline as a line, the ratings.
     charts = re.findall(r"<svg\b.*?</svg>", html, re.S)
-    assert len(charts) == 2 + 1 + len(data["survey"]["questions"])
+    assert len(charts) == 2 + 1 + len(data["survey"]["questions"]) + len(data["variants"])
     assert all(escape(variant["label"]) in charts[0] for variant in data["variants"])
     assert 'stroke-width="2"' in charts[2]  # the timeline's lines
+    # The marker's row: the seconds after it against those before, for each emotion of the verdict.
+    marker_row = re.search(r"<tr><td>[^<]*</td><td>Logo am Ende</td>.*?</tr>", html).group(0)
+    assert "→" in marker_row and marker_row.count("</td>") == 4 + 2 * 2
     # Self-contained: nothing to fetch, nothing to run.
     assert "<script" not in html and "<link" not in html and "@import" not in html
     assert not re.search(r"""\s(?:src|href)=["']?(?:https?:|//|/)""", html)
