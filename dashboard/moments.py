@@ -77,6 +77,11 @@ def campaign_moments(*, campaign: Campaign, testers: frozenset[uuid.UUID] | None
                 "media_url": reverse(
                     "campaigns:variant_media", kwargs={"campaign_id": campaign.pk, "variant_id": variant.pk}
                 ),
+                "poster_url": reverse(
+                    "campaigns:variant_poster", kwargs={"campaign_id": campaign.pk, "variant_id": variant.pk}
+                )
+                if variant.poster
+                else None,
                 "seconds": [
                     {
                         "second": second,

@@ -69,6 +69,7 @@
     const media = document.createElement(variant.kind === "video" ? "video" : "span");
     if (variant.kind === "video") {
       media.src = variant.media_url;
+      if (variant.poster_url) media.poster = variant.poster_url;
       media.className = "moment-media";
       media.controls = true;
       media.preload = "metadata";
@@ -99,38 +100,40 @@
 
   function renderVariant(variant) {
     const player = variantBox(variant);
-    const x = variant.seconds.map((s) => s.second + 0.5);
+    // Seconds nobody was snapshotted in (between captures) are left out, so the lines join across
+    // them; a second with too few testers stays in as a gap.
+    const seconds = variant.seconds.filter((s) => s.testers > 0 || s.attention.frames > 0);
+    const x = seconds.map((s) => s.second + 0.5);
     const traces = [];
     chosen.forEach((name, i) => {
       const label = (data.classes.find((c) => c.class_name === name) || { label: name }).label;
-      const share = (s) => (s.shares ? s.shares[name] : null);
       const colour = COLOURS[i % COLOURS.length];
+      const shown = seconds.filter((s) => s.shares && s.shares[name]);
+      // The interval as one band: along the upper ends, back along the lower ones.
       traces.push({
-        type: "scatter", mode: "lines", x, y: variant.seconds.map((s) => (share(s) ? share(s).high : null)),
-        line: { width: 0 }, hoverinfo: "skip", showlegend: false, connectgaps: false,
-      });
-      traces.push({
-        type: "scatter", mode: "lines", x, y: variant.seconds.map((s) => (share(s) ? share(s).low : null)),
-        fill: "tonexty", fillcolor: colour + "33", line: { width: 0 }, hoverinfo: "skip", showlegend: false,
-        connectgaps: false,
+        type: "scatter", mode: "lines", fill: "toself", fillcolor: colour + "33", line: { width: 0 },
+        x: [...shown.map((s) => s.second + 0.5), ...shown.map((s) => s.second + 0.5).reverse()],
+        y: [...shown.map((s) => s.shares[name].high), ...shown.map((s) => s.shares[name].low).reverse()],
+        hoverinfo: "skip", showlegend: false,
       });
       traces.push({
         type: "scatter", mode: "lines+markers", name: label, x, connectgaps: false,
-        y: variant.seconds.map((s) => (share(s) ? share(s).share : null)),
-        text: variant.seconds.map((s) => T.testers + ": " + s.testers + (s.shares ? "" : " (" + T.too_few_short + ")")),
+        y: seconds.map((s) => (s.shares && s.shares[name] ? s.shares[name].share : null)),
+        text: seconds.map((s) => T.testers + ": " + s.testers + (s.shares ? "" : " (" + T.too_few_short + ")")),
         line: { color: colour, dash: DASHES[i % DASHES.length] },
       });
     });
     traces.push({
-      type: "scatter", mode: "lines", name: T.looking, x, connectgaps: false,
-      y: variant.seconds.map((s) => s.attention.share), line: { color: "#555", dash: "dot", width: 1.5 },
+      type: "scatter", mode: "lines+markers", name: T.looking, x, connectgaps: false,
+      y: seconds.map((s) => s.attention.share), line: { color: "#555", dash: "dot", width: 1.5 },
+      marker: { symbol: "x", size: 6 },
     });
     const end = variant.duration_ms / 1000;
     const layout = {
       margin: { t: 30, r: 10, b: 50, l: 60 }, height: 300, font: { size: 13 }, legend: { orientation: "h" },
       hovermode: "x",
       xaxis: { title: { text: T.seconds_axis }, range: [0, end] },
-      yaxis: { title: { text: T.share_axis }, range: [0, 1], tickformat: ".0%" },
+      yaxis: { title: { text: T.share_axis }, range: [0, 1.05], tickformat: ".0%" },
       shapes: [cursorShape(player.cursor), ...variant.markers.map(markerShape)],
       annotations: variant.markers.map((m) => ({
         x: m.at_ms / 1000, y: 1, yref: "paper", text: m.label, showarrow: false, yanchor: "bottom", font: { size: 11 },
