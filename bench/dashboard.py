@@ -117,6 +117,8 @@ def _fill_campaign(
     status: str,
     seed: float = 0.42,
     testers: int = TESTERS,
+    frames_per_variant: int = FRAMES_PER_VARIANT,
+    capture_interval_ms: int = CAPTURE_INTERVAL_MS,
 ) -> Any:
     from django.db import connection
 
@@ -127,10 +129,10 @@ def _fill_campaign(
         organisation=organisation,
         name=name,
         status=status,
-        capture_interval_seconds=CAPTURE_INTERVAL_MS / 1000,
+        capture_interval_seconds=capture_interval_ms / 1000,
         posed_expressions=True,
     )
-    duration = FRAMES_PER_VARIANT * CAPTURE_INTERVAL_MS
+    duration = frames_per_variant * capture_interval_ms
     variants = [
         Variant.objects.create(
             campaign=campaign,
@@ -157,7 +159,7 @@ def _fill_campaign(
     parameters = {
         "campaign": campaign.pk,
         "model": model.pk,
-        "frames": FRAMES_PER_VARIANT - 1,
+        "frames": frames_per_variant - 1,
         "version": calibration.version,
         "inverse_temperature": 1 / calibration.parameters["temperature"],
         "all_classes": CLASSES,
@@ -175,7 +177,7 @@ def _fill_campaign(
             f"""
             INSERT INTO tester_sessions_frame (campaign_id, tester_id, variant_id, sequence, media_time_ms,
                 captured_at, received_at, byte_size, outcome, outcome_at, quality, kept_image, retain_until)
-            SELECT t.campaign_id, t.id, v.id, s, s * {CAPTURE_INTERVAL_MS}, now(), now(), 20000, 'pending',
+            SELECT t.campaign_id, t.id, v.id, s, s * {capture_interval_ms}, now(), now(), 20000, 'pending',
                 NULL, '{{}}'::jsonb, NULL, NULL
             FROM tester_sessions_tester t
             JOIN campaigns_variant v ON v.campaign_id = t.campaign_id
