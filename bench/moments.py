@@ -6,7 +6,9 @@ of two 30 s video variants snapped every second, for 100, 200 and 500 testers, i
 
 It fills a throwaway database (default `mimik_bench_moments`, BENCH_DATABASE overrides) as
 bench.dashboard does, with one marker per variant, prints one JSON object and drops the database.
-The panel is its own request, loaded after the dashboard's figures; it is timed apart from them.
+The panel is its own request, loaded after the dashboard's figures; it is timed apart from them,
+with each second's interval from CURVE_SAMPLES bootstrap draws and, in the same run, from all of
+them ("all_draws").
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main() -> None:
         from django.db import connection, connections
 
         from campaigns.models import Campaign, Marker, Organisation
+        from dashboard import moments as moments_module
         from dashboard.moments import campaign_moments
         from inference.selectors import get_active_model
 
@@ -67,11 +70,17 @@ def main() -> None:
             moments = campaign_moments(campaign=campaign)
             first = (time.perf_counter() - started) * 1000
             median, runs = _median_ms(lambda campaign=campaign: campaign_moments(campaign=campaign), RUNS)
+            # The same with every bootstrap draw behind each second's interval, as a marker has.
+            curve_samples, moments_module.CURVE_SAMPLES = moments_module.CURVE_SAMPLES, 10**6
+            all_draws, all_draws_runs = _median_ms(lambda campaign=campaign: campaign_moments(campaign=campaign), RUNS)
+            moments_module.CURVE_SAMPLES = curve_samples
             result[f"{testers}_testers"] = {
                 "predictions": testers * SECONDS * 2,
                 "first_ms": round(first, 1),
                 "moments_ms_median": round(median, 1),
                 "moments_ms_runs": runs,
+                "all_draws_ms_median": round(all_draws, 1),
+                "all_draws_ms_runs": all_draws_runs,
                 "seconds_with_figures": sum(
                     1 for variant in moments["variants"] for second in variant["seconds"] if second["shares"]
                 ),

@@ -80,8 +80,23 @@ def refusal(*, group: int, population: int) -> TooFewTesters | None:
     return None
 
 
-def consented_testers(campaign: Campaign) -> int:
-    return campaign.testers.filter(consented_at__isnull=False).count()
+def may_show(*, group: int, population: int) -> bool:
+    """Whether a figure of `group` testers may be shown beside the same figure of `population`
+    testers (everyone, the group included)."""
+    minimum = minimum_testers()
+    return group >= minimum and not 0 < population - group < minimum
+
+
+def answered(question: ScreenerQuestion) -> int:
+    """The testers who answered `question`: whoever a figure of one of its groups can be set against
+    (testers who left before the screener have no figures)."""
+    return ScreenerAnswer.objects.filter(question=question).count()
+
+
+def counted_refusal(*, group: TesterMatrix, population: TesterMatrix) -> TooFewTesters | None:
+    """The smallest-group rule on the testers the emotion figures count (enough analysed snapshots
+    of every variant), which a group of answers may hold fewer of."""
+    return refusal(group=int(group.included.sum()), population=int(population.included.sum()))
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,7 @@ def audience_from_query(*, campaign: Campaign, query: Mapping[str, str]) -> Audi
             extra={"fields": {AUDIENCE: [raw]}},
         )
     testers = group_testers(question, choice)
-    refused = refusal(group=len(testers), population=consented_testers(campaign))
+    refused = refusal(group=len(testers), population=answered(question))
     if refused is not None:
         raise refused
     return Audience(question, choice, testers)
@@ -233,12 +248,18 @@ def split_summary(
     for choice, tester_id in ScreenerAnswer.objects.filter(question=question).values_list("choice", "tester_id"):
         if audience is None or tester_id in audience.testers:
             by_choice[choice].add(tester_id)
-    population = len(audience.testers) if audience is not None else consented_testers(campaign)
+    population = sum(len(testers) for testers in by_choice.values())
     groups = []
     for choice in question.choices:
         testers = frozenset(by_choice.get(choice, ()))
         group: dict[str, Any] = {"choice": choice, "audience": f"{question.pk}:{choice}"}
         refused = refusal(group=len(testers), population=population)
+        if refused is None and audience is not None:
+            # The choice's own audience, shown alone, less this group would be the testers of that
+            # choice outside `audience`.
+            refused = refusal(group=len(testers), population=len(group_testers(question, choice)))
+        if refused is None and matrix is not None:
+            refused = counted_refusal(group=matrix.only(testers), population=matrix)
         if refused is not None:
             groups.append({**group, "shown": False, "error": error_body(refused.message, refused.extra)})
             continue
@@ -272,19 +293,3 @@ def split_summary(
             }
         )
     return {"question": question.pk, "question_text": question.text, "minimum": minimum_testers(), "groups": groups}
-
-
-# --- Exports ----------------------------------------------------------------------------------
-
-
-def screener_columns(campaign: Campaign) -> tuple[list[str], dict[uuid.UUID, tuple[str, ...]]]:
-    """Per-tester screener answers as CSV columns: a header per question ("screener_<id>_<text>")
-    and, per tester who answered any, their choices in that order ("" where none)."""
-    questions = list(screener_questions(campaign=campaign))
-    column = {question.pk: i for i, question in enumerate(questions)}
-    header = [f"screener_{question.pk}_{question.text}" for question in questions]
-    answers: dict[uuid.UUID, list[str]] = {}
-    rows = ScreenerAnswer.objects.filter(question__campaign=campaign).values_list("tester_id", "question_id", "choice")
-    for tester_id, question_id, choice in rows:
-        answers.setdefault(tester_id, [""] * len(questions))[column[question_id]] = choice
-    return header, {tester_id: tuple(choices) for tester_id, choices in answers.items()}

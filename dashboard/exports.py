@@ -1,6 +1,6 @@
 """CSV exports, streamed row by row from database cursors. No images, no e-mail addresses: testers
-appear by their random pseudonymous id only, with their screener answers as columns where rows are
-per tester. With an audience (dashboard.audiences) every export has its testers only."""
+appear by their random pseudonymous id only. An audience (dashboard.audiences) narrows the aggregate
+exports; the per-tester ones (PER_TESTER) refuse it."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from django.conf import settings
 from django.db.models import FilteredRelation, Q
 from django.http import Http404, StreamingHttpResponse
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, Variant
-from dashboard.audiences import Audience, screener_columns
+from config.errors import ApplicationError
+from dashboard.audiences import Audience
 from dashboard.baseline import baseline_rows
 from dashboard.counting import active_calibration
 from dashboard.funnel import frame_outcomes
 from dashboard.matrix import tester_matrix
-from dashboard.moments import UNANALYSED_OUTCOMES
 from dashboard.norms import norm_rows
 from dashboard.say_face import say_face_rows
 from inference.selectors import get_model_for_campaign
@@ -118,11 +119,12 @@ def frame_rows(
 
 
 def _looking(outcome: str, head_turn: float | None, max_turn: float) -> int | str:
-    """1 for a face turned less than max_turn, 0 for an analysed snapshot without one (as the
-    dashboard's attention counts it), empty where the analysis said nothing."""
-    if outcome in UNANALYSED_OUTCOMES:
-        return ""
-    return int(head_turn is not None and abs(head_turn) < max_turn)
+    """1 for a face turned less than max_turn, 0 for one turned further or no face at all (as the
+    dashboard's attention counts them, dashboard.moments.ATTENTION_KNOWN), empty where the snapshot
+    says nothing about where the tester looked."""
+    if head_turn is not None:
+        return int(abs(head_turn) < max_turn)
+    return 0 if outcome == Frame.Outcome.NO_FACE else ""
 
 
 def tester_rows(
@@ -187,18 +189,10 @@ EXPORTS = {
 }
 
 
-# The exports whose rows are per tester, the tester's id first: their screener answers follow.
+# The exports whose rows are per tester. They are never limited to an audience and carry no screener
+# answers: rows of a known group, or answers beside each pseudonymous id, would let two exports be
+# set against each other until one tester is left. Audiences narrow the aggregate exports.
 PER_TESTER = {"frames", "testers", "survey", "baseline"}
-
-
-def _with_screener(campaign: Campaign, header: list[str], rows: Iterator[tuple]) -> tuple[list[str], Iterator[tuple]]:
-    names, answers = screener_columns(campaign)
-    if not names:
-        return header, rows
-    # Keyed by the id and by its text: the baseline export names testers by their text.
-    by_id = {**answers, **{str(tester_id): choices for tester_id, choices in answers.items()}}
-    unanswered = ("",) * len(names)
-    return [*header, *names], ((*row, *by_id.get(row[0], unanswered)) for row in rows)
 
 
 def csv_response(
@@ -207,10 +201,13 @@ def csv_response(
     """`audience`: its testers only (the caller has refused one below the minimum)."""
     if kind not in EXPORTS:
         raise Http404("No such export.")
+    if audience is not None and kind in PER_TESTER:
+        raise ApplicationError(
+            _("Exports of single testers cannot be limited to an audience: only the aggregate exports can."),
+            extra={"fields": {"audience": [audience.value]}},
+        )
     testers = audience.testers if audience is not None else None
     header, rows = EXPORTS[kind](campaign=campaign, threshold=threshold, testers=testers)
-    if kind in PER_TESTER:
-        header, rows = _with_screener(campaign, header, rows)
     response = StreamingHttpResponse(_lines(header, rows), content_type="text/csv; charset=utf-8")
     filename = f"{slugify(campaign.name) or 'campaign'}-{kind}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

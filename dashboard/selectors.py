@@ -69,7 +69,10 @@ def dashboard_data(
         else None
     )
     if matrix is not None and only is not None:
-        matrix = matrix.only(only)
+        whole, matrix = matrix, matrix.only(only)
+        refused = audiences.counted_refusal(group=matrix, population=whole)
+        if refused is not None:
+            raise refused
     included = {tid for tid, keep in zip(matrix.tester_ids, matrix.included, strict=True) if keep} if matrix else set()
     excluded = sorted((senders | set(matrix.tester_ids if matrix else [])) - included)
     outside = [tester.id for tester in everyone if only is not None and tester.id not in only]

@@ -14,7 +14,7 @@ from django.urls import reverse
 from campaigns.models import Marker
 from campaigns.selectors import get_campaign_for_user
 from dashboard import audiences
-from dashboard.exports import EXPORTS
+from dashboard.exports import EXPORTS, PER_TESTER
 from dashboard.selectors import get_model_version_for_card
 from dashboard.strings import moment_strings, page_strings
 from sessions.selectors import get_tester_for_user, tester_personal_data
@@ -40,7 +40,11 @@ def campaign_dashboard(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResp
     page = audiences.audience_page(campaign=campaign, query=request.GET)
     if page["audience"] is not None:
         only = "?" + urlencode({audiences.AUDIENCE: page["audience"].value})
-        context["exports"] = {kind: url + only for kind, url in context["exports"].items()}
+        # The aggregate exports follow the audience; the per-tester ones refuse it (dashboard.exports).
+        context["exports"] = {
+            kind: url if kind.replace("_", "-") in PER_TESTER else url + only
+            for kind, url in context["exports"].items()
+        }
     context.update(page)
     return render(request, "dashboard/campaign_dashboard.html", context, status=page["audience_status"])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.safestring import SafeString
@@ -14,6 +15,7 @@ from django.utils.translation import gettext
 
 from campaigns.models import Campaign
 from reports import charts
+from reports.models import ReportLink
 from reports.selectors import number, percent, report_content
 
 SHARE_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -42,9 +44,30 @@ def report_pdf(*, campaign: Campaign) -> bytes:
     return HTML(string=report_html(campaign=campaign), url_fetcher=fetcher).write_pdf()
 
 
+# A share link may be opened by anyone who holds it, as often as they like: its page and PDF are
+# drawn once and kept this long (the link's validity is still checked on every request).
+SHARED_REPORT_SECONDS = 300
+
+
+def kept_report_html(*, link: ReportLink, pdf_url: str) -> str:
+    return _kept(f"report-link:{link.token_hash}:html", lambda: report_html(campaign=link.campaign, pdf_url=pdf_url))
+
+
+def kept_report_pdf(*, link: ReportLink) -> bytes:
+    return _kept(f"report-link:{link.token_hash}:pdf", lambda: report_pdf(campaign=link.campaign))
+
+
+def _kept(key: str, draw):
+    drawn = cache.get(key)
+    if drawn is None:
+        drawn = draw()
+        cache.set(key, drawn, SHARED_REPORT_SECONDS)
+    return drawn
+
+
 def report_charts(content: dict[str, Any]) -> dict[str, Any]:
     """The charts of `report_content`, in its language (the caller activates it): the per-variant
-    shares returned, each timeline's and survey question's own chart set on its row as `chart`."""
+    shares returned, each variant's moments and survey question's own chart set on its row as `chart`."""
     labels = content["labels"]
     emotions = content["emotions"]
     series = [capfirst(emotion["label"]) for emotion in emotions]
@@ -82,25 +105,6 @@ def report_charts(content: dict[str, Any]) -> dict[str, Any]:
             value_label=lambda value: number(value, 1),
         )
 
-    def timeline_lines(row: dict[str, Any]) -> SafeString:
-        return charts.line_chart(
-            title=row["label"],
-            series=[
-                charts.Series(
-                    label=labels[key + "_share"],
-                    points=[(bin_["start"], bin_[key]) for bin_ in row["bins"] if bin_[key] is not None],
-                )
-                for key in ("happy", "sad")
-            ],
-            x_end=row["end"],
-            x_title=labels["media_time"],
-            y_ticks=SHARE_TICKS,
-            tick_label=lambda tick: percent(tick),
-            x_tick_label=lambda tick: number(tick, 0),
-        )
-
-    for row in content["timeline"]:
-        row["chart"] = timeline_lines(row)
     for variant in content["moments"]["variants"]:
         if not variant["rows"] and not variant["attention"]:
             continue  # no second with enough testers: nothing to draw

@@ -9,7 +9,7 @@ tester (the comments, the say-versus-face list of testers by id) and what descri
 Small groups: the dashboard shows no figure of a group smaller than settings.MIMIK[
 "MIN_AUDIENCE_TESTERS"] testers, so that no one in it can be picked out. The report holds the whole
 campaign to the same rule: its emotion figures need that many counted testers, a survey figure that
-many answers, a timeline bin that many snapshots (a tester gives about one per bin).
+many answers, a second of the moments that many testers (dashboard.moments).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
@@ -29,6 +28,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Campaign
 from campaigns.selectors import get_campaign_for_user
 from campaigns.tokens import hash_token
+from dashboard.audiences import minimum_testers
 from dashboard.moments import attention_summary, campaign_moments
 from dashboard.selectors import dashboard_data
 from dashboard.strings import page_strings
@@ -77,7 +77,7 @@ def get_report_link_for_user(
 def report_content(*, campaign: Campaign) -> dict[str, Any]:
     """Everything the report shows, in the campaign's language: the dashboard's figures and
     sentences, formatted for reading. Numbers for the charts stay numbers (`value`, `low`, `high`)."""
-    minimum = minimum_group()
+    minimum = minimum_testers()
     with translation.override(campaign.language):
         data = dashboard_data(campaign=campaign)
         labels = page_strings()
@@ -106,17 +106,11 @@ def report_content(*, campaign: Campaign) -> dict[str, Any]:
             },
             "shares": _estimated_shares(data) if shown else None,
             "ratios": _ratios(data) if shown else None,
-            "timeline": _timeline(data, minimum) if shown else [],
             "attention": _attention(campaign),
             "moments": _moments(campaign, emotions) if shown else {"variants": [], "markers": []},
             "survey": _survey(data, minimum, say_face=shown),
             "method": _method(campaign, data),
         }
-
-
-def minimum_group() -> int:
-    """The dashboard's smallest group of testers it shows a figure of."""
-    return max(1, int(settings.MIMIK["MIN_AUDIENCE_TESTERS"]))
 
 
 def too_few_note(minimum: int) -> str:
@@ -254,35 +248,6 @@ def _ratios(data: dict[str, Any]) -> dict[str, Any] | None:
         for row in data["variants"]
     ]
     return {"variants": variants, "table": _table(data, variants)}
-
-
-def _timeline(data: dict[str, Any], minimum: int) -> list[dict[str, Any]]:
-    """Happy and sad shares per bin of media time, per video variant; none for a bin with fewer
-    snapshots than `minimum`."""
-    bin_seconds = data["timeline"]["bin_ms"] / 1000
-
-    def share(bin_: dict[str, Any], key: str) -> float | None:
-        return bin_.get(key) if bin_["frames"] >= minimum else None
-
-    return [
-        {
-            "label": row["label"],
-            "end": (row["bins"][-1]["start_ms"] / 1000 + bin_seconds) if row["bins"] else bin_seconds,
-            "bins": [
-                {
-                    "start": bin_["start_ms"] / 1000,
-                    "start_text": number(bin_["start_ms"] / 1000, 1 if bin_seconds % 1 else 0),
-                    "frames": bin_["frames"],
-                    "happy": share(bin_, "happy"),
-                    "sad": share(bin_, "sad"),
-                    "happy_text": percent(share(bin_, "happy")),
-                    "sad_text": percent(share(bin_, "sad")),
-                }
-                for bin_ in row["bins"]
-            ],
-        }
-        for row in data["timeline"]["variants"]
-    ]
 
 
 def _moments(campaign: Campaign, emotions: list[dict[str, str]]) -> dict[str, Any]:

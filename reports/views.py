@@ -20,7 +20,7 @@ from campaigns.selectors import get_campaign_for_user
 from config.errors import ApplicationError
 from reports import selectors, services
 from reports.forms import ReportLinkForm
-from reports.rendering import report_html, report_pdf
+from reports.rendering import kept_report_html, kept_report_pdf, report_html, report_pdf
 
 
 def _filename(campaign: Campaign, extension: str) -> str:
@@ -98,15 +98,13 @@ def _shared(response: HttpResponse, campaign: Campaign) -> HttpResponse:
 def shared_report(request: HttpRequest, token: str) -> HttpResponse:
     link = selectors.get_report_link_for_token(token)
     pdf_url = reverse("report-share:pdf", kwargs={"token": token})
-    response = HttpResponse(
-        report_html(campaign=link.campaign, pdf_url=pdf_url), content_type="text/html; charset=utf-8"
-    )
+    response = HttpResponse(kept_report_html(link=link, pdf_url=pdf_url), content_type="text/html; charset=utf-8")
     return _shared(response, link.campaign)
 
 
 @require_GET
 def shared_report_pdf(request: HttpRequest, token: str) -> HttpResponse:
     link = selectors.get_report_link_for_token(token)
-    pdf = report_pdf(campaign=link.campaign)
+    pdf = kept_report_pdf(link=link)
     response = _file(pdf, "application/pdf", _filename(link.campaign, "pdf"), attachment=False)
     return _shared(response, link.campaign)

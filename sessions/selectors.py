@@ -100,10 +100,6 @@ def study_title(*, campaign: Campaign) -> str:
     return campaign.public_title.strip() or gettext("Advertising study")
 
 
-def screener_questions(*, campaign: Campaign) -> QuerySet[ScreenerQuestion]:
-    return ScreenerQuestion.objects.filter(campaign=campaign).order_by("position", "id")
-
-
 def survey_questions(*, campaign: Campaign) -> QuerySet[SurveyQuestion]:
     return SurveyQuestion.objects.filter(campaign=campaign).order_by("position", "id")
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns.media_serving import media_file_response
 from campaigns.models import Campaign
-from campaigns.selectors import current_consent, estimated_minutes
+from campaigns.selectors import current_consent, estimated_minutes, screener_questions
 from campaigns.tokens import hash_token
 from config.errors import ApplicationError
 from sessions import selectors, services
@@ -118,7 +118,7 @@ def start(request: HttpRequest, *, tester: Tester, token: str, step: selectors.S
         "consent_changed": consent_changed,
         "variant_count": tester.campaign.variants.count(),
         "question_count": selectors.survey_questions(campaign=tester.campaign).count(),
-        "screener_count": selectors.screener_questions(campaign=tester.campaign).count(),
+        "screener_count": screener_questions(campaign=tester.campaign).count(),
         "duration_minutes": estimated_minutes(campaign=tester.campaign),
         "resting_snapshots": services.BASELINE_SNAPSHOTS[BaselineSnapshot.Kind.RESTING],
         "posed_snapshots": services.BASELINE_SNAPSHOTS[BaselineSnapshot.Kind.POSED_SMILE],
@@ -139,7 +139,7 @@ def reconsider(request: HttpRequest, *, tester: Tester, token: str, step: select
 @tester_page("screener")
 def screener(request: HttpRequest, *, tester: Tester, token: str, step: selectors.Step) -> HttpResponse:
     """The researcher's screener questions, after consent and before the camera check."""
-    form = ScreenerForm(request.POST or None, questions=selectors.screener_questions(campaign=tester.campaign))
+    form = ScreenerForm(request.POST or None, questions=screener_questions(campaign=tester.campaign))
     if request.method == "POST" and form.is_valid():
         try:
             services.screener_answers_submit(tester=tester, answers=form.answers())

@@ -219,35 +219,43 @@ def test_a_group_of_four_is_refused_by_the_api_the_page_and_the_exports_and_one_
     shown_text = html.unescape(shown.text)
     assert 'id="dashboard"' in shown_text
     assert "Every figure below is of the 5 testers who answered “Yes” to “Are you already a customer?”." in shown_text
-    assert f"testers.csv?audience={question.pk}%3AYes" in shown_text
+    # The aggregate exports follow the audience; the per-tester ones do not take it.
+    assert f"say-face.csv?audience={question.pk}%3AYes" in shown_text
+    assert "testers.csv?" not in shown_text
     assert data(client, built, audience=five)[0] == 200
 
 
 @pytest.mark.django_db
-def test_exports_carry_the_screener_answers_and_keep_to_the_audience(client, owner, organisation, calibrated_model):
+def test_aggregate_exports_keep_to_the_audience_and_per_tester_exports_refuse_it(
+    client, owner, organisation, calibrated_model
+):
     built, question = generated(organisation, *calibrated_model, ANSWERS)
     client.force_login(owner)
-    column = f"screener_{question.pk}_Are you already a customer?"
-    customers = {str(built.testers[name].pk) for name in YES}
 
-    def export(kind: str, **query) -> list[dict]:
+    def export(kind: str, **query):
         url = reverse("dashboard-api:export", kwargs={"campaign_id": built.campaign.pk, "kind": kind})
-        response = client.get(url, query)
+        return client.get(url, query)
+
+    def rows(response) -> list[dict]:
         assert response.status_code == 200, response.content
         return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
-    everyone = export("testers")
-    only = {kind: export(kind, audience=f"{question.pk}:Yes") for kind in ("frames", "testers", "survey")}
+    everyone = rows(export("testers"))
+    refused = {
+        kind: export(kind, audience=f"{question.pk}:Yes") for kind in ("frames", "testers", "survey", "baseline")
+    }
 
-    answer_of = {str(built.testers[name].pk): answer for answer, testers in ANSWERS.items() for name in testers}
-    assert {row["tester"]: row[column] for row in everyone} == answer_of
-    for kind, rows in only.items():
-        assert {row["tester"] for row in rows} == customers, kind
-        assert {row[column] for row in rows} == {"Yes"}, kind
-    assert len(only["frames"]) == 5 * 2 * 10
-    say_face = export("say-face", audience=f"{question.pk}:Yes")
+    # No screener answer beside a pseudonymous id: two exports could be set against each other.
+    assert not [name for name in everyone[0] if name.startswith("screener")]
+    assert len({row["tester"] for row in everyone}) == 15
+    for kind, response in refused.items():
+        assert response.status_code == 400, kind
+        assert response.json()["extra"] == {"fields": {"audience": [f"{question.pk}:Yes"]}}
+    say_face = rows(export("say-face", audience=f"{question.pk}:Yes"))
     assert {row["testers"] for row in say_face if row["scope"] == "variant"} == {"5"}
-    norms = {(row["variant"], row["figure"]): row["value"] for row in export("norms", audience=f"{question.pk}:Yes")}
+    norms = {
+        (row["variant"], row["figure"]): row["value"] for row in rows(export("norms", audience=f"{question.pk}:Yes"))
+    }
     assert float(norms[("A", "rating")]) == 2 and float(norms[("B", "happy_share")]) == pytest.approx(0.82)
 
 
@@ -287,4 +295,25 @@ def test_a_group_is_refused_when_the_testers_outside_it_are_too_few_since_the_re
         ("Yes", False),
         ("No", False),
         ("Prefer not to say", False),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_group_is_measured_by_the_testers_its_emotion_figures_count_not_by_its_answers(
+    client, owner, organisation, calibrated_model
+):
+    built, question = generated(organisation, *calibrated_model, ANSWERS)
+    # A fifth "No": answered the screener, then sent no snapshot, so no emotion figure counts them.
+    late = built.campaign.testers.create(token_hash="late" * 16, camera="granted")
+    ScreenerAnswer.objects.create(tester=late, question=question, choice="No")
+    client.force_login(owner)
+
+    status, body = data(client, built, audience=f"{question.pk}:No")
+    _status, split = data(client, built, split=question.pk)
+
+    assert status == 403 and body["extra"] == {"reason": TOO_FEW_TESTERS, "minimum": 5}
+    assert [(group["choice"], group["shown"]) for group in split["split"]["groups"]] == [
+        ("Yes", True),
+        ("No", False),
+        ("Prefer not to say", True),
     ]

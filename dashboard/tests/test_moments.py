@@ -225,3 +225,17 @@ def test_the_frames_export_keeps_each_snapshots_head_turn_and_whether_it_counts_
     turned = [row for row in rows if row["head_turn_degrees"] == "55.0"]
     assert len(turned) == 2 * TESTERS // 2 and {row["looking_at_screen"] for row in turned} == {"0"}
     assert {row["looking_at_screen"] for row in rows if row["head_turn_degrees"] == "-6.0"} == {"1"}
+
+
+def test_an_audience_gets_no_figure_where_the_testers_outside_it_are_too_few(spot):
+    campaign, _video = spot
+    testers = list(campaign.testers.order_by("pk").values_list("pk", flat=True))
+
+    nearly_all = campaign_moments(campaign=campaign, testers=frozenset(testers[:-4]))["variants"][0]
+    enough_left = campaign_moments(campaign=campaign, testers=frozenset(testers[:-5]))["variants"][0]
+
+    # Everyone's figure less the audience's would be four testers' own.
+    assert [second["shares"] for second in nearly_all["seconds"][:10]] == [None] * 10
+    assert nearly_all["attention"]["share"] is None
+    assert all(second["shares"] for second in enough_left["seconds"][:10])
+    assert enough_left["attention"]["share"] is not None

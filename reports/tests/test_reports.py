@@ -100,7 +100,6 @@ def test_the_researcher_downloads_the_report_as_one_self_contained_page_in_the_c
     for heading in (
         "Einschätzung",
         "Fortschritt",
-        "Zeitverlauf der Videovarianten",
         "Aufmerksamkeit",
         "Momente: Sekunde für Sekunde",
         "Befragung",
@@ -113,11 +112,11 @@ def test_the_researcher_downloads_the_report_as_one_self_contained_page_in_the_c
     verdicts = {row["class_name"]: row["sentence"] for row in data["decision"]["emotions"]}
     assert escape(verdicts["happy"]) in html and escape(verdicts["sad"]) in html
     assert escape(data["calibration"]["label"]) in html and data["model"]["version"] in html
-    # Charts drawn here: bars with whiskers per variant, the video's timeline as a line, the ratings.
+    # Charts drawn here: bars with whiskers per variant, each variant's moments as lines, the ratings.
     charts = re.findall(r"<svg\b.*?</svg>", html, re.S)
-    assert len(charts) == 2 + 1 + len(data["survey"]["questions"]) + len(data["variants"])
+    assert len(charts) == 2 + len(data["variants"]) + len(data["survey"]["questions"])
     assert all(escape(variant["label"]) in charts[0] for variant in data["variants"])
-    assert 'stroke-width="2"' in charts[2]  # the timeline's lines
+    assert all('stroke-width="2"' in chart for chart in charts[2 : 2 + len(data["variants"])])
     # The marker's row: the seconds after it against those before, for each emotion of the verdict.
     marker_row = re.search(r"<tr><td>[^<]*</td><td>Logo am Ende</td>.*?</tr>", html).group(0)
     assert "→" in marker_row and marker_row.count("</td>") == 4 + 2 * 2

@@ -14,6 +14,8 @@
   const pctFormat = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
   const pct = (x) => (x === null || x === undefined ? "–" : pctFormat.format(x * 100) + " %");
   const points = (x) => (x > 0 ? "+" : "") + pctFormat.format(x * 100);
+  // Plotly reads annotation text as a little HTML: a researcher's label is shown as typed.
+  const plain = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const csrfToken = () => (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value || "";
   let data = null;
   let chosen = null;
@@ -136,7 +138,7 @@
       yaxis: { title: { text: T.share_axis }, range: [0, 1.05], tickformat: ".0%" },
       shapes: [cursorShape(player.cursor), ...variant.markers.map(markerShape)],
       annotations: variant.markers.map((m) => ({
-        x: m.at_ms / 1000, y: 1, yref: "paper", text: m.label, showarrow: false, yanchor: "bottom", font: { size: 11 },
+        x: m.at_ms / 1000, y: 1, yref: "paper", text: plain(m.label), showarrow: false, yanchor: "bottom", font: { size: 11 },
       })),
     };
     Plotly.react(player.chart, traces, layout, { displaylogo: false, responsive: true });
