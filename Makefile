@@ -68,6 +68,8 @@ bench: dev-venv services
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(TEST_ENV) $(PY) -m bench.inference
 	$(TEST_ENV) $(PY) -m bench.dashboard
+	$(TEST_ENV) $(PY) -m bench.moments
+	$(TEST_ENV) $(PY) -m bench.head_turn
 	$(TEST_ENV) $(PY) -m bench.peeking
 	$(TEST_ENV) $(PY) -m bench.upload
 
