@@ -34,6 +34,11 @@ SCALINGS = {
 }
 # ml.train.make_augmentation; the card states what the run did, so keep the two in step.
 AUGMENTATION = "random horizontal flip, rotation up to 0.1 turn (36 degrees), zoom up to 10 %, training batches only"
+WEBCAM_AUGMENTATION = (
+    "random horizontal flip, rotation up to 0.04 turn (14 degrees), shift up to 10 %, zoom up to 15 %, then"
+    " contrast, gamma, brightness, light from one side, blur, sensor noise, lower resolution and JPEG"
+    " (quality 30-95), training batches only"
+)
 # A `- Licence: ...` (or `Licence: ...`) item; continuation lines are indented.
 LICENCE_LINE = re.compile(r"^\s*(?:[-*]\s*)?\**licen[cs]e\**\s*:\s*(.*)$", re.IGNORECASE)
 
@@ -154,15 +159,20 @@ def _training_section(training: dict) -> list[str]:
     if not training:
         return ["No training.json in the run folder: the training settings are unknown."]
     config = training.get("config", {})
+    augmentation = WEBCAM_AUGMENTATION if config.get("augmentation") == "webcam" else AUGMENTATION
+    validation = (
+        f"the faces in {training['validation_faces']}"
+        if training.get("validation_faces")
+        else f"{config.get('validation_split', 0.2):.0%} of the training images, seed {config.get('seed', '?')}"
+    )
     lines = [
         f"- Epochs run: {training['epochs_run']} of at most {config.get('epochs', '?')}"
         + (f" (best epoch by validation loss: {training['best_epoch']})" if "best_epoch" in training else ""),
         f"- Batch size: {training['batch_size']}; Adam, learning rate {config.get('learning_rate', '?')}",
         f"- Early stopping: on validation loss, patience {config.get('patience', '?')}, best weights kept"
         + ("; stopped by the time budget" if training.get("stopped_by_time_budget") else ""),
-        f"- Augmentation: {AUGMENTATION if config.get('augment', True) else 'none'}",
-        f"- Validation: {config.get('validation_split', 0.2):.0%} of the training images,"
-        f" seed {config.get('seed', '?')}; accuracy {training['validation_accuracy']:.3f},"
+        f"- Augmentation: {augmentation if config.get('augment', True) else 'none'}",
+        f"- Validation: {validation}; accuracy {training['validation_accuracy']:.3f},"
         f" loss {training['validation_loss']:.3f}",
     ]
     if training.get("imagenet_weights"):

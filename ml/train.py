@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ from ml.prepare import resize_image_folder
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
 ARCHITECTURES = ("small_cnn", "small_cnn_bn", "mobilenet_v2")
+AUGMENTATIONS = ("basic", "webcam")
 # Which architectures end in a Dense layer without softmax (serving applies the softmax).
 LOGIT_ARCHITECTURES = ("small_cnn", "small_cnn_bn")
 
@@ -53,7 +55,10 @@ class TrainConfig:
     validation_split: float = 0.2
     seed: int = 123
     learning_rate: float = 0.001
+    cosine_decay: bool = False  # learning rate from its value down to 0 over `epochs` instead of halving on plateaus
     augment: bool = True
+    augmentation: str = "basic"  # "webcam" adds lighting, blur, noise, low resolution and JPEG
+    validation_dir: Path | None = None  # explicit validation faces instead of a split of train/
     patience: int = 5
     max_minutes: float | None = None  # stop after the epoch that passes it (shared CPUs); best model kept
     imagenet_weights: Path | None = None
@@ -68,45 +73,125 @@ def training_folder(data_dir: Path) -> Path:
 
 
 def make_datasets(
-    config: TrainConfig, batch_size: int, image_folder: Path
+    config: TrainConfig, batch_size: int, image_folder: Path, validation_folder: Path | None = None
 ) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
     """Training and validation batches of raw 0-255 pixels; the same seed gives the same split.
 
-    `image_folder` holds copies already resized by the serving preprocessing (see `train`), so
-    the resize inside image_dataset_from_directory is an identity."""
-    train_dataset, validation_dataset = keras.utils.image_dataset_from_directory(
-        image_folder,
-        labels="inferred",
-        label_mode="int",
-        color_mode=config.color_mode,
-        image_size=(config.input_size, config.input_size),
-        interpolation="bilinear",
-        batch_size=batch_size,
-        validation_split=config.validation_split,
-        subset="both",
-        seed=config.seed,
-        shuffle=True,
-    )
+    `image_folder` (and `validation_folder`, when validation faces are given rather than split off)
+    holds copies already resized by the serving preprocessing (see `train`), so the resize inside
+    image_dataset_from_directory is an identity."""
+    options = {
+        "labels": "inferred",
+        "label_mode": "int",
+        "color_mode": config.color_mode,
+        "image_size": (config.input_size, config.input_size),
+        "interpolation": "bilinear",
+        "batch_size": batch_size,
+        "seed": config.seed,
+    }
+    if validation_folder is None:
+        train_dataset, validation_dataset = keras.utils.image_dataset_from_directory(
+            image_folder, validation_split=config.validation_split, subset="both", shuffle=True, **options
+        )
+    else:
+        train_dataset = keras.utils.image_dataset_from_directory(image_folder, shuffle=True, **options)
+        validation_dataset = keras.utils.image_dataset_from_directory(validation_folder, shuffle=False, **options)
+        if validation_dataset.class_names != train_dataset.class_names:
+            raise SystemExit(
+                f"The validation folder's classes {validation_dataset.class_names} differ from the training "
+                f"folder's {train_dataset.class_names}."
+            )
     class_names = list(train_dataset.class_names)
     train_dataset = train_dataset.cache()
     if config.augment:
-        augmentation = make_augmentation(config.seed)
+        augmentation = make_augmentation(config.seed, config.augmentation)
         # Sequential map: the random layers draw from one seeded state, and parallel calls would
         # draw from it in a different order each run (same seed, different model).
         train_dataset = train_dataset.map(lambda images, labels: (augmentation(images, training=True), labels))
+        if config.augmentation == "webcam":
+            # One stateless seed per batch from a seeded stream: the same seed degrades the same way.
+            seeds = tf.data.Dataset.random(seed=config.seed)
+            train_dataset = tf.data.Dataset.zip((train_dataset, seeds)).map(
+                lambda batch, seed: (webcam_degradation(batch[0], seed), batch[1])
+            )
     return train_dataset.prefetch(tf.data.AUTOTUNE), validation_dataset.cache().prefetch(tf.data.AUTOTUNE), class_names
 
 
-def make_augmentation(seed: int) -> keras.Sequential:
-    """Applied to training batches only, so the saved model contains no random layers."""
-    return keras.Sequential(
-        [
-            layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.1, seed=seed),
-            layers.RandomZoom(0.1, seed=seed),
-        ],
-        name="augmentation",
+def make_augmentation(seed: int, kind: str = "basic") -> keras.Sequential:
+    """Applied to training batches only, so the saved model contains no random layers.
+
+    "webcam" moves the face as a webcam crop does (head tilt up to about 14 degrees, the detector's
+    box off by up to 10% and its size by 15%) instead of the basic quarter-turn-sized rotation."""
+    if kind == "webcam":
+        geometry = [
+            layers.RandomRotation(0.04, seed=seed),
+            layers.RandomTranslation(0.1, 0.1, seed=seed),
+            layers.RandomZoom(0.15, seed=seed),
+        ]
+    else:
+        geometry = [layers.RandomRotation(0.1, seed=seed), layers.RandomZoom(0.1, seed=seed)]
+    return keras.Sequential([layers.RandomFlip("horizontal", seed=seed), *geometry], name="augmentation")
+
+
+def webcam_degradation(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """What a webcam does to a face that FER2013's web photos rarely show: uneven and dim or
+    bright light, defocus blur, sensor noise, few pixels on the face, JPEG compression.
+
+    `images`: a batch of 0-255 float pixels (N, H, W, C); `seed`: one int64 drawn per batch. Every
+    draw is stateless from that seed, each image gets its own strengths, and the output stays
+    0-255, the pixels serving feeds the model."""
+    images = tf.cast(images, tf.float32)
+    shape = tf.shape(images)
+    count, height, width = shape[0], shape[1], shape[2]
+    seed = tf.cast(seed, tf.int64)
+
+    def draw_seed(index: int) -> tf.Tensor:
+        return tf.stack([seed, tf.constant(index, tf.int64)])
+
+    def uniform(index: int, size, low: float, high: float) -> tf.Tensor:
+        return tf.random.stateless_uniform(size, draw_seed(index), minval=low, maxval=high)
+
+    per_image = [count, 1, 1, 1]
+    # Lighting: contrast about the face's mean, gamma, brightness, and light from one side.
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    images = (images - mean) * uniform(1, per_image, 0.6, 1.4) + mean
+    images = 255.0 * (tf.clip_by_value(images, 0.0, 255.0) / 255.0) ** uniform(2, per_image, 0.7, 1.4)
+    images = images + uniform(3, per_image, -40.0, 40.0)
+    ramp = tf.reshape(tf.linspace(-1.0, 1.0, width), [1, 1, -1, 1])
+    images = images * (1.0 + uniform(4, per_image, -0.3, 0.3) * ramp)
+    images = tf.clip_by_value(images, 0.0, 255.0)
+
+    # Resolution: half the batches shrunk to 35-100% of the side and scaled back up.
+    scale = uniform(5, [], 0.35, 1.0)
+    small = tf.maximum(8, tf.cast(tf.cast(height, tf.float32) * scale, tf.int32))
+    shrunk = tf.image.resize(tf.image.resize(images, [small, small], antialias=True), [height, width])
+    images = tf.cond(uniform(6, [], 0.0, 1.0) < 0.5, lambda: shrunk, lambda: images)
+
+    # Defocus: each face blended with its Gaussian blur (sigma 1.2) by its own weight.
+    taps = tf.exp(-0.5 * (tf.range(-2.0, 3.0) / 1.2) ** 2)
+    taps = taps / tf.reduce_sum(taps)
+    kernel = tf.reshape(taps[:, None] * taps[None, :], [5, 5, 1, 1])
+    channels = tf.shape(images)[3]
+    kernel = tf.tile(kernel, tf.stack([1, 1, channels, 1]))
+    blurred = tf.nn.depthwise_conv2d(
+        tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="SYMMETRIC"), kernel, [1, 1, 1, 1], "VALID"
     )
+    images = images + uniform(7, per_image, 0.0, 1.0) * (blurred - images)
+
+    # Sensor noise, then JPEG at quality 30-95 for half the faces.
+    noise = tf.random.stateless_normal(shape, draw_seed(8)) * uniform(9, per_image, 0.0, 8.0)
+    images = tf.clip_by_value(images + noise, 0.0, 255.0)
+    qualities = tf.cast(uniform(10, [count], 30.0, 96.0), tf.int32)
+    compress = uniform(11, [count], 0.0, 1.0) < 0.5
+
+    def jpeg(arguments):
+        image, quality, apply = arguments
+        pixels = tf.cast(tf.round(image), tf.uint8)
+        compressed = tf.cast(tf.image.adjust_jpeg_quality(pixels, quality), tf.float32)
+        return tf.where(apply, compressed, tf.cast(pixels, tf.float32))
+
+    images = tf.map_fn(jpeg, (images, qualities, compress), fn_output_signature=tf.float32)
+    return tf.ensure_shape(images, [None, None, None, None])
 
 
 # --- Models -----------------------------------------------------------------------------------
@@ -191,9 +276,12 @@ def make_model(
     raise ValueError(f"Unknown architecture {architecture!r}; expected one of {ARCHITECTURES}.")
 
 
-def compile_model(model: keras.Model, learning_rate: float, outputs_logits: bool) -> None:
+def compile_model(
+    model: keras.Model, learning_rate: float, outputs_logits: bool, decay_steps: int | None = None
+) -> None:
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps) if decay_steps else learning_rate
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=schedule),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits),
         metrics=["accuracy"],
     )
@@ -216,28 +304,39 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 def make_callbacks(
-    model_path: Path, patience: int, best_val_loss: float | None = None, time_budget: TimeBudget | None = None
+    model_path: Path,
+    patience: int,
+    best_val_loss: float | None = None,
+    time_budget: TimeBudget | None = None,
+    reduce_on_plateau: bool = True,
 ) -> list:
-    return ([time_budget] if time_budget else []) + [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=patience),
+    # A cosine schedule owns the learning rate; ReduceLROnPlateau cannot set it then.
+    plateau = [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=patience)]
+    return (
+        ([time_budget] if time_budget else [])
+        + [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+        + (plateau if reduce_on_plateau else [])
+    ) + [
         keras.callbacks.ModelCheckpoint(
             model_path, monitor="val_loss", save_best_only=True, initial_value_threshold=best_val_loss
         ),
     ]
 
 
-def train_one(config: TrainConfig, batch_size: int, run_dir: Path, image_folder: Path) -> dict:
+def train_one(
+    config: TrainConfig, batch_size: int, run_dir: Path, image_folder: Path, validation_folder: Path | None = None
+) -> dict:
     """Train one model into `run_dir`; return its summary (also written to training.json)."""
     keras.utils.set_random_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    train_dataset, validation_dataset, class_names = make_datasets(config, batch_size, image_folder)
+    train_dataset, validation_dataset, class_names = make_datasets(config, batch_size, image_folder, validation_folder)
     channels = 1 if config.color_mode == "grayscale" else 3
     outputs_logits = config.architecture in LOGIT_ARCHITECTURES
     model = make_model(
         (config.input_size, config.input_size, channels), len(class_names), config.architecture, config.imagenet_weights
     )
-    compile_model(model, config.learning_rate, outputs_logits)
+    decay_steps = int(train_dataset.cardinality()) * config.epochs if config.cosine_decay else None
+    compile_model(model, config.learning_rate, outputs_logits, decay_steps)
     model_path = run_dir / "model.keras"
     started = time.monotonic()
     time_budget = TimeBudget(config.max_minutes, started) if config.max_minutes else None
@@ -245,7 +344,9 @@ def train_one(config: TrainConfig, batch_size: int, run_dir: Path, image_folder:
         train_dataset,
         validation_data=validation_dataset,
         epochs=config.epochs,
-        callbacks=make_callbacks(model_path, config.patience, time_budget=time_budget),
+        callbacks=make_callbacks(
+            model_path, config.patience, time_budget=time_budget, reduce_on_plateau=not config.cosine_decay
+        ),
         verbose=config.verbose,
     ).history
     out_of_time = bool(time_budget and time_budget.stopped_epoch)
@@ -296,6 +397,7 @@ def train_one(config: TrainConfig, batch_size: int, run_dir: Path, image_folder:
         "best_epoch": int(min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)) + 1,
         "validation_loss": float(validation_loss),
         "validation_accuracy": float(validation_accuracy),
+        "validation_faces": str(config.validation_dir.resolve()) if config.validation_dir else None,
         "training_seconds": round(seconds, 1),
         "stopped_by_time_budget": bool(time_budget and time_budget.stopped_epoch),
         "imagenet_weights": str(config.imagenet_weights) if config.imagenet_weights else None,
@@ -322,11 +424,23 @@ def train(config: TrainConfig) -> list[dict]:
             training_folder(config.data_dir), image_folder, input_size=config.input_size, color_mode=config.color_mode
         )
         print(f"{count} training images resized to {config.input_size} px ({config.color_mode}) as serving does.")
-        if len(config.batch_sizes) == 1:
-            return [train_one(config, config.batch_sizes[0], config.run_dir, image_folder)]
-        summaries = [
-            train_one(config, size, config.run_dir / f"batch-{size}", image_folder) for size in config.batch_sizes
-        ]
+        validation_folder = None
+        if config.validation_dir is not None:
+            validation_folder = image_folder.parent / f"{image_folder.name}-validation"
+            count = resize_image_folder(
+                config.validation_dir, validation_folder, input_size=config.input_size, color_mode=config.color_mode
+            )
+            print(f"{count} validation images from {config.validation_dir}, resized the same way.")
+        try:
+            if len(config.batch_sizes) == 1:
+                return [train_one(config, config.batch_sizes[0], config.run_dir, image_folder, validation_folder)]
+            summaries = [
+                train_one(config, size, config.run_dir / f"batch-{size}", image_folder, validation_folder)
+                for size in config.batch_sizes
+            ]
+        finally:
+            if validation_folder is not None:
+                shutil.rmtree(validation_folder, ignore_errors=True)
     ranking = sorted(summaries, key=lambda summary: summary["validation_loss"])
     sweep = [
         {key: summary[key] for key in ("batch_size", "validation_loss", "validation_accuracy", "epochs_run")}
@@ -347,9 +461,25 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--batch-size", dest="batch_sizes", type=int, nargs="+", default=[16])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--validation-split", type=float, default=0.2)
+    parser.add_argument(
+        "--validation-dir",
+        type=Path,
+        help="folder of class folders used as validation faces (early stopping, best model) instead of a split",
+    )
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--learning-rate", type=float, default=0.001)
+    parser.add_argument(
+        "--cosine-decay",
+        action="store_true",
+        help="learning rate follows a cosine from --learning-rate to 0 over --epochs (no ReduceLROnPlateau)",
+    )
     parser.add_argument("--no-augmentation", dest="augment", action="store_false")
+    parser.add_argument(
+        "--augmentation",
+        choices=AUGMENTATIONS,
+        default="basic",
+        help="basic: flip, rotation, zoom; webcam: also shift, lighting, blur, noise, low resolution, JPEG",
+    )
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that ends past this budget")
     parser.add_argument("--imagenet-weights", type=Path, help="local MobileNetV2 ..._no_top.h5 weights file")
@@ -361,6 +491,8 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
         arguments["input_size"] = 224 if arguments["architecture"] == "mobilenet_v2" else 128
     if arguments["run_dir"] is None:
         arguments["run_dir"] = RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arguments['architecture']}"
+    if arguments["validation_dir"] is not None and not arguments["validation_dir"].is_dir():
+        parser.error(f"--validation-dir {arguments['validation_dir']} is not a folder")
     if arguments["imagenet_weights"] is not None and not arguments["imagenet_weights"].is_file():
         parser.error(f"--imagenet-weights {arguments['imagenet_weights']} is not a file")
     if arguments["fine_tune_epochs"] and arguments["imagenet_weights"] is None:

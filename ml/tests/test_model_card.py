@@ -153,3 +153,18 @@ def test_a_researcher_reads_the_card_escaped_and_an_anonymous_visitor_is_sent_to
 
     missing = reverse("dashboard:model-card", kwargs={"model_version_id": model_version.pk + 1000})
     assert client.get(missing).status_code == 404
+
+
+def test_the_card_names_webcam_augmentation_and_explicit_validation_faces(trained_run: Path, tmp_path: Path):
+    from ml.model_card import build_model_card
+
+    run_dir = tmp_path / "webcam-run"
+    shutil.copytree(trained_run, run_dir)
+    training = json.loads((run_dir / "training.json").read_text())
+    training["config"]["augmentation"] = "webcam"
+    training["validation_faces"] = "/data/faces/calibration"
+    (run_dir / "training.json").write_text(json.dumps(training))
+    card = build_model_card(run_dir, name="webcam", version="v1", training_data_licence_text="CC0")
+    assert "JPEG (quality 30-95)" in card and "rotation up to 0.04 turn" in card
+    assert "Validation: the faces in /data/faces/calibration" in card
+    assert "% of the training images" not in card

@@ -6,6 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from emotion_math.calibration import softmax
 from inference.classifier import EmotionClassifier
@@ -210,3 +211,113 @@ def test_the_saved_model_keeps_weights_but_not_the_optimizer_state(trained_run: 
         weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
         stored = set(weights.keys())
     assert "layers" in stored and "optimizer" not in stored
+
+
+def test_validation_dir_replaces_the_split_and_is_what_the_best_model_is_judged_on(prepared_data: Path, tmp_path: Path):
+    """With --validation-dir every train/ image trains, and the saved figures are on the given faces:
+    the validation accuracy equals ml.evaluate's accuracy on that folder through the serving code."""
+    from ml.train import main as train_main
+
+    run_dir = tmp_path / "explicit-validation"
+    validation_dir = prepared_data / "test"
+    train_main(
+        [
+            str(prepared_data),
+            "--run-dir",
+            str(run_dir),
+            "--epochs",
+            "2",
+            "--input-size",
+            "16",
+            "--validation-dir",
+            str(validation_dir),
+            "--quiet",
+        ]
+    )
+    training = json.loads((run_dir / "training.json").read_text())
+    assert training["validation_faces"] == str(validation_dir.resolve())
+    result = evaluate(str(run_dir), validation_dir, tmp_path / "evaluation")
+    assert result["accuracy"] == pytest.approx(training["validation_accuracy"], abs=1e-6)
+
+
+def test_validation_dir_with_other_classes_is_refused(prepared_data: Path, tmp_path: Path):
+    from ml.train import main as train_main
+
+    other = tmp_path / "other-classes"
+    (other / "angry").mkdir(parents=True)
+    for path in sorted((prepared_data / "test" / "happy").glob("*.png"))[:2]:
+        (other / "angry" / path.name).write_bytes(path.read_bytes())
+    with pytest.raises(SystemExit, match="classes"):
+        train_main(
+            [
+                str(prepared_data),
+                "--run-dir",
+                str(tmp_path / "run"),
+                "--epochs",
+                "1",
+                "--input-size",
+                "16",
+                "--validation-dir",
+                str(other),
+                "--quiet",
+            ]
+        )
+
+
+def test_webcam_degradation_is_seeded_per_batch_and_keeps_serving_pixels():
+    from ml.train import webcam_degradation
+
+    generator = np.random.default_rng(0)
+    images = tf.constant(generator.uniform(0, 255, (8, 24, 24, 1)), tf.float32)
+    first = webcam_degradation(images, tf.constant(7, tf.int64)).numpy()
+    again = webcam_degradation(images, tf.constant(7, tf.int64)).numpy()
+    other = webcam_degradation(images, tf.constant(8, tf.int64)).numpy()
+    assert first.shape == images.shape
+    assert first.min() >= 0.0 and first.max() <= 255.0  # raw pixels, as serving feeds the model
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+    assert not np.allclose(first, images.numpy())
+    # Each face of a batch gets its own strengths: the per-image change in mean brightness differs.
+    shifts = (first - images.numpy()).mean(axis=(1, 2, 3))
+    assert np.ptp(shifts) > 1.0
+
+
+def test_webcam_augmentation_trains_the_same_model_for_the_same_seed(prepared_data: Path, tmp_path: Path):
+    from ml.train import main as train_main
+
+    histories = []
+    for name in ("first", "second"):
+        run_dir = tmp_path / name
+        train_main(
+            [
+                str(prepared_data),
+                "--run-dir",
+                str(run_dir),
+                "--epochs",
+                "1",
+                "--input-size",
+                "16",
+                "--augmentation",
+                "webcam",
+                "--color-mode",
+                "grayscale",
+                "--quiet",
+            ]
+        )
+        histories.append(json.loads((run_dir / "history.json").read_text()))
+    assert histories[0]["loss"] == histories[1]["loss"]
+    assert json.loads((tmp_path / "first" / "training.json").read_text())["config"]["augmentation"] == "webcam"
+
+
+def test_cosine_decay_brings_the_learning_rate_to_zero_over_the_epochs():
+    from ml.train import compile_model
+
+    images = np.random.default_rng(0).uniform(0, 255, (16, 16, 16, 1)).astype(np.float32)
+    labels = np.arange(16) % 2
+    decayed, constant = make_model((16, 16, 1), 2), make_model((16, 16, 1), 2)
+    compile_model(decayed, 0.001, outputs_logits=True, decay_steps=4)  # 2 epochs of 2 batches
+    compile_model(constant, 0.001, outputs_logits=True)
+    for model in (decayed, constant):
+        model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
+    assert float(decayed.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(0.001)

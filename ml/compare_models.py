@@ -1,0 +1,171 @@
+"""Compare emotion models side by side, each calibrated on one labelled folder and measured on another.
+
+    python -m ml.compare_models --calibration-dir FACES/calibration --test-dir FACES/test \
+        --model default --model ml/runs/my-run [--worker-path] [--json comparison.json]
+
+For every model (a run folder written by ml.train, or `default` for the FER2013 model) the faces
+go through `inference.classifier.EmotionClassifier`, as in ml.evaluate. A calibration is fitted on
+the calibration folder's faces the way `manage.py calibrate_model` fits one (method chosen by
+cross-validated NLL) and applied to the test faces, which never take part in any fit. Per model:
+accuracy, ECE before and after calibration, and per emotion the recall and precision of counting
+a face at calibrated P >= threshold, as the dashboard counts. With two or more models that know the
+same classes, the ensemble (mean of their calibrated probabilities) is measured too, before and
+after a calibration of its own on the calibration folder.
+
+`--worker-path` first takes every face the workers' way (inference.worker_faces: a webcam-like
+JPEG, the detector, the quality gates, the crop; it needs the Django settings), once, so all
+models see the same crops. Also reports CPU time per face of each classifier, one face at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emotion_math import calibration
+from emotion_math.counting import threshold_figures
+from emotion_math.report import to_jsonable
+from inference.classifier import EmotionClassifier, ModelSpec, predict_in_batches
+from inference.labelled_faces import load_labelled_faces
+from ml.calibrate import seconds_per_face
+from ml.evaluate import canonical_class, default_model_spec, load_run_spec
+
+TIMING_FACES = 200
+
+
+def load_spec(model: str) -> ModelSpec:
+    return default_model_spec() if model == "default" else load_run_spec(Path(model))
+
+
+def calibrated_figures(
+    raw: dict[str, np.ndarray], labels: dict[str, np.ndarray], class_names: Sequence[str], threshold: float
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Calibrate on the calibration faces, measure on the test faces; also return both sets calibrated."""
+    parameters = calibration.fit_calibration(raw["calibration"], labels["calibration"], class_names=class_names)
+    calibrated = {name: calibration.apply_calibration(values, parameters) for name, values in raw.items()}
+    test_labels = labels["test"]
+    measured = {
+        "accuracy": calibration.accuracy(raw["test"], test_labels),
+        "accuracy_calibrated": calibration.accuracy(calibrated["test"], test_labels),
+        "ece_before": calibration.expected_calibration_error(raw["test"], test_labels),
+        "ece_after": calibration.expected_calibration_error(calibrated["test"], test_labels),
+        "calibration_method": parameters["method"],
+        "per_emotion": threshold_figures(calibrated["test"], test_labels, class_names, threshold),
+    }
+    return measured, calibrated
+
+
+def compare(
+    models: Sequence[str],
+    calibration_dir: Path,
+    test_dir: Path,
+    *,
+    threshold: float = 0.8,
+    worker_path: bool = False,
+    timing_faces: int = TIMING_FACES,
+) -> dict[str, Any]:
+    """Figures per model (and for their ensemble), every model's probabilities in the first model's class order."""
+    specs = [load_spec(model) for model in models]
+    class_names = [canonical_class(name) for name in specs[0].class_names]
+    faces = {}
+    for name, folder in (("calibration", calibration_dir), ("test", test_dir)):
+        images, labels = load_labelled_faces(folder, class_names)
+        if worker_path:
+            from inference.worker_faces import worker_faces
+
+            # The largest input any model takes: the crop gate then lets the same faces through for all.
+            taken = worker_faces(images, labels, input_size=max(spec.input_size for spec in specs))
+            images, labels = taken.crops, taken.labels
+            faces[f"{name}_dropped"] = taken.dropped
+        faces[name] = (images, labels)
+    result: dict[str, Any] = {
+        "class_names": class_names,
+        "threshold": threshold,
+        "worker_path": worker_path,
+        "faces": {name: len(faces[name][1]) for name in ("calibration", "test")},
+        "dropped": {name: faces.get(f"{name}_dropped", {}) for name in ("calibration", "test")},
+        "models": {},
+    }
+    labels = {name: faces[name][1] for name in ("calibration", "test")}
+    calibrated_sets = []
+    for model, spec in zip(models, specs, strict=True):
+        own = [canonical_class(name) for name in spec.class_names]
+        if sorted(own) != sorted(class_names):
+            raise SystemExit(f"{model} knows {own}; {models[0]} knows {class_names}: not comparable.")
+        order = [own.index(name) for name in class_names]
+        classifier = EmotionClassifier(spec)
+        raw = {name: predict_in_batches(classifier, faces[name][0])[:, order] for name in labels}
+        measured, calibrated = calibrated_figures(raw, labels, class_names, threshold)
+        calibrated_sets.append(calibrated)
+        measured["cpu_ms_per_face"] = 1000 * seconds_per_face(classifier, faces["test"][0][:timing_faces], mirror=False)
+        result["models"][model] = measured
+    if len(models) > 1:
+        mean = {name: np.mean([sets[name] for sets in calibrated_sets], axis=0) for name in labels}
+        measured, _calibrated = calibrated_figures(mean, labels, class_names, threshold)
+        measured["cpu_ms_per_face"] = sum(result["models"][model]["cpu_ms_per_face"] for model in models)
+        result["models"]["ensemble"] = measured
+    return result
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    names = list(result["models"])
+    lines = [
+        f"Test faces {result['faces']['test']}, calibration faces {result['faces']['calibration']}"
+        + (" (workers' path)" if result["worker_path"] else " (crops, as ml.evaluate)"),
+        "| figure | " + " | ".join(names) + " |",
+        "| --- |" + " ---: |" * len(names),
+    ]
+    rows = [
+        ("accuracy", "accuracy", "{:.3f}"),
+        ("ECE before calibration", "ece_before", "{:.3f}"),
+        ("ECE after calibration", "ece_after", "{:.3f}"),
+        ("calibration method", "calibration_method", "{}"),
+        ("CPU ms per face", "cpu_ms_per_face", "{:.2f}"),
+    ]
+    for label, key, pattern in rows:
+        lines.append(f"| {label} | " + " | ".join(pattern.format(result["models"][n][key]) for n in names) + " |")
+    threshold = result["threshold"]
+    for emotion in result["class_names"]:
+        cells = []
+        for name in names:
+            row = result["models"][name]["per_emotion"][emotion]
+            recall, precision = ("–" if row[key] is None else f"{row[key]:.2f}" for key in ("recall", "precision"))
+            cells.append(f"{recall} / {precision} ({row['counted']})")
+        lines.append(f"| {emotion}: recall / precision at P ≥ {threshold} (counted) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", dest="models", action="append", required=True, help="run folder or 'default'")
+    parser.add_argument("--calibration-dir", type=Path, required=True, help="labelled faces the calibration fits")
+    parser.add_argument("--test-dir", type=Path, required=True, help="labelled faces the figures come from")
+    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--worker-path", action="store_true", help="crop every face the workers' way first")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    arguments = parser.parse_args(argv)
+    if arguments.worker_path:
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        django.setup()
+    result = compare(
+        arguments.models,
+        arguments.calibration_dir,
+        arguments.test_dir,
+        threshold=arguments.threshold,
+        worker_path=arguments.worker_path,
+    )
+    print(format_comparison(result))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(to_jsonable(result), indent=2))
+
+
+if __name__ == "__main__":
+    main()
