@@ -27,15 +27,11 @@ def page_strings() -> dict[str, str]:
         "tester_mean": _("Mean of per-tester ratios"),
         "interval": _("95% interval"),
         "testers": _("Testers"),
-        "share_of_frames": _("Share of analysed frames"),
         "difference": _("Difference (points)"),
         "p_value": _("p (Wilcoxon)"),
         "verdict": _("Verdict"),
         "comparison": _("Comparison"),
-        "media_time": _("Media time (s)"),
-        "bin_start": _("From (s)"),
         "happy_share": _("Happy share"),
-        "sad_share": _("Sad share"),
         "happy": _("happy"),
         "sad": _("sad"),
         "position": _("Seen at position"),
@@ -58,7 +54,6 @@ def page_strings() -> dict[str, str]:
         "load_failed": _("Could not load the numbers"),
         "no_model": _("No emotion model is active, so there is nothing to analyse yet."),
         "model_card": _("Model card: training data, licence, test figures and limitations"),
-        "no_video": _("No video variants in this campaign."),
         "no_quality": _(
             "This model has no calibration, so how well it counts each emotion is unknown. "
             "Run manage.py calibrate_model on labelled faces."

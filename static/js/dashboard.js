@@ -443,33 +443,6 @@
       ]));
   }
 
-  function renderTimeline(data) {
-    const series = data.timeline.variants;
-    if (!series.length) {
-      $("chart-timeline").textContent = T.no_video;
-      table($("table-timeline"), [], []);
-      return;
-    }
-    const traces = [];
-    series.forEach((variant, i) => {
-      ["happy", "sad"].forEach((emotion, j) => {
-        traces.push({
-          type: "scatter", mode: "lines+markers", name: variant.label + " · " + T[emotion],
-          x: variant.bins.map((b) => b.start_ms / 1000), y: variant.bins.map((b) => b[emotion]),
-          line: { color: COLOURS[i % COLOURS.length], dash: DASHES[(2 * i + j) % DASHES.length] },
-          marker: { symbol: SYMBOLS[(2 * i + j) % SYMBOLS.length] },
-        });
-      });
-    });
-    if (!$("chart-timeline").classList.contains("js-plotly-plot")) $("chart-timeline").textContent = "";
-    const empty = series.every((v) => !v.bins.length);
-    plot("chart-timeline", traces, { xaxis: { title: { text: T.media_time } }, yaxis: { title: { text: T.share_of_frames }, tickformat: ".0%" } },
-      empty ? { yaxis: "share", xaxis: "count" } : null);
-    const rows = [];
-    series.forEach((v) => v.bins.forEach((b) => rows.push([v.label, num(b.start_ms / 1000, 1), b.frames, pct(b.happy), pct(b.sad)])));
-    table($("table-timeline"), [T.variant, T.bin_start, T.frames, T.happy_share, T.sad_share], rows);
-  }
-
   function renderOrder(data) {
     const order = data.order_effect;
     if (!order || !order.positions.length) {
@@ -691,7 +664,6 @@
     renderShares(data);
     renderBaseline(data);
     renderComparisons(data);
-    renderTimeline(data);
     renderOrder(data);
     renderSurvey(data);
     renderSayFace(data);
