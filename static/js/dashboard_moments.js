@@ -133,7 +133,8 @@
     const end = variant.duration_ms / 1000;
     const layout = {
       margin: { t: 30, r: 10, b: 50, l: 60 }, height: 300, font: { size: 13 }, legend: { orientation: "h" },
-      hovermode: "x",
+      // A click anywhere over the curves picks the nearest second, however sparse the snapshots.
+      hovermode: "x", hoverdistance: -1,
       xaxis: { title: { text: T.seconds_axis }, range: [0, end] },
       yaxis: { title: { text: T.share_axis }, range: [0, 1.05], tickformat: ".0%" },
       shapes: [cursorShape(player.cursor), ...variant.markers.map(markerShape)],
