@@ -37,8 +37,13 @@ logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 def report_pdf(*, campaign: Campaign) -> bytes:
     """The report page as PDF. WeasyPrint may fetch nothing but data: URIs: the page names no file
     or address, and a PDF is no way to reach either."""
+    from PIL import ImageFile
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
+
+    # Importing WeasyPrint lets Pillow load truncated images in the whole process; a report has no
+    # image, and the uploads this process checks must still be refused when cut short.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
 
     fetcher = URLFetcher(allowed_protocols=("data",), fail_on_errors=False)
     return HTML(string=report_html(campaign=campaign), url_fetcher=fetcher).write_pdf()

@@ -3,6 +3,7 @@ that works without login until it is revoked or expires, and who may do what."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,13 +12,17 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
+from PIL import Image
 
+from campaigns.media_validation import validate_variant_upload
 from campaigns.models import Campaign, Marker, Organisation
 from campaigns.tests.conftest import make_researcher
 from campaigns.tokens import hash_token
@@ -267,3 +272,15 @@ def test_the_report_of_an_english_campaign_without_results_yet_is_english(client
     assert response.status_code == 200 and '<html lang="en">' in html
     assert "Verdict" in html and "Survey" in html and "Einschätzung" not in html
     assert "Spring posters" in html and 'data-testid="too-few"' in html and "<svg" not in html
+
+
+@pytest.mark.django_db
+def test_a_variant_cut_short_is_still_refused_after_a_pdf_was_drawn(client, demo):
+    client.force_login(demo.researcher)
+    assert client.get(reverse("reports:pdf", kwargs={"campaign_id": demo.campaign.pk})).status_code == 200
+    buffer = io.BytesIO()
+    Image.effect_noise((200, 200), 80).save(buffer, format="PNG")
+    cut_short = SimpleUploadedFile("poster.png", buffer.getvalue()[: len(buffer.getvalue()) // 2], "image/png")
+
+    with pytest.raises(ValidationError, match="cannot be read"):
+        validate_variant_upload(cut_short)
