@@ -68,15 +68,21 @@ def _locked(campaign: Campaign) -> Campaign:
     return Campaign.objects.select_for_update().get(pk=campaign.pk)
 
 
-def _ensure_draft(campaign: Campaign) -> None:
-    if campaign.status != Campaign.Status.DRAFT:
-        raise ApplicationError(
-            _(
-                "Variants and the survey cannot change once the campaign has started: results would mix. "
-                "Duplicate the campaign to test different variants."
-            ),
-            status_code=409,
+def _ensure_draft(campaign: Campaign, *, screener: bool = False) -> None:
+    """Refuse a change that would mix results (or, for the screener, testers' groups) once started."""
+    if campaign.status == Campaign.Status.DRAFT:
+        return
+    if screener:
+        message = _(
+            "Screener questions cannot change once the campaign has started: testers' groups would mix. "
+            "Duplicate the campaign to ask different ones."
         )
+    else:
+        message = _(
+            "Variants and the survey cannot change once the campaign has started: results would mix. "
+            "Duplicate the campaign to test different variants."
+        )
+    raise ApplicationError(message, status_code=409)
 
 
 # --- Campaigns --------------------------------------------------------------------------------
@@ -386,17 +392,6 @@ def marker_delete(*, marker: Marker) -> None:
 # --- Screener questions -----------------------------------------------------------------------
 
 
-def _ensure_screener_draft(campaign: Campaign) -> None:
-    if campaign.status != Campaign.Status.DRAFT:
-        raise ApplicationError(
-            _(
-                "Screener questions cannot change once the campaign has started: testers' groups would mix. "
-                "Duplicate the campaign to ask different ones."
-            ),
-            status_code=409,
-        )
-
-
 def _screener_values(campaign: Campaign, kind: str, text: str, choices: list[str] | None) -> dict[str, Any]:
     """A fixed kind left blank takes its default question and choices, in the campaign's language."""
     default_text, default_choices = screener_defaults(kind=kind, language=campaign.language)
@@ -409,7 +404,7 @@ def screener_question_add(
     *, campaign: Campaign, kind: str, text: str = "", choices: list[str] | None = None
 ) -> ScreenerQuestion:
     campaign = _locked(campaign)
-    _ensure_screener_draft(campaign)
+    _ensure_draft(campaign, screener=True)
     question = ScreenerQuestion(
         campaign=campaign,
         position=campaign.screener_questions.count(),
@@ -425,7 +420,7 @@ def screener_question_update(
     *, question: ScreenerQuestion, kind: str, text: str = "", choices: list[str] | None = None
 ) -> ScreenerQuestion:
     campaign = _locked(question.campaign)
-    _ensure_screener_draft(campaign)
+    _ensure_draft(campaign, screener=True)
     values = _screener_values(campaign, kind, text, choices)
     for name, value in values.items():
         setattr(question, name, value)
@@ -436,7 +431,7 @@ def screener_question_update(
 
 @transaction.atomic
 def screener_question_delete(*, question: ScreenerQuestion) -> None:
-    _ensure_screener_draft(_locked(question.campaign))
+    _ensure_draft(_locked(question.campaign), screener=True)
     question.delete()
 
 

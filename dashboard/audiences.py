@@ -210,15 +210,15 @@ def audience_page(*, campaign: Campaign, query: Mapping[str, str]) -> dict[str, 
         audience = audience_from_query(campaign=campaign, query=query)
         split_from_query(campaign=campaign, query=query)
     except ApplicationError as error:
-        audience, refusal, status_code = None, error.message, error.status_code
+        audience, refused, status_code = None, error.message, error.status_code
     else:
-        refusal, status_code = "", status.HTTP_200_OK
+        refused, status_code = "", status.HTTP_200_OK
     return {
         "screener": screener_summary(campaign),
         "audience": audience,
         "audience_value": query.get(AUDIENCE, ""),
         "split_value": query.get(SPLIT, ""),
-        "audience_refusal": refusal,
+        "audience_refusal": refused,
         "audience_status": status_code,
         "minimum_audience": minimum_testers(),
     }

@@ -319,10 +319,3 @@ def _attention_figure(row: dict[str, int] | None, everyone: dict[str, int] | Non
     shown = may_show(group=row["testers"], population=everyone["testers"] if everyone else row["testers"])
     share = row["looking"] / row["frames"] if row["frames"] and shown else None
     return {"frames": row["frames"], "testers": row["testers"], "share": share}
-
-
-def attention_summary(*, campaign: Campaign) -> dict[uuid.UUID, dict[str, Any]]:
-    """Per variant: the share of snapshots that tell where the tester looked with a face looking at
-    the screen."""
-    attention = _attention(campaign, max_turn=settings.MIMIK["ATTENTION_MAX_HEAD_TURN_DEGREES"])
-    return {variant: _attention_figure(seconds.get(None), None) for variant, seconds in attention.items()}

@@ -29,7 +29,7 @@ from campaigns.models import Campaign
 from campaigns.selectors import get_campaign_for_user
 from campaigns.tokens import hash_token
 from dashboard.audiences import minimum_testers
-from dashboard.moments import attention_summary, campaign_moments
+from dashboard.moments import campaign_moments
 from dashboard.selectors import dashboard_data
 from dashboard.strings import page_strings
 from reports.models import ReportLink
@@ -80,6 +80,7 @@ def report_content(*, campaign: Campaign) -> dict[str, Any]:
     minimum = minimum_testers()
     with translation.override(campaign.language):
         data = dashboard_data(campaign=campaign)
+        moments = campaign_moments(campaign=campaign)
         labels = page_strings()
         emotions = _report_emotions(data)
         # Too few counted testers: every emotion figure would describe a handful of people.
@@ -106,8 +107,8 @@ def report_content(*, campaign: Campaign) -> dict[str, Any]:
             },
             "shares": _estimated_shares(data) if shown else None,
             "ratios": _ratios(data) if shown else None,
-            "attention": _attention(campaign),
-            "moments": _moments(campaign, emotions) if shown else {"variants": [], "markers": []},
+            "attention": _attention(moments),
+            "moments": _moments(moments, emotions) if shown else {"variants": [], "markers": []},
             "survey": _survey(data, minimum, say_face=shown),
             "method": _method(campaign, data),
         }
@@ -250,11 +251,10 @@ def _ratios(data: dict[str, Any]) -> dict[str, Any] | None:
     return {"variants": variants, "table": _table(data, variants)}
 
 
-def _moments(campaign: Campaign, emotions: list[dict[str, str]]) -> dict[str, Any]:
+def _moments(moments: dict[str, Any], emotions: list[dict[str, str]]) -> dict[str, Any]:
     """The dashboard's moments: per variant and second, the report's emotions' estimated shares and
     the share looking at the screen (no figure for a second with fewer testers than the minimum),
     and each marker's seconds after against those before."""
-    moments = campaign_moments(campaign=campaign)
     names = [emotion["class_name"] for emotion in emotions]
     variants = []
     for variant in moments["variants"]:
@@ -310,17 +310,16 @@ def _share_with_interval(figure: dict[str, float]) -> str:
     return f"{percent(figure['share'])} ({span(figure['low'], figure['high'])})"
 
 
-def _attention(campaign: Campaign) -> list[dict[str, Any]]:
+def _attention(moments: dict[str, Any]) -> list[dict[str, Any]]:
     """Per variant, the share of analysed snapshots with a face looking at the screen (no figure for
     a variant seen by fewer testers than the minimum group)."""
-    attention = attention_summary(campaign=campaign)
     return [
         {
-            "label": variant.label,
-            "share": percent(attention[variant.pk]["share"]) if variant.pk in attention else "–",
-            "testers": attention[variant.pk]["testers"] if variant.pk in attention else 0,
+            "label": variant["label"],
+            "share": percent(variant["attention"]["share"]),
+            "testers": variant["attention"]["testers"],
         }
-        for variant in campaign.variants.order_by("position", "created_at")
+        for variant in moments["variants"]
     ]
 
 
