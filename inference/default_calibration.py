@@ -15,6 +15,7 @@ Light imports only: the migration reads it.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
@@ -31,17 +32,13 @@ class ShippedCalibrationRefused(ValueError):
 
 
 def model_file_sha256(file_path: str) -> str | None:
-    """sha256 of a registry entry's file ('dist:<package>:<path>' or a path); None when missing."""
-    if file_path.startswith("dist:"):
-        import importlib.metadata
+    """sha256 of a registry entry's file (inference.model_files); None when missing."""
+    from inference.model_files import resolve_model_file
 
-        _prefix, distribution, inner = file_path.split(":", 2)
-        try:
-            path = Path(str(importlib.metadata.distribution(distribution).locate_file(inner)))
-        except importlib.metadata.PackageNotFoundError:
-            return None
-    else:
-        path = Path(file_path)
+    try:
+        path = resolve_model_file(file_path)
+    except importlib.metadata.PackageNotFoundError:
+        return None
     if not path.is_file():
         return None
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -94,10 +94,10 @@ _classifiers_lock = threading.Lock()
 
 
 def spec_for(model_version) -> ModelSpec:
-    from inference.selectors import resolve_model_path
+    from inference.model_files import resolve_model_file
 
     return ModelSpec(
-        file_path=resolve_model_path(model_version.file_path),
+        file_path=resolve_model_file(model_version.file_path),
         framework=model_version.framework,
         class_names=tuple(model_version.class_names),
         input_size=model_version.input_size,

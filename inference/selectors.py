@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from inference.model_files import resolve_model_file
 from inference.models import ModelVersion
 
 # A worker looks the model up for every frame; the registry changes a few times a year. Within
 # this many seconds of an activation every worker process uses the new model.
 MODEL_LOOKUP_CACHE_SECONDS = 5.0
-
-
-def resolve_model_path(file_path: str) -> Path:
-    """'dist:<distribution>:<path inside it>' points into an installed wheel's data files."""
-    if file_path.startswith("dist:"):
-        import importlib.metadata
-
-        _prefix, distribution, inner = file_path.split(":", 2)
-        return Path(str(importlib.metadata.distribution(distribution).locate_file(inner)))
-    return Path(file_path)
 
 
 def get_active_model() -> ModelVersion | None:
@@ -94,7 +84,7 @@ def model_health() -> tuple[bool, str]:
     if model is None:
         return False, "no active model registered"
     try:
-        path = resolve_model_path(model.file_path)
+        path = resolve_model_file(model.file_path)
     except Exception as error:  # a missing wheel raises PackageNotFoundError
         return False, f"{model}: {error.__class__.__name__}"
     if not path.is_file():

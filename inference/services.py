@@ -404,7 +404,7 @@ def model_version_register(
     """Check the model (loads, answers on the known face), then store it. The known-face answer
     is kept in `metrics["known_face"]`, so a reviewer sees what the model made of a smiling face.
     `model_card` is the Markdown card (ml.model_card) researchers read from the dashboard."""
-    from inference.selectors import resolve_model_path
+    from inference.model_files import resolve_model_file
 
     if ModelVersion.objects.filter(name=name, version=version).exists():
         raise ApplicationError(f"{name} {version} is already registered.", status_code=409)
@@ -428,7 +428,7 @@ def model_version_register(
     model_version.full_clean(exclude=["sha256"], validate_unique=False)
     known_face = model_version_check(model_version=model_version)
     model_version.metrics["known_face"] = known_face
-    model_version.sha256 = _sha256(resolve_model_path(file_path))
+    model_version.sha256 = _sha256(resolve_model_file(file_path))
     with transaction.atomic():
         model_version.save()
         if activate:

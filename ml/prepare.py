@@ -228,6 +228,27 @@ def resize_image_folder(source: Path, target: Path, *, input_size: int, color_mo
     return written
 
 
+def worker_path_image_folder(source: Path, target: Path, *, input_size: int, color_mode: str, seed: int) -> int:
+    """Like resize_image_folder, but every face first goes the workers' way (inference.worker_faces:
+    a webcam-like JPEG, the detector, the quality gates, the crop), so a model trains on the crops
+    the workers will hand it. Faces the gates refuse are left out. Needs Django settings.
+    Returns the number of images written."""
+    from inference.labelled_faces import load_labelled_faces
+    from inference.worker_faces import worker_faces
+
+    class_names = sorted(path.name for path in source.iterdir() if path.is_dir() and not path.name.startswith("."))
+    faces, labels = load_labelled_faces(source, class_names)
+    taken = worker_faces(faces, labels, input_size=input_size, seed=seed)
+    print(f"{source}: {len(taken.labels)} of {taken.given} faces taken the workers' way; left out {taken.dropped}")
+    for index, (crop, label) in enumerate(zip(taken.crops, taken.labels, strict=True)):
+        pixels = preprocess_faces([crop], input_size=input_size, color_mode=color_mode, scaling="none")[0]
+        output = target / class_names[int(label)] / f"{index:06d}.png"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        pixels = pixels.astype(np.uint8)
+        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(output)
+    return len(taken.labels)
+
+
 def main(argv: list[str] | None = None) -> None:
     manifest = prepare(parse_arguments(argv))
     for class_name, counts in manifest["counts"].items():

