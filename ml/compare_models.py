@@ -59,9 +59,14 @@ def load_spec(model: str) -> ModelSpec:
 
 
 def calibrated_figures(
-    raw: dict[str, np.ndarray], labels: dict[str, np.ndarray], class_names: Sequence[str], threshold: float
+    raw: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    class_names: Sequence[str],
+    threshold: float,
+    campaigns: int,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Calibrate on the calibration faces, measure on the test faces; also return both sets calibrated."""
+    """Calibrate on the calibration faces, measure on the test faces (known-truth campaigns
+    included); also return both sets calibrated."""
     parameters = calibration.fit_calibration(raw["calibration"], labels["calibration"], class_names=class_names)
     calibrated = {name: calibration.apply_calibration(values, parameters) for name, values in raw.items()}
     test_labels = labels["test"]
@@ -72,6 +77,7 @@ def calibrated_figures(
         "ece_after": calibration.expected_calibration_error(calibrated["test"], test_labels),
         "calibration_method": parameters["method"],
         "per_emotion": threshold_figures(calibrated["test"], test_labels, class_names, threshold),
+        "known_truth": known_truth_campaigns(calibrated, labels, class_names, campaigns=campaigns, threshold=threshold),
     }
     return measured, calibrated
 
@@ -162,10 +168,7 @@ def compare(
             raw = {
                 name: predict_in_batches(classifier, faces[name][0], mirror=with_mirror)[:, order] for name in labels
             }
-            measured, calibrated = calibrated_figures(raw, labels, class_names, threshold)
-            measured["known_truth"] = known_truth_campaigns(
-                calibrated, labels, class_names, campaigns=campaigns, threshold=threshold
-            )
+            measured, calibrated = calibrated_figures(raw, labels, class_names, threshold, campaigns)
             measured["cpu_ms_per_face"] = 1000 * seconds_per_face(
                 classifier, faces["test"][0][:timing_faces], mirror=with_mirror
             )
@@ -174,10 +177,7 @@ def compare(
             result["models"][model + (MIRROR_SUFFIX if with_mirror else "")] = measured
     if len(models) > 1:
         mean = {name: np.mean([sets[name] for sets in calibrated_sets], axis=0) for name in labels}
-        measured, calibrated = calibrated_figures(mean, labels, class_names, threshold)
-        measured["known_truth"] = known_truth_campaigns(
-            calibrated, labels, class_names, campaigns=campaigns, threshold=threshold
-        )
+        measured, _calibrated = calibrated_figures(mean, labels, class_names, threshold, campaigns)
         measured["cpu_ms_per_face"] = sum(result["models"][model]["cpu_ms_per_face"] for model in models)
         result["models"]["ensemble"] = measured
     return result

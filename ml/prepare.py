@@ -208,6 +208,14 @@ def parse_arguments(argv: list[str] | None = None) -> PrepareConfig:
     )
 
 
+def write_resized_face(face: np.ndarray, output: Path, *, input_size: int, color_mode: str) -> None:
+    """One face resized by `preprocess_faces` (no scaling), saved as a PNG."""
+    pixels = preprocess_faces([face], input_size=input_size, color_mode=color_mode, scaling="none")[0]
+    pixels = pixels.astype(np.uint8)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(output)
+
+
 def resize_image_folder(source: Path, target: Path, *, input_size: int, color_mode: str) -> int:
     """Copy source/<class>/*.jpg|png to target/<class>/*.png resized by `preprocess_faces` (no scaling).
 
@@ -219,11 +227,8 @@ def resize_image_folder(source: Path, target: Path, *, input_size: int, color_mo
         for index, path in enumerate(images):
             with Image.open(path) as image:
                 face = np.asarray(image if image.mode == "L" else image.convert("RGB"))
-            pixels = preprocess_faces([face], input_size=input_size, color_mode=color_mode, scaling="none")[0]
-            pixels = pixels.astype(np.uint8)
             output = target / class_folder.name / f"{index:06d}-{path.stem}.png"
-            output.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(output)
+            write_resized_face(face, output, input_size=input_size, color_mode=color_mode)
             written += 1
     return written
 
@@ -241,11 +246,8 @@ def worker_path_image_folder(source: Path, target: Path, *, input_size: int, col
     taken = worker_faces(faces, labels, input_size=input_size, seed=seed)
     print(f"{source}: {len(taken.labels)} of {taken.given} faces taken the workers' way; left out {taken.dropped}")
     for index, (crop, label) in enumerate(zip(taken.crops, taken.labels, strict=True)):
-        pixels = preprocess_faces([crop], input_size=input_size, color_mode=color_mode, scaling="none")[0]
         output = target / class_names[int(label)] / f"{index:06d}.png"
-        output.parent.mkdir(parents=True, exist_ok=True)
-        pixels = pixels.astype(np.uint8)
-        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(output)
+        write_resized_face(crop, output, input_size=input_size, color_mode=color_mode)
     return len(taken.labels)
 
 
